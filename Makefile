@@ -1,0 +1,53 @@
+# chassisd — every target bootstraps what it needs; nothing is installed by hand.
+#   make demo        simulated chassis + one standalone sync + power control
+#   make test        lint, types, layers, the whole test suite (real peers included)
+#   make testenv     build or find kube-apiserver + etcd; last line KUBEBUILDER_ASSETS=<dir>
+#   make dev-cluster a local control plane in the foreground (kubeconfig in .cache/dev-cluster)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: all demo test lint typecheck unit testenv dev-cluster deps-debian clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Debian packages the tests use: OpenSSH's client (an independent client for the simulator).
+deps-debian:
+	@command -v ssh >/dev/null 2>&1 || { \
+	  echo "installing Debian packages: openssh-client"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-client >/dev/null; }
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+testenv:
+	@bash tools/testenv/testenv.sh
+
+test: $(STAMP) deps-debian lint typecheck
+	@assets=$$(bash tools/testenv/testenv.sh | tail -n 1) && export $$assets && \
+	  $(BIN)/python -m pytest -q
+
+demo: $(STAMP)
+	$(BIN)/python -m chassisd.demo
+
+dev-cluster: $(STAMP)
+	@assets=$$(bash tools/testenv/testenv.sh | tail -n 1) && export $$assets && \
+	  $(BIN)/python -m chassisd.testing.controlplane --kubeconfig .cache/dev-cluster/kubeconfig
+
+clean:
+	rm -rf $(VENV) .cache/demo .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,200 @@
+"""``chassisctl``: the operator's command line. Thin: parses arguments, calls the core, prints.
+
+Owns argument parsing, output formats and exit codes. Goes through the core's services
+(``Farm``, ``PowerService``, ``standalone.sync``) and imports no driver or protocol library.
+
+Exit codes::
+
+    0  success
+    2  usage or configuration error (bad arguments, invalid config file)
+    3  node reference matched no node, or several
+    4  device error: unreachable, credentials or host key refused, command failed
+    5  a power request was sent but its outcome is unknown (not re-sent)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from chassisd.config import load_config
+from chassisd.errors import ChassisdError, ConfigError, DriverError, NodeRefError
+from chassisd.farm import Farm, FarmView
+from chassisd.model import Outcome, PowerAction
+from chassisd.noderef import NamedNode
+from chassisd.power import PowerService
+from chassisd.registry import Registry
+
+EXIT_OK, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_DEVICE, EXIT_UNKNOWN = 0, 2, 3, 4, 5
+
+POWER_VERBS = {
+    "on": PowerAction.ON,
+    "off": PowerAction.OFF,
+    "shutdown": PowerAction.SHUTDOWN,
+    "cycle": PowerAction.CYCLE,
+    "reset": PowerAction.RESET,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``chassisctl`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="chassisctl",
+        description="Inventory and power control of chassis and BMCs (chassisd).",
+        epilog="Exit codes: 0 ok, 2 usage/config, 3 node not found or ambiguous, "
+        "4 device error, 5 power outcome unknown.",
+    )
+    parser.add_argument("--config", type=Path, help="standalone config file (multi-document YAML)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    nodes = commands.add_parser("nodes", help="list every node of every chassis")
+    nodes.add_argument("-o", "--output", choices=("table", "wide", "json", "yaml"), default="table")
+
+    power = commands.add_parser("power", help="power control: on|off|shutdown|cycle|reset|status")
+    power.add_argument("verb", choices=(*POWER_VERBS, "status"))
+    power.add_argument("nodes", nargs="+", metavar="NODE", help="name, CHASSIS/ID or native id")
+
+    pxe = commands.add_parser("pxe", help="boot from the network at the next boot only")
+    pxe.add_argument("nodes", nargs="+", metavar="NODE")
+
+    sync = commands.add_parser("sync", help="poll once and write reservations to a directory")
+    sync.add_argument("--output-dir", type=Path, required=True)
+
+    sim = commands.add_parser("sim", help="run a simulated device")
+    sim_kinds = sim.add_subparsers(dest="sim_kind", required=True)
+    from chassisd.sim.cmdline import add_moonshot_arguments  # the simulator is part of chassisd
+
+    add_moonshot_arguments(sim_kinds.add_parser("moonshot", help="a Moonshot chassis manager"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``chassisctl``."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "sim":
+        from chassisd.sim.cmdline import run_moonshot
+
+        return run_moonshot(args)
+    if args.config is None:
+        parser.error(f"{args.command} needs --config FILE")
+    try:
+        farm = Farm(load_config(args.config), Registry())
+        if args.command == "nodes":
+            return _nodes(farm, args.output)
+        if args.command == "power":
+            return _power(farm, args.verb, args.nodes)
+        if args.command == "pxe":
+            return _power(farm, "pxe-once", args.nodes)
+        if args.command == "sync":
+            return _sync(farm, args.output_dir)
+    except ConfigError as exc:
+        return _fail(EXIT_USAGE, f"config error: {exc}")
+    except NodeRefError as exc:
+        return _fail(EXIT_NOT_FOUND, str(exc))
+    except ChassisdError as exc:
+        return _fail(EXIT_DEVICE, str(exc))
+    parser.error(f"unknown command {args.command}")  # argparse exits; pragma: no cover
+
+
+def _fail(code: int, message: str) -> int:
+    print(f"chassisctl: {message}", file=sys.stderr)
+    return code
+
+
+def _report_failures(view: FarmView) -> None:
+    for result in view.failures:
+        print(f"chassisctl: {result.chassis}: poll failed: {result.error}", file=sys.stderr)
+
+
+def node_dict(node: NamedNode) -> dict[str, Any]:
+    """A node as the JSON/YAML output shows it."""
+    rec = node.record
+    return {
+        "name": node.name,
+        "chassis": node.chassis,
+        "id": rec.id,
+        "macs": [str(m) for m in rec.macs],
+        "power": rec.power.value,
+        "health": rec.health.value,
+        "cartridge": rec.cartridge,
+        "node": rec.node,
+        "product": rec.product,
+        "serial": rec.serial,
+    }
+
+
+def _nodes(farm: Farm, output: str) -> int:
+    view = farm.poll()
+    _report_failures(view)
+    rows = [node_dict(n) for n in view.nodes]
+    if output == "json":
+        print(json.dumps(rows, indent=2))
+    elif output == "yaml":
+        print(yaml.safe_dump(rows, sort_keys=False), end="")
+    else:
+        columns = ["name", "chassis", "id", "macs", "power", "health"]
+        if output == "wide":
+            columns += ["product", "serial"]
+        table = [[c.upper() for c in columns]]
+        for row in rows:
+            table.append([",".join(row[c]) if c == "macs" else str(row[c] or "") for c in columns])
+        widths = [max(len(r[i]) for r in table) for i in range(len(columns))]
+        for r in table:
+            print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+    return EXIT_DEVICE if view.failures else EXIT_OK
+
+
+def _power(farm: Farm, verb: str, references: list[str]) -> int:
+    service = PowerService(farm.registry)
+    worst = EXIT_OK
+    for reference in references:
+        node, _view = farm.locate(reference)
+        spec = farm.config.chassis_named(node.chassis)
+        target = farm.config.target(spec)
+        try:
+            if verb == "status":
+                state = service.status(spec.driver, target, node.record.id)
+                print(f"{node.name} ({node.ref}): {state.value}")
+                continue
+            result = service.run(
+                spec.driver, target, node.record.id, PowerAction(POWER_VERBS.get(verb, verb))
+            )
+        except DriverError as exc:
+            print(f"chassisctl: {node.name} ({node.ref}): {exc}", file=sys.stderr)
+            worst = max(worst, EXIT_DEVICE)
+            continue
+        message = f" ({result.message})" if result.message else ""
+        print(
+            f"{node.name} ({node.ref}): {result.action.value} {result.outcome.value}, "
+            f"power {result.state.value}{message}"
+        )
+        if result.outcome is Outcome.UNKNOWN:
+            worst = max(worst, EXIT_UNKNOWN)
+        elif result.outcome is Outcome.FAILED:
+            worst = max(worst, EXIT_DEVICE)
+    return worst
+
+
+def _sync(farm: Farm, output_dir: Path) -> int:
+    from chassisd.standalone import sync
+
+    report = sync(farm, output_dir)
+    _report_failures(report.view)
+    for plan in report.plans:
+        print(f"pool {plan.pool.name}: {len(plan.hosts)} reservations")
+        for conflict in plan.conflicts:
+            print(f"chassisctl: pool {plan.pool.name}: left out: {conflict}", file=sys.stderr)
+    for path in report.written:
+        print(f"wrote {path}")
+    return EXIT_DEVICE if report.view.failures else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

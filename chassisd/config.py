@@ -1,0 +1,501 @@
+"""Resource documents → typed settings: ``Chassis``, ``NodePool`` and ``v1/Secret``.
+
+Owns parsing and validating the resource shapes chassisd uses (the same in a standalone YAML
+file and, later, in the cluster) and resolving Secret references into ``ChassisTarget`` values.
+Every validation error names the document and the field path. Reads files; talks to no device
+and no cluster.
+
+A standalone config file is a multi-document YAML stream::
+
+    apiVersion: v1
+    kind: Secret
+    metadata: {name: moonshot-1-credentials}
+    stringData: {username: admin, password: secret}          # or base64 ``data``
+    ---
+    apiVersion: chassisd.io/v1alpha1
+    kind: Chassis
+    metadata: {name: moonshot-1}
+    spec:
+      driver: moonshot
+      address: 10.0.0.5                                      # host or host:port
+      # Secret keys: username, password, ssh-privatekey
+      credentialsSecretRef: {name: moonshot-1-credentials}
+      knownHostsSecretRef: {name: chassis-host-keys, key: known_hosts}   # or inline ``knownHosts``
+      pollInterval: 5m
+      nodeNameTemplate: "m1c{cartridge}"                     # {chassis} {cartridge} {node} {id}
+    ---
+    apiVersion: chassisd.io/v1alpha1
+    kind: NodePool
+    metadata: {name: cluster-a}
+    spec:
+      members: [{chassis: moonshot-1, nodes: ["c1-20n1"]}]   # or nodes: [all]
+      addressing: {range: {start: 10.28.36.10, end: 10.28.36.250}}
+      hostnameTemplate: "{name}"
+      dhcp: {namespace: kubefarm, controller: "", setTags: [], leaseTime: infinite}
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from chassisd.driver import ChassisTarget, Credentials, Timeouts
+from chassisd.errors import ConfigError
+
+API_VERSION = "chassisd.io/v1alpha1"
+DEFAULT_NODE_NAME_TEMPLATE = "{chassis}-{id}"
+DEFAULT_POLL_INTERVAL = 300.0  # seconds; chassis managers are slow, few-session devices
+DEFAULT_GRACE_PERIOD = 24 * 3600.0  # seconds a vanished node keeps its reservation
+
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_TEMPLATE_FIELDS = frozenset({"chassis", "cartridge", "node", "id"})
+_MEMBER_RANGE = re.compile(r"[cC](\d+)(?:-(\d+))?[nN](\d+)(?:-(\d+))?")
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """A reference to one Secret (and optionally one key in it)."""
+
+    name: str
+    key: str = ""
+
+
+@dataclass(frozen=True)
+class ChassisSpec:
+    """One ``Chassis`` resource: a chassis manager or BMC to poll."""
+
+    name: str
+    driver: str
+    address: str
+    credentials_ref: SecretRef
+    known_hosts: str = ""
+    known_hosts_ref: SecretRef | None = None
+    insecure_skip_verify: bool = False
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    node_name_template: str = DEFAULT_NODE_NAME_TEMPLATE
+    paused: bool = False
+    connect_timeout: float = Timeouts.connect
+    command_timeout: float = Timeouts.command
+
+
+@dataclass(frozen=True)
+class MemberSelector:
+    """Which nodes of one chassis a pool claims: ``all``, exact ids, or cartridge/node ranges."""
+
+    chassis: str
+    all: bool = False
+    ids: frozenset[str] = frozenset()
+    ranges: tuple[tuple[int, int, int, int], ...] = ()  # (cart_lo, cart_hi, node_lo, node_hi)
+
+    def matches(self, chassis: str, node_id: str, cartridge: int | None, node: int | None) -> bool:
+        """True if this selector claims that node."""
+        if chassis != self.chassis:
+            return False
+        if self.all or node_id.lower() in self.ids:
+            return True
+        if cartridge is None or node is None:
+            return False
+        return any(c0 <= cartridge <= c1 and n0 <= node <= n1 for c0, c1, n0, n1 in self.ranges)
+
+
+@dataclass(frozen=True)
+class IpRange:
+    """An inclusive IPv4 range that a pool allocates fixed addresses from."""
+
+    start: ipaddress.IPv4Address
+    end: ipaddress.IPv4Address
+
+    def __contains__(self, address: object) -> bool:
+        return isinstance(address, ipaddress.IPv4Address) and self.start <= address <= self.end
+
+    def addresses(self) -> Iterable[ipaddress.IPv4Address]:
+        """Every address in the range, in order."""
+        for value in range(int(self.start), int(self.end) + 1):
+            yield ipaddress.IPv4Address(value)
+
+
+@dataclass(frozen=True)
+class DhcpTarget:
+    """Where and how a pool's reservations are written (dnsmasq-controller ``DhcpHosts``)."""
+
+    namespace: str = "default"
+    controller: str = ""  # dnsmasq-controller serves objects whose spec.controller equals its flag
+    set_tags: tuple[str, ...] = ()
+    lease_time: str = "infinite"
+
+
+@dataclass(frozen=True)
+class NodePoolSpec:
+    """One ``NodePool`` resource: which nodes boot into which cluster, and how."""
+
+    name: str
+    members: tuple[MemberSelector, ...] = ()
+    catch_all: bool = False
+    ip_range: IpRange | None = None
+    static_ips: Mapping[str, ipaddress.IPv4Address] = field(default_factory=dict)
+    hostname_template: str = "{name}"
+    dhcp: DhcpTarget = DhcpTarget()
+    grace_period: float = DEFAULT_GRACE_PERIOD
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every resource of one config source, validated."""
+
+    chassis: tuple[ChassisSpec, ...]
+    pools: tuple[NodePoolSpec, ...]
+    secrets: Mapping[str, Mapping[str, str]]
+
+    def chassis_named(self, name: str) -> ChassisSpec:
+        """Return the chassis called ``name`` or raise ``ConfigError`` listing the names."""
+        for spec in self.chassis:
+            if spec.name == name:
+                return spec
+        known = ", ".join(c.name for c in self.chassis) or "none"
+        raise ConfigError(f"no chassis named {name!r} (known: {known})")
+
+    def target(self, spec: ChassisSpec) -> ChassisTarget:
+        """Resolve a chassis's Secret references into a ``ChassisTarget``."""
+        where = f"Chassis/{spec.name}"
+        creds = self._secret(spec.credentials_ref, where, "spec.credentialsSecretRef")
+        if "username" not in creds:
+            raise ConfigError(
+                f"Secret {spec.credentials_ref.name!r} has no key 'username'",
+                document=where,
+                path="spec.credentialsSecretRef",
+            )
+        known_hosts = spec.known_hosts
+        if spec.known_hosts_ref is not None:
+            data = self._secret(spec.known_hosts_ref, where, "spec.knownHostsSecretRef")
+            key = spec.known_hosts_ref.key or "known_hosts"
+            if key not in data:
+                raise ConfigError(
+                    f"Secret {spec.known_hosts_ref.name!r} has no key {key!r}",
+                    document=where,
+                    path="spec.knownHostsSecretRef.key",
+                )
+            known_hosts = known_hosts + "\n" + data[key] if known_hosts else data[key]
+        return ChassisTarget(
+            name=spec.name,
+            address=spec.address,
+            credentials=Credentials(
+                username=creds["username"],
+                password=creds.get("password", ""),
+                private_key=creds.get("ssh-privatekey", ""),
+            ),
+            known_hosts=known_hosts,
+            insecure_skip_verify=spec.insecure_skip_verify,
+            timeouts=Timeouts(connect=spec.connect_timeout, command=spec.command_timeout),
+        )
+
+    def _secret(self, ref: SecretRef, where: str, path: str) -> Mapping[str, str]:
+        if ref.name not in self.secrets:
+            raise ConfigError(f"Secret {ref.name!r} not found", document=where, path=path)
+        return self.secrets[ref.name]
+
+
+def parse_duration(text: object, *, document: str, path: str) -> float:
+    """Parse ``90s``, ``5m``, ``24h``, ``1h30m`` (or a number of seconds) into seconds."""
+    if isinstance(text, int | float) and not isinstance(text, bool) and text > 0:
+        return float(text)
+    if isinstance(text, str):
+        match = _DURATION.fullmatch(text.strip())
+        if match and any(match.groups()):
+            hours, minutes, seconds = (int(g or 0) for g in match.groups())
+            total = hours * 3600 + minutes * 60 + seconds
+            if total > 0:
+                return float(total)
+    raise ConfigError(
+        f"not a duration: {text!r} (use e.g. 30s, 5m, 24h)", document=document, path=path
+    )
+
+
+def check_template(template: str, allowed: frozenset[str], *, document: str, path: str) -> str:
+    """Check that ``template`` uses only ``{field}`` names from ``allowed``."""
+    for name in re.findall(r"{([^{}]*)}", template):
+        if name not in allowed:
+            raise ConfigError(
+                f"unknown template field {{{name}}}; allowed: "
+                + ", ".join("{" + a + "}" for a in sorted(allowed)),
+                document=document,
+                path=path,
+            )
+    return template
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate a standalone config file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file: {exc.strerror}", document=str(path)) from exc
+    try:
+        documents = [doc for doc in yaml.safe_load_all(text) if doc is not None]
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not valid YAML: {exc}", document=str(path)) from exc
+    return parse_documents(documents, source=path.name)
+
+
+def parse_documents(documents: list[Any], *, source: str = "config") -> Config:
+    """Validate resource documents (already loaded from YAML) into a ``Config``."""
+    chassis: list[ChassisSpec] = []
+    pools: list[NodePoolSpec] = []
+    secrets: dict[str, dict[str, str]] = {}
+    for index, doc in enumerate(documents, start=1):
+        label = f"{source}#{index}"
+        fields = _Fields(doc, label, "")
+        api_version, kind = fields.text("apiVersion"), fields.text("kind")
+        metadata = fields.mapping("metadata")
+        name = metadata.text("name")
+        if not _NAME.fullmatch(name) or len(name) > 63:
+            raise ConfigError(
+                "must be a DNS label (lower-case letters, digits, '-'; at most 63)",
+                document=label,
+                path="metadata.name",
+            )
+        label = f"{label} {kind}/{name}"
+        if (api_version, kind) == ("v1", "Secret"):
+            secrets[name] = _secret_data(_Fields(doc, label, ""))
+        elif (api_version, kind) == (API_VERSION, "Chassis"):
+            chassis.append(_chassis(name, _Fields(doc, label, "").mapping("spec")))
+        elif (api_version, kind) == (API_VERSION, "NodePool"):
+            pools.append(_pool(name, _Fields(doc, label, "").mapping("spec")))
+        else:
+            raise ConfigError(
+                f"unsupported kind {api_version}/{kind}; expected v1/Secret, "
+                f"{API_VERSION}/Chassis or {API_VERSION}/NodePool",
+                document=label,
+                path="kind",
+            )
+    _check_unique([c.name for c in chassis], "Chassis", source)
+    _check_unique([p.name for p in pools], "NodePool", source)
+    known = {c.name for c in chassis}
+    for pool in pools:
+        for i, member in enumerate(pool.members):
+            if member.chassis not in known:
+                raise ConfigError(
+                    f"no Chassis named {member.chassis!r}",
+                    document=f"{source} NodePool/{pool.name}",
+                    path=f"spec.members[{i}].chassis",
+                )
+    if sum(p.catch_all for p in pools) > 1:
+        raise ConfigError("more than one NodePool has catchAll: true", document=source)
+    return Config(chassis=tuple(chassis), pools=tuple(pools), secrets=secrets)
+
+
+def _check_unique(names: list[str], kind: str, source: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ConfigError(f"two {kind} documents are named {name!r}", document=source)
+        seen.add(name)
+
+
+def _secret_data(doc: _Fields) -> dict[str, str]:
+    data: dict[str, str] = {}
+    if "data" in doc.raw:
+        for key, value in doc.mapping("data").raw.items():
+            try:
+                data[str(key)] = base64.b64decode(str(value), validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError) as exc:
+                raise ConfigError(
+                    "not base64-encoded UTF-8 text", document=doc.document, path=f"data.{key}"
+                ) from exc
+    if "stringData" in doc.raw:
+        string_data = doc.mapping("stringData")
+        for key in string_data.raw:
+            data[str(key)] = string_data.text(str(key))
+    return data
+
+
+def _chassis(name: str, spec: _Fields) -> ChassisSpec:
+    template = spec.text("nodeNameTemplate", DEFAULT_NODE_NAME_TEMPLATE)
+    known_hosts_ref = None
+    if "knownHostsSecretRef" in spec.raw:
+        ref = spec.mapping("knownHostsSecretRef")
+        known_hosts_ref = SecretRef(ref.text("name"), ref.text("key", "known_hosts"))
+    creds = spec.mapping("credentialsSecretRef")
+    address = spec.text("address")
+    if not address.strip():
+        raise ConfigError("must not be empty", document=spec.document, path="spec.address")
+    return ChassisSpec(
+        name=name,
+        driver=spec.text("driver"),
+        address=address,
+        credentials_ref=SecretRef(creds.text("name")),
+        known_hosts=spec.text("knownHosts", ""),
+        known_hosts_ref=known_hosts_ref,
+        insecure_skip_verify=spec.flag("insecureSkipVerify", False),
+        poll_interval=spec.duration("pollInterval", DEFAULT_POLL_INTERVAL),
+        node_name_template=check_template(
+            template, _TEMPLATE_FIELDS, document=spec.document, path="spec.nodeNameTemplate"
+        ),
+        paused=spec.flag("paused", False),
+        connect_timeout=spec.duration("connectTimeout", Timeouts.connect),
+        command_timeout=spec.duration("commandTimeout", Timeouts.command),
+    )
+
+
+def _pool(name: str, spec: _Fields) -> NodePoolSpec:
+    catch_all = spec.flag("catchAll", False)
+    members = tuple(
+        _member(item) for item in spec.items("members", required=not catch_all, default=[])
+    )
+    if catch_all and members:
+        raise ConfigError(
+            "a catch-all pool takes every unclaimed node; it cannot also list members",
+            document=spec.document,
+            path="spec.members",
+        )
+    ip_range = None
+    static_ips: dict[str, ipaddress.IPv4Address] = {}
+    if "addressing" in spec.raw:
+        addressing = spec.mapping("addressing")
+        if catch_all:
+            raise ConfigError(
+                "a catch-all pool gets addresses from the catch-all cluster's dynamic range",
+                document=spec.document,
+                path="spec.addressing",
+            )
+        if "range" in addressing.raw:
+            rng = addressing.mapping("range")
+            start, end = rng.ipv4("start"), rng.ipv4("end")
+            if end < start:
+                raise ConfigError("end is before start", document=spec.document, path=rng.at("end"))
+            ip_range = IpRange(start, end)
+        if "nodes" in addressing.raw:
+            nodes = addressing.mapping("nodes")
+            static_ips = {str(key): nodes.ipv4(str(key)) for key in nodes.raw}
+    dhcp = spec.mapping("dhcp") if "dhcp" in spec.raw else _Fields({}, spec.document, "spec.dhcp")
+    return NodePoolSpec(
+        name=name,
+        members=members,
+        catch_all=catch_all,
+        ip_range=ip_range,
+        static_ips=static_ips,
+        hostname_template=check_template(
+            spec.text("hostnameTemplate", "{name}"),
+            _TEMPLATE_FIELDS | {"name"},
+            document=spec.document,
+            path="spec.hostnameTemplate",
+        ),
+        dhcp=DhcpTarget(
+            namespace=dhcp.text("namespace", "default"),
+            controller=dhcp.text("controller", ""),
+            set_tags=tuple(dhcp.texts("setTags")),
+            lease_time=dhcp.text("leaseTime", "infinite"),
+        ),
+        grace_period=spec.duration("gracePeriod", DEFAULT_GRACE_PERIOD),
+    )
+
+
+def _member(item: _Fields) -> MemberSelector:
+    chassis = item.text("chassis")
+    nodes = item.texts("nodes") or ["all"]
+    ids: set[str] = set()
+    ranges: list[tuple[int, int, int, int]] = []
+    for i, entry in enumerate(nodes):
+        if entry == "all":
+            return MemberSelector(chassis=chassis, all=True)
+        match = _MEMBER_RANGE.fullmatch(entry)
+        if match:
+            c0, c1, n0, n1 = match.groups()
+            lo_c, hi_c = int(c0), int(c1 or c0)
+            lo_n, hi_n = int(n0), int(n1 or n0)
+            if hi_c < lo_c or hi_n < lo_n:
+                raise ConfigError(
+                    f"empty range {entry!r}", document=item.document, path=item.at(f"nodes[{i}]")
+                )
+            ranges.append((lo_c, hi_c, lo_n, hi_n))
+        else:
+            ids.add(entry.lower())
+    return MemberSelector(chassis=chassis, ids=frozenset(ids), ranges=tuple(ranges))
+
+
+class _Fields:
+    """A mapping being validated, which knows its document and path for error messages."""
+
+    def __init__(self, raw: object, document: str, path: str) -> None:
+        if not isinstance(raw, dict):
+            raise ConfigError(
+                f"must be a mapping, got {type(raw).__name__}",
+                document=document,
+                path=path or "(document)",
+            )
+        self.raw: dict[str, Any] = raw
+        self.document = document
+        self.path = path
+
+    def at(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def _get(self, key: str, default: object, expected: str) -> object:
+        if key not in self.raw or self.raw[key] is None:
+            if default is _REQUIRED:
+                raise ConfigError(
+                    f"missing ({expected})", document=self.document, path=self.at(key)
+                )
+            return default
+        return self.raw[key]
+
+    def text(self, key: str, default: object = None) -> str:
+        value = self._get(key, _REQUIRED if default is None else default, "string")
+        if not isinstance(value, str):
+            raise ConfigError(
+                f"must be a string, got {value!r}", document=self.document, path=self.at(key)
+            )
+        return value
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self._get(key, default, "boolean")
+        if not isinstance(value, bool):
+            raise ConfigError(
+                f"must be true or false, got {value!r}", document=self.document, path=self.at(key)
+            )
+        return value
+
+    def duration(self, key: str, default: float) -> float:
+        value = self._get(key, default, "duration")
+        if value is default:
+            return default
+        return parse_duration(value, document=self.document, path=self.at(key))
+
+    def mapping(self, key: str) -> _Fields:
+        return _Fields(self._get(key, _REQUIRED, "mapping"), self.document, self.at(key))
+
+    def items(
+        self, key: str, *, required: bool = True, default: list[Any] | None = None
+    ) -> list[_Fields]:
+        value = self._get(key, _REQUIRED if required else (default or []), "list")
+        if not isinstance(value, list):
+            raise ConfigError("must be a list", document=self.document, path=self.at(key))
+        return [_Fields(v, self.document, self.at(f"{key}[{i}]")) for i, v in enumerate(value)]
+
+    def texts(self, key: str) -> list[str]:
+        value = self._get(key, [], "list of strings")
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(
+                "must be a list of strings", document=self.document, path=self.at(key)
+            )
+        return list(value)
+
+    def ipv4(self, key: str) -> ipaddress.IPv4Address:
+        value = self.text(key)
+        try:
+            return ipaddress.IPv4Address(value)
+        except ValueError as exc:
+            raise ConfigError(
+                f"not an IPv4 address: {value!r}", document=self.document, path=self.at(key)
+            ) from exc
+
+
+_REQUIRED = object()

@@ -1,0 +1,144 @@
+"""The driver contract: how chassisd talks to one chassis manager or BMC.
+
+Owns ``ChassisTarget`` (what a driver needs to reach a device), ``Credentials``, ``Timeouts``
+and ``Driver``, the base class every driver extends. A driver turns one chassis into model
+values and carries out power requests. It never sleeps, retries, logs or talks to Kubernetes:
+the poller and the power service decide about retries, by error class.
+
+Lifecycle: a driver object is one conversation with one device::
+
+    with registry.create("moonshot", target) as driver:   # connects (one SSH session)
+        inventory = driver.inventory()
+        driver.set_power("c1n1", PowerAction.ON)
+                                                            # disconnects on exit
+
+Optional capabilities raise ``UnsupportedError`` by default; a driver declares in ``features``
+exactly what it overrides (a contract test checks both directions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import ClassVar, Self
+
+from chassisd.errors import UnsupportedError
+from chassisd.model import Feature, Inventory, PowerAction, PowerState
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Secrets to log in with. ``repr`` never shows them."""
+
+    username: str
+    password: str = field(default="", repr=False)
+    private_key: str = field(default="", repr=False)  # PEM/OpenSSH text, SSH drivers only
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Network timeouts in seconds.
+
+    Defaults follow what production clients of slow chassis managers use (fence-agents: login
+    5 s, shell 3 s; Mozilla's scripts allow 30 s and more per command, ``moonshot-cli.md`` §3.5);
+    a Moonshot ``show node macaddr all`` on a full chassis is the slowest read.
+    """
+
+    connect: float = 10.0  # TCP connect + SSH handshake + authentication
+    command: float = 60.0  # one command, from sending it to the end of its output
+
+
+@dataclass(frozen=True)
+class ChassisTarget:
+    """Everything a driver needs to reach one device: address, secrets, trust, timeouts."""
+
+    name: str
+    address: str  # host or host:port
+    credentials: Credentials
+    known_hosts: str = field(default="", repr=False)  # OpenSSH known_hosts text (SSH drivers)
+    insecure_skip_verify: bool = False  # explicit opt-in only
+    allow_legacy_algorithms: bool = True  # used only when the device offers nothing better
+    timeouts: Timeouts = Timeouts()
+
+    def host_port(self, default_port: int) -> tuple[str, int]:
+        """Split ``address`` into host and port (``[v6]:port`` and bare hosts accepted)."""
+        address = self.address.strip()
+        if address.startswith("["):
+            host, _, rest = address[1:].partition("]")
+            return host, int(rest[1:]) if rest.startswith(":") else default_port
+        if address.count(":") == 1:
+            host, port = address.split(":")
+            return host, int(port)
+        return address, default_port
+
+
+class Driver:
+    """Base class of every driver. Subclasses set ``name`` and ``features``.
+
+    ``power_actions`` lists the actions ``set_power`` carries out natively; the power service
+    composes the others (``cycle`` as off-confirm-on) or refuses them.
+    """
+
+    name: ClassVar[str] = ""
+    features: ClassVar[frozenset[Feature]] = frozenset()
+    power_actions: ClassVar[frozenset[PowerAction]] = frozenset()
+
+    def __init__(self, target: ChassisTarget) -> None:
+        self.target = target
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def open(self) -> None:
+        """Connect and log in. Drivers without a session do nothing."""
+
+    def close(self) -> None:
+        """Log out and disconnect; never raises."""
+
+    def inventory(self) -> Inventory:
+        """Read every node, its MACs and power state."""
+        raise self._unsupported(Feature.INVENTORY)
+
+    def power_state(self, node_id: str) -> PowerState:
+        """Read one node's power state."""
+        raise self._unsupported(Feature.POWER_STATE)
+
+    def set_power(self, node_id: str, action: PowerAction) -> None:
+        """Send one power request (an action in ``power_actions``); does not wait for it."""
+        raise self._unsupported(Feature.POWER_SET)
+
+    def pxe_once(self, node_id: str) -> None:
+        """Make the node boot from the network at its next boot only."""
+        raise self._unsupported(Feature.PXE_ONCE)
+
+    def _unsupported(self, feature: Feature) -> UnsupportedError:
+        return UnsupportedError(
+            f"driver does not support {feature.value}", chassis=self.target.name, driver=self.name
+        )
+
+
+#: Which method implements which feature; the contract test and the registry use it.
+FEATURE_METHODS: dict[Feature, str] = {
+    Feature.INVENTORY: "inventory",
+    Feature.POWER_STATE: "power_state",
+    Feature.POWER_SET: "set_power",
+    Feature.PXE_ONCE: "pxe_once",
+}
+
+
+def implemented_features(driver_class: type[Driver]) -> frozenset[Feature]:
+    """Return the features whose method ``driver_class`` overrides."""
+    return frozenset(
+        feature
+        for feature, method in FEATURE_METHODS.items()
+        if getattr(driver_class, method) is not getattr(Driver, method)
+    )

@@ -1,0 +1,98 @@
+"""The farm: every configured chassis, polled together, with its nodes named.
+
+Owns running poll cycles for many chassis at once (bounded concurrency: chassis managers are
+slow and allow few sessions, the agent has few cores) and turning inventories into named nodes
+that references resolve against. Used by ``chassisctl`` and the standalone sync; talks to
+devices only through the poller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from chassisd.config import ChassisSpec, Config
+from chassisd.errors import ChassisdError
+from chassisd.noderef import NamedNode, node_name, resolve
+from chassisd.poller import PollResult, RetryPolicy, poll_chassis
+from chassisd.registry import Registry
+
+DEFAULT_CONCURRENCY = 16  # chassis polled at once; each poll is one SSH session, mostly waiting
+
+
+@dataclass(frozen=True)
+class FarmView:
+    """The result of polling a set of chassis: per-chassis results and the named nodes."""
+
+    results: tuple[PollResult, ...]
+    nodes: tuple[NamedNode, ...]
+
+    @property
+    def failures(self) -> tuple[PollResult, ...]:
+        """Polls that returned no inventory."""
+        return tuple(r for r in self.results if not r.ok)
+
+
+class Farm:
+    """Polls the chassis of one ``Config`` through one ``Registry``."""
+
+    def __init__(
+        self,
+        config: Config,
+        registry: Registry,
+        *,
+        retry: RetryPolicy = RetryPolicy(),
+        concurrency: int = DEFAULT_CONCURRENCY,
+    ) -> None:
+        self.config = config
+        self.registry = registry
+        self._retry = retry
+        self._concurrency = max(1, concurrency)
+
+    def poll(self, chassis: Sequence[ChassisSpec] | None = None) -> FarmView:
+        """Poll ``chassis`` (default: every chassis not paused) concurrently."""
+        chosen = [c for c in (self.config.chassis if chassis is None else chassis) if not c.paused]
+        with ThreadPoolExecutor(max_workers=min(self._concurrency, max(1, len(chosen)))) as pool:
+            results = tuple(pool.map(self._poll_one, chosen))
+        return FarmView(results, name_nodes(self.config, results))
+
+    def _poll_one(self, spec: ChassisSpec) -> PollResult:
+        try:
+            target = self.config.target(spec)
+        except ChassisdError as exc:
+            return PollResult(spec.name, spec.driver, None, exc, 0, 0.0)
+        return poll_chassis(self.registry, spec.driver, target, self._retry)
+
+    def locate(self, reference: str) -> tuple[NamedNode, FarmView]:
+        """Resolve a node reference against a fresh poll (only its chassis for ``CHASSIS/ID``)."""
+        chassis = None
+        if "/" in reference:
+            name = reference.split("/", 1)[0]
+            chassis = [c for c in self.config.chassis if c.name == name] or None
+        view = self.poll(chassis)
+        try:
+            return resolve(reference, view.nodes), view
+        except ChassisdError:
+            if view.failures:
+                # The node may be on a chassis that could not be read: say so, not just "no node".
+                failed = ", ".join(f"{r.chassis} ({r.error})" for r in view.failures)
+                raise ChassisdError(
+                    f"cannot resolve {reference!r}: some chassis could not be read: {failed}"
+                ) from None
+            raise
+
+
+def name_nodes(config: Config, results: Sequence[PollResult]) -> tuple[NamedNode, ...]:
+    """Name every node of every successful poll with its chassis's template."""
+    templates = {c.name: c.node_name_template for c in config.chassis}
+    named: list[NamedNode] = []
+    for result in results:
+        if result.inventory is None:
+            continue
+        template = templates[result.chassis]
+        for record in result.inventory.nodes:
+            named.append(
+                NamedNode(node_name(template, result.chassis, record), result.chassis, record)
+            )
+    return tuple(named)

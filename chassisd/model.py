@@ -1,0 +1,160 @@
+"""Values that flow between the layers: MAC addresses, nodes, inventories, power.
+
+Owns the frozen dataclasses and the explicit state maps. MACs are normalised here, once, when a
+value is built; nothing downstream re-normalises. No I/O, no logging, no library imports
+beyond the standard library.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+_MAC_HEX = re.compile(r"[0-9a-fA-F]{12}")
+_NODE_ID = re.compile(r"[cC](\d+)[nN](\d+)")
+
+
+def normalize_mac(text: str) -> str:
+    """Return ``text`` as a lower-case, colon-separated MAC, or raise ``ValueError``.
+
+    Accepts ``:``, ``-`` or ``.`` separators and any case (devices differ; see
+    ``moonshot-cli.md`` §4.2).
+    """
+    digits = re.sub(r"[:\-.]", "", text.strip())
+    if not _MAC_HEX.fullmatch(digits):
+        raise ValueError(f"not a MAC address: {text!r}")
+    digits = digits.lower()
+    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+
+
+@dataclass(frozen=True, order=True)
+class MacAddress:
+    """One hardware address, always lower-case colon form."""
+
+    value: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "value", normalize_mac(self.value))
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class PowerState(enum.Enum):
+    """A node's power as chassisd reports it; a device word we do not know is UNKNOWN."""
+
+    ON = "on"
+    OFF = "off"
+    UNKNOWN = "unknown"
+
+
+class Health(enum.Enum):
+    """Health as reported by the device, reduced to the levels operators act on."""
+
+    OK = "ok"
+    WARNING = "warning"
+    CRITICAL = "critical"
+    UNKNOWN = "unknown"
+
+
+class PowerAction(enum.Enum):
+    """The power requests chassisd accepts (``PowerAction`` CR ``spec.action``, ``chassisctl``)."""
+
+    ON = "on"
+    OFF = "off"  # hard off
+    SHUTDOWN = "shutdown"  # graceful (ACPI) off
+    CYCLE = "cycle"  # off, confirmed, then on
+    RESET = "reset"  # hard reset without an off phase
+    PXE_ONCE = "pxe-once"  # boot from the network at the next boot only; no power change
+
+
+class Feature(enum.Enum):
+    """What a driver can do; declared by each driver and checked against its methods."""
+
+    INVENTORY = "inventory"
+    POWER_STATE = "power-state"
+    POWER_SET = "power-set"
+    PXE_ONCE = "pxe-once"
+
+
+@dataclass(frozen=True, order=True)
+class NodeId:
+    """A node's native id on its chassis: Moonshot ``c<cartridge>n<node>``."""
+
+    cartridge: int
+    node: int
+
+    @classmethod
+    def parse(cls, text: str) -> NodeId:
+        """Parse ``c43n1`` (any case); raise ``ValueError`` for anything else."""
+        match = _NODE_ID.fullmatch(text.strip())
+        if not match:
+            raise ValueError(f"not a node id of the form c<cartridge>n<node>: {text!r}")
+        return cls(int(match.group(1)), int(match.group(2)))
+
+    def __str__(self) -> str:
+        return f"c{self.cartridge}n{self.node}"
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    """One node as one poll saw it.
+
+    ``macs_known`` is False when the device does not expose host MACs (some IPMI BMCs): an empty
+    ``macs`` then means "unknown", not "none".
+    """
+
+    id: str
+    macs: tuple[MacAddress, ...] = ()
+    power: PowerState = PowerState.UNKNOWN
+    health: Health = Health.UNKNOWN
+    product: str = ""
+    serial: str = ""
+    cartridge: int | None = None
+    node: int | None = None
+    macs_known: bool = True
+    asset_tag: str = ""
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """Everything one successful poll of one chassis returned."""
+
+    chassis: str
+    driver: str
+    nodes: tuple[NodeRecord, ...]
+    taken_at: datetime
+    model: str = ""
+    firmware: str = ""
+    warnings: tuple[str, ...] = field(default=())
+
+    def node(self, node_id: str) -> NodeRecord | None:
+        """Return the node with native id ``node_id`` (case-insensitive), if present."""
+        wanted = node_id.lower()
+        for record in self.nodes:
+            if record.id.lower() == wanted:
+                return record
+        return None
+
+
+class Outcome(enum.Enum):
+    """How a power request ended."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    UNKNOWN = "unknown"  # sent, but no answer: not re-sent (AmbiguousOutcome)
+
+
+@dataclass(frozen=True)
+class PowerResult:
+    """The result of one power request on one node, with the state read back afterwards."""
+
+    chassis: str
+    node_id: str
+    action: PowerAction
+    outcome: Outcome
+    state: PowerState
+    driver: str
+    message: str = ""

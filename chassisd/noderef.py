@@ -1,0 +1,89 @@
+"""Node names and node references.
+
+Owns the naming template (``{chassis}``, ``{cartridge}``, ``{node}``, ``{id}``) and resolving
+what an operator types (``c1n43``, ``moonshot-1/c43n1``, ``c43n1``) to exactly one node. A
+reference that matches nothing or several nodes is a ``NodeRefError`` that lists candidates.
+Pure: works on inventories it is given, does no I/O.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from chassisd.errors import NodeRefError
+from chassisd.model import NodeRecord
+
+
+@dataclass(frozen=True)
+class NamedNode:
+    """A node with the name its chassis's template gives it."""
+
+    name: str
+    chassis: str
+    record: NodeRecord
+
+    @property
+    def ref(self) -> str:
+        """The unambiguous ``chassis/native-id`` form."""
+        return f"{self.chassis}/{self.record.id}"
+
+
+def node_name(template: str, chassis: str, record: NodeRecord) -> str:
+    """Render a node name; ``{cartridge}``/``{node}`` are empty for devices without them."""
+    return template.format(
+        chassis=chassis,
+        id=record.id,
+        cartridge="" if record.cartridge is None else record.cartridge,
+        node="" if record.node is None else record.node,
+    )
+
+
+def resolve(reference: str, nodes: Sequence[NamedNode]) -> NamedNode:
+    """Return the one node ``reference`` names, trying in order: exact name,
+    ``chassis/id``, then a native id that only one chassis has."""
+    ref = reference.strip()
+    by_name = [n for n in nodes if n.name == ref]
+    if by_name:
+        return _one(ref, by_name, "name")
+    if "/" in ref:
+        chassis, _, native = ref.partition("/")
+        matches = [
+            n for n in nodes if n.chassis == chassis and n.record.id.lower() == native.lower()
+        ]
+        if matches:
+            return _one(ref, matches, "chassis/id")
+        if not any(n.chassis == chassis for n in nodes):
+            known = sorted({n.chassis for n in nodes})
+            raise NodeRefError(
+                f"no chassis {chassis!r} in the inventory (chassis: {', '.join(known) or 'none'})",
+                reference=ref,
+                candidates=tuple(known),
+            )
+    else:
+        by_id = [n for n in nodes if n.record.id.lower() == ref.lower()]
+        if by_id:
+            return _one(ref, by_id, "native id")
+    close = _suggestions(ref, nodes)
+    hint = f"; did you mean: {', '.join(close)}" if close else ""
+    raise NodeRefError(f"no node matches {ref!r}{hint}", reference=ref, candidates=tuple(close))
+
+
+def _one(ref: str, matches: list[NamedNode], how: str) -> NamedNode:
+    if len(matches) == 1:
+        return matches[0]
+    candidates = tuple(sorted(f"{m.name} ({m.ref})" for m in matches))
+    raise NodeRefError(
+        f"{ref!r} is ambiguous ({how} of {len(matches)} nodes): {', '.join(candidates)}; "
+        "use CHASSIS/ID",
+        reference=ref,
+        candidates=candidates,
+    )
+
+
+def _suggestions(ref: str, nodes: Iterable[NamedNode]) -> list[str]:
+    words: set[str] = set()
+    for n in nodes:
+        words.update((n.name, n.ref))
+    return difflib.get_close_matches(ref, sorted(words), n=5, cutoff=0.6)

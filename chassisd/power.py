@@ -1,0 +1,209 @@
+"""The power service: carries out one power request on one node, carefully.
+
+Owns the rules of the architecture's "Power is careful":
+
+- ``on``/``off`` are idempotent and never imply a PXE boot; ``pxe-once`` changes no power.
+- ``cycle`` is the driver's native cycle if it has one; otherwise off, *confirmed* off, then on.
+- A state-changing command that may have reached the device (``AmbiguousOutcome``) is never
+  re-sent: the state is read back and the result says the outcome is unknown.
+- A ``TransientError`` (nothing reached the device) is retried here, and only here.
+- One conversation at a time per chassis (a lock per chassis name).
+- The resulting state is read back and reported.
+
+Waiting for a state is done here (drivers never sleep): every ``settle_interval`` seconds up
+to ``settle_timeout``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from contextlib import closing
+from dataclasses import dataclass
+
+from chassisd.driver import ChassisTarget, Driver
+from chassisd.errors import AmbiguousOutcome, DriverError, TransientError, UnsupportedError
+from chassisd.model import Feature, Outcome, PowerAction, PowerResult, PowerState
+from chassisd.registry import Registry
+
+_TARGET_STATE = {
+    PowerAction.ON: PowerState.ON,
+    PowerAction.OFF: PowerState.OFF,
+    PowerAction.SHUTDOWN: PowerState.OFF,
+}
+
+
+@dataclass(frozen=True)
+class PowerSettings:
+    """Timing of power requests, in seconds.
+
+    Production Moonshot clients poll ``show node power`` every 5 s for up to 30–60 s after a
+    power change (moonshot-cli.md §3.5); a graceful shutdown can take as long as the OS needs.
+    """
+
+    settle_timeout: float = 60.0
+    settle_interval: float = 2.0
+    connect_attempts: int = 3  # only for failures before anything reached the device
+    connect_backoff: float = 1.0
+
+
+class PowerService:
+    """Runs power requests through drivers, one conversation per chassis at a time."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        settings: PowerSettings = PowerSettings(),
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._registry = registry
+        self._settings = settings
+        self._sleep = sleep
+        self._clock = clock
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def _lock(self, chassis: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(chassis, threading.Lock())
+
+    def status(self, driver_name: str, target: ChassisTarget, node_id: str) -> PowerState:
+        """Read one node's power state."""
+        with self._lock(target.name), closing(self._open(driver_name, target)) as driver:
+            return driver.power_state(node_id)
+
+    def run(
+        self, driver_name: str, target: ChassisTarget, node_id: str, action: PowerAction
+    ) -> PowerResult:
+        """Carry out ``action`` on one node and report the outcome and the state read back.
+
+        Raises ``DriverError`` only when the request could not be started (unreachable,
+        refused credentials, unsupported); failures after that are in the result.
+        """
+        with self._lock(target.name), closing(self._open(driver_name, target)) as driver:
+            self._check_supported(driver, action)
+            if action is PowerAction.PXE_ONCE:
+                driver.pxe_once(node_id)
+                return self._result(driver, node_id, action, Outcome.SUCCEEDED, "next boot: PXE")
+            if action is PowerAction.CYCLE and action not in driver.power_actions:
+                return self._composed_cycle(driver, node_id)
+            return self._send_and_confirm(driver, node_id, action)
+
+    def _open(self, driver_name: str, target: ChassisTarget) -> Driver:
+        """Open a driver session, retrying only failures where nothing reached the device."""
+        delay = self._settings.connect_backoff
+        for attempt in range(1, self._settings.connect_attempts + 1):
+            driver = self._registry.create(driver_name, target)
+            try:
+                driver.open()
+                return driver
+            except TransientError:
+                if attempt == self._settings.connect_attempts:
+                    raise
+                self._sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def _check_supported(self, driver: Driver, action: PowerAction) -> None:
+        needed = Feature.PXE_ONCE if action is PowerAction.PXE_ONCE else Feature.POWER_SET
+        native_or_composed = action in driver.power_actions or (
+            action is PowerAction.CYCLE
+            and {PowerAction.ON, PowerAction.OFF} <= driver.power_actions
+            and Feature.POWER_STATE in driver.features
+        )
+        if needed not in driver.features or (
+            action is not PowerAction.PXE_ONCE and not native_or_composed
+        ):
+            raise UnsupportedError(
+                f"{action.value} is not supported by this driver"
+                + (" (use cycle)" if action is PowerAction.RESET else ""),
+                chassis=driver.target.name,
+                driver=driver.name,
+            )
+
+    def _send_and_confirm(self, driver: Driver, node_id: str, action: PowerAction) -> PowerResult:
+        try:
+            driver.set_power(node_id, action)
+        except AmbiguousOutcome as exc:
+            return self._result(driver, node_id, action, Outcome.UNKNOWN, _unknown(exc))
+        except DriverError as exc:
+            return self._result(driver, node_id, action, Outcome.FAILED, str(exc))
+        wanted = _TARGET_STATE.get(action)
+        if wanted is None:  # native cycle/reset: the node ends up on
+            wanted = PowerState.ON
+        state = self._wait_for(driver, node_id, wanted)
+        if state is wanted:
+            return PowerResult(
+                driver.target.name, node_id, action, Outcome.SUCCEEDED, state, driver.name
+            )
+        return PowerResult(
+            driver.target.name,
+            node_id,
+            action,
+            Outcome.FAILED,
+            state,
+            driver.name,
+            f"sent, but the node is {state.value} after {self._settings.settle_timeout:g} s",
+        )
+
+    def _composed_cycle(self, driver: Driver, node_id: str) -> PowerResult:
+        action = PowerAction.CYCLE
+        try:
+            driver.set_power(node_id, PowerAction.OFF)
+        except AmbiguousOutcome as exc:
+            # The off may have happened: go on only if the node is seen off.
+            if self._wait_for(driver, node_id, PowerState.OFF) is not PowerState.OFF:
+                return self._result(driver, node_id, action, Outcome.UNKNOWN, _unknown(exc))
+        except DriverError as exc:
+            return self._result(driver, node_id, action, Outcome.FAILED, f"off: {exc}")
+        if self._wait_for(driver, node_id, PowerState.OFF) is not PowerState.OFF:
+            return self._result(
+                driver,
+                node_id,
+                action,
+                Outcome.FAILED,
+                "off was sent but never confirmed; on was not sent",
+            )
+        try:
+            driver.set_power(node_id, PowerAction.ON)
+        except AmbiguousOutcome as exc:
+            return self._result(
+                driver, node_id, action, Outcome.UNKNOWN, "off done; " + _unknown(exc)
+            )
+        except DriverError as exc:
+            return self._result(driver, node_id, action, Outcome.FAILED, f"off done; on: {exc}")
+        state = self._wait_for(driver, node_id, PowerState.ON)
+        outcome = Outcome.SUCCEEDED if state is PowerState.ON else Outcome.FAILED
+        message = "" if state is PowerState.ON else f"on was sent; node is {state.value}"
+        return PowerResult(
+            driver.target.name, node_id, action, outcome, state, driver.name, message
+        )
+
+    def _wait_for(self, driver: Driver, node_id: str, wanted: PowerState) -> PowerState:
+        deadline = self._clock() + self._settings.settle_timeout
+        while True:
+            state = self._read_state(driver, node_id)
+            if state is wanted or self._clock() >= deadline:
+                return state
+            self._sleep(self._settings.settle_interval)
+
+    def _read_state(self, driver: Driver, node_id: str) -> PowerState:
+        try:
+            return driver.power_state(node_id)
+        except DriverError:
+            return PowerState.UNKNOWN
+
+    def _result(
+        self, driver: Driver, node_id: str, action: PowerAction, outcome: Outcome, message: str
+    ) -> PowerResult:
+        state = self._read_state(driver, node_id)
+        return PowerResult(
+            driver.target.name, node_id, action, outcome, state, driver.name, message
+        )
+
+
+def _unknown(exc: AmbiguousOutcome) -> str:
+    return f"outcome unknown, not re-sent: {exc.reason}"

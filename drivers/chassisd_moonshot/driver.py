@@ -1,0 +1,160 @@
+"""The ``moonshot`` driver: inventory and power through the iLO Chassis Manager CLI.
+
+Owns which commands are sent for which request and how their parsed output becomes model
+values. One driver object is one SSH session (``open``/``close``); a poll sends
+``show node list`` and ``show node macaddr all`` on it, falling back to one
+``show node macaddr cXnY`` per node when ``all`` is refused. It never sleeps or retries: a
+``cycle`` is composed by the power service (off, confirmed, then on).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import ClassVar
+
+from chassisd.driver import ChassisTarget, Driver
+from chassisd.errors import DeviceError, DriverError, ParseError
+from chassisd.model import (
+    Feature,
+    Inventory,
+    MacAddress,
+    NodeId,
+    NodeRecord,
+    PowerAction,
+    PowerState,
+)
+from chassisd_moonshot import parse
+from chassisd_moonshot.ssh import SshSession
+
+#: Our actions → CLI verbs (moonshot-cli.md §4.5). ``off`` is the hard ``off force`` every
+#: production client uses; plain ``off`` is the graceful request. There is no node reset.
+POWER_COMMANDS = {
+    PowerAction.ON: "set node power on {node}",
+    PowerAction.OFF: "set node power off force {node}",
+    PowerAction.SHUTDOWN: "set node power off {node}",
+}
+
+
+class MoonshotDriver(Driver):
+    """HPE Moonshot 1500 chassis through its chassis manager's SSH CLI."""
+
+    name: ClassVar[str] = "moonshot"
+    features: ClassVar[frozenset[Feature]] = frozenset(
+        {Feature.INVENTORY, Feature.POWER_STATE, Feature.POWER_SET, Feature.PXE_ONCE}
+    )
+    power_actions: ClassVar[frozenset[PowerAction]] = frozenset(POWER_COMMANDS)
+
+    def __init__(self, target: ChassisTarget) -> None:
+        super().__init__(target)
+        self._session = SshSession(target, driver=self.name)
+
+    def open(self) -> None:
+        self._session.connect()
+
+    def close(self) -> None:
+        self._session.close()
+
+    def _read(self, command: str) -> str:
+        return parse.clean_output(self._session.run(command), command)
+
+    def _located(self, error: DriverError) -> DriverError:
+        """Name this chassis and driver in errors raised by the pure parsers."""
+        if isinstance(error, ParseError):
+            return error.with_source(chassis=self.target.name, driver=self.name)
+        located = type(error)(error.reason, chassis=self.target.name, driver=self.name)
+        located.__cause__ = error.__cause__
+        return located
+
+    def inventory(self) -> Inventory:
+        try:
+            rows = parse.parse_node_list(self._read("show node list"))
+            macs, warnings = self._macs([row.node_id for row in rows])
+        except (ParseError, DeviceError) as exc:
+            if exc.chassis:
+                raise
+            raise self._located(exc) from exc.__cause__
+        nodes = tuple(
+            NodeRecord(
+                id=str(row.node_id),
+                macs=macs.get(row.node_id, ()),
+                power=row.power,
+                health=row.health,
+                cartridge=row.node_id.cartridge,
+                node=row.node_id.node,
+                asset_tag=row.asset_tag,
+            )
+            for row in rows
+        )
+        for row in rows:
+            if row.node_id not in macs:
+                warnings.append(f"{row.node_id}: no MAC addresses reported")
+        return Inventory(
+            chassis=self.target.name,
+            driver=self.name,
+            nodes=nodes,
+            taken_at=datetime.now(UTC),
+            warnings=tuple(warnings),
+        )
+
+    def _macs(
+        self, node_ids: list[NodeId]
+    ) -> tuple[dict[NodeId, tuple[MacAddress, ...]], list[str]]:
+        command = "show node macaddr all"
+        text = self._read(command)
+        if parse.find_table(text) is not None:
+            listed = set(node_ids)
+            macs = parse.parse_macaddr(text, command=command)
+            extra = sorted(str(n) for n in macs if n not in listed)
+            warnings = (
+                [f"{command!r} lists nodes missing from the node list: {', '.join(extra)}"]
+                if extra
+                else []
+            )
+            return {n: m for n, m in macs.items() if n in listed}, warnings
+        # Some firmware refuses ``all`` (its output is UNKNOWN, moonshot-cli.md §4.2): ask per node.
+        result: dict[NodeId, tuple[MacAddress, ...]] = {}
+        for node_id in node_ids:
+            per_node = f"show node macaddr {node_id}"
+            result.update(parse.parse_macaddr(self._read(per_node), command=per_node))
+        return result, [f"{command!r} refused; read MACs node by node"]
+
+    def power_state(self, node_id: str) -> PowerState:
+        node = _node_id(node_id)
+        command = f"show node power {node}"
+        try:
+            states = parse.parse_power(self._read(command), command=command)
+        except (ParseError, DeviceError) as exc:
+            raise self._located(exc) from exc
+        if node not in states:
+            raise DeviceError(
+                f"{command!r} did not report {node}", chassis=self.target.name, driver=self.name
+            )
+        return states[node]
+
+    def set_power(self, node_id: str, action: PowerAction) -> None:
+        if action not in POWER_COMMANDS:
+            raise self._unsupported(Feature.POWER_SET)
+        command = POWER_COMMANDS[action].format(node=_node_id(node_id))
+        try:
+            parse.check_set_reply(self._read_changing(command), command=command)
+        except DeviceError as exc:
+            raise self._located(exc) from exc
+
+    def pxe_once(self, node_id: str) -> None:
+        command = f"set node bootonce pxe {_node_id(node_id)}"
+        try:
+            parse.check_set_reply(
+                self._read_changing(command), command=command, expect="bootonce: PXE"
+            )
+        except DeviceError as exc:
+            raise self._located(exc) from exc
+
+    def _read_changing(self, command: str) -> str:
+        return parse.clean_output(self._session.run(command, changes_state=True), command)
+
+
+def _node_id(text: str) -> NodeId:
+    try:
+        return NodeId.parse(text)
+    except ValueError as exc:
+        raise DeviceError(f"{text!r} is not a Moonshot node id (c<cartridge>n<node>)") from exc

@@ -1,0 +1,233 @@
+"""One SSH session to a chassis manager, running CLI commands on exec channels (paramiko).
+
+Owns connecting, host-key verification against known-hosts text, algorithm choice,
+authentication, timeouts, and mapping every network failure onto the project's error classes.
+It knows nothing of Moonshot commands or their output.
+
+Error mapping, by how far the request got:
+
+- before a command reached the device (connect, handshake, channel open) → ``TransientError``
+- a *reading* command failed after it was sent → ``TransientError`` (nothing changed)
+- a *state-changing* command failed after it was sent → ``AmbiguousOutcome`` (never re-sent)
+- refused credentials → ``AuthError``; unknown or changed host key → ``TrustError``
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import socket
+import time
+from io import StringIO
+
+import paramiko
+from paramiko.hostkeys import HostKeyEntry
+
+from chassisd.driver import ChassisTarget
+from chassisd.errors import (
+    AmbiguousOutcome,
+    AuthError,
+    DriverError,
+    PermanentError,
+    TransientError,
+    TrustError,
+)
+
+DEFAULT_PORT = 22
+
+#: Algorithms old Moonshot firmware needs (moonshot-cli.md §3.1: production OpenSSH clients had
+#: to add ``diffie-hellman-group14-sha1``/``group1-sha1`` and ``aes128-cbc``). They are appended
+#: *after* the modern ones, so they are negotiated only when the chassis offers nothing better.
+LEGACY_KEX = ("diffie-hellman-group14-sha1", "diffie-hellman-group1-sha1")
+LEGACY_CIPHERS = ("aes128-cbc", "aes256-cbc", "3des-cbc")
+LEGACY_MACS = ("hmac-sha1", "hmac-md5", "hmac-sha1-96", "hmac-md5-96")
+_LEGACY = {"kex": LEGACY_KEX, "ciphers": LEGACY_CIPHERS, "macs": LEGACY_MACS}
+
+_READ_CHUNK = 65536
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """OpenSSH-style SHA256 fingerprint of a public key."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def known_hosts_name(host: str, port: int) -> str:
+    """The host field OpenSSH writes for ``host:port`` (``[host]:port`` unless port 22)."""
+    return host if port == DEFAULT_PORT else f"[{host}]:{port}"
+
+
+def parse_known_hosts(text: str) -> paramiko.HostKeys:
+    """Load OpenSSH known_hosts text (plain or hashed host names) into ``HostKeys``."""
+    keys = paramiko.HostKeys()
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        entry = HostKeyEntry.from_line(line)
+        if entry is None or entry.key is None:
+            continue
+        for name in entry.hostnames:
+            keys.add(name, entry.key.get_name(), entry.key)
+    return keys
+
+
+class SshSession:
+    """An authenticated SSH connection that runs one command per exec channel."""
+
+    def __init__(self, target: ChassisTarget, *, driver: str) -> None:
+        self._target = target
+        self._driver = driver
+        self._transport: paramiko.Transport | None = None
+
+    def _error(self, cls: type[DriverError], message: str) -> DriverError:
+        return cls(message, chassis=self._target.name, driver=self._driver)
+
+    def connect(self) -> None:
+        """Open the TCP connection, negotiate, check the host key, log in."""
+        host, port = self._target.host_port(DEFAULT_PORT)
+        timeout = self._target.timeouts.connect
+        try:
+            sock = socket.create_connection((host, port), timeout=timeout)
+        except OSError as exc:
+            raise self._error(TransientError, f"cannot connect to {host}:{port}: {exc}") from exc
+        transport = paramiko.Transport(sock)
+        self._transport = transport
+        transport.banner_timeout = timeout
+        transport.auth_timeout = timeout
+        transport.handshake_timeout = timeout
+        self._choose_algorithms(transport)
+        try:
+            transport.start_client(timeout=timeout)
+        except paramiko.SSHException as exc:
+            self.close()
+            if "incompatible" in str(exc).lower():
+                raise self._error(
+                    PermanentError, f"no common SSH algorithms with {host}:{port}: {exc}"
+                ) from exc
+            raise self._error(
+                TransientError, f"SSH handshake with {host}:{port} failed: {exc}"
+            ) from exc
+        except (OSError, EOFError) as exc:
+            self.close()
+            raise self._error(
+                TransientError, f"SSH handshake with {host}:{port} failed: {exc!r}"
+            ) from exc
+        self._check_host_key(transport, host, port)
+        self._authenticate(transport)
+
+    def _choose_algorithms(self, transport: paramiko.Transport) -> None:
+        options = transport.get_security_options()
+        if self._target.allow_legacy_algorithms:
+            options.kex = tuple(options.kex) + LEGACY_KEX
+            options.ciphers = tuple(options.ciphers) + tuple(
+                c for c in LEGACY_CIPHERS if c not in options.ciphers
+            )
+            options.digests = tuple(options.digests) + tuple(
+                m for m in LEGACY_MACS if m not in options.digests
+            )
+        else:
+            options.ciphers = tuple(c for c in options.ciphers if c not in LEGACY_CIPHERS)
+            options.digests = tuple(m for m in options.digests if m not in LEGACY_MACS)
+
+    def _check_host_key(self, transport: paramiko.Transport, host: str, port: int) -> None:
+        key = transport.get_remote_server_key()
+        if self._target.insecure_skip_verify:
+            return
+        name = known_hosts_name(host, port)
+        known = parse_known_hosts(self._target.known_hosts).lookup(name)
+        if known is not None and key.get_name() in known:
+            if known[key.get_name()] == key:
+                return
+            self.close()
+            raise self._error(
+                TrustError,
+                f"host key of {name} CHANGED: expected {fingerprint(known[key.get_name()])}, "
+                f"got {key.get_name()} {fingerprint(key)}; if the chassis manager was replaced, "
+                "update its known-hosts entry",
+            )
+        self.close()
+        raise self._error(
+            TrustError,
+            f"unknown host key for {name}: {key.get_name()} {fingerprint(key)}. "
+            f"After checking the fingerprint on the chassis, trust it by adding this line to the "
+            f"Chassis known hosts (spec.knownHosts or the knownHostsSecretRef Secret): "
+            f"{name} {key.get_name()} {key.get_base64()}",
+        )
+
+    def _authenticate(self, transport: paramiko.Transport) -> None:
+        creds = self._target.credentials
+        try:
+            if creds.private_key:
+                transport.auth_publickey(creds.username, _load_private_key(creds.private_key))
+            else:
+                transport.auth_password(creds.username, creds.password)
+        except paramiko.AuthenticationException as exc:
+            self.close()
+            raise self._error(AuthError, f"login as {creds.username!r} refused") from exc
+        except paramiko.SSHException as exc:
+            self.close()
+            raise self._error(TransientError, f"login failed: {exc}") from exc
+        except (OSError, EOFError) as exc:
+            self.close()
+            raise self._error(TransientError, f"connection lost during login: {exc!r}") from exc
+        if not transport.is_authenticated():
+            self.close()
+            raise self._error(AuthError, f"login as {creds.username!r} refused")
+
+    def run(self, command: str, *, changes_state: bool = False) -> str:
+        """Run one command on a new exec channel and return its whole output as text."""
+        transport = self._transport
+        if transport is None or not transport.is_active():
+            raise self._error(TransientError, f"not connected (running {command!r})")
+        timeout = self._target.timeouts.command
+        try:
+            channel = transport.open_session(timeout=timeout)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise self._error(
+                TransientError, f"cannot open a channel for {command!r}: {exc}"
+            ) from exc
+        failure = AmbiguousOutcome if changes_state else TransientError
+        deadline = time.monotonic() + timeout
+        chunks: list[bytes] = []
+        try:
+            channel.exec_command(command)
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError()
+                channel.settimeout(remaining)
+                data = channel.recv(_READ_CHUNK)
+                if not data:
+                    break
+                chunks.append(data)
+        except TimeoutError as exc:
+            raise self._error(
+                failure, f"no complete answer to {command!r} within {timeout:g} s"
+            ) from exc
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise self._error(failure, f"connection lost during {command!r}: {exc!r}") from exc
+        finally:
+            channel.close()
+        # A channel that closes without an exit status was cut off, not finished.
+        if not channel.exit_status_ready() and not transport.is_active():
+            raise self._error(failure, f"connection lost during {command!r}")
+        return b"".join(chunks).decode("utf-8", errors="replace")
+
+    def close(self) -> None:
+        """Disconnect; never raises."""
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+
+def _load_private_key(text: str) -> paramiko.PKey:
+    errors: list[str] = []
+    for key_class in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
+        try:
+            return key_class.from_private_key(StringIO(text))
+        except (paramiko.SSHException, ValueError) as exc:
+            errors.append(f"{key_class.__name__}: {exc}")
+    raise AuthError(
+        "the SSH private key in the credentials Secret cannot be read: " + "; ".join(errors)
+    )
