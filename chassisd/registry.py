@@ -34,6 +34,7 @@ class Registry:
 
     def register(self, driver_class: type[Driver]) -> None:
         """Add a class directly (tests, embedded use)."""
+        _check_features(driver_class)
         self._classes[driver_class.name] = driver_class
 
     def get(self, name: str) -> type[Driver]:
@@ -49,15 +50,19 @@ class Registry:
         loaded = point.load()
         if not (isinstance(loaded, type) and issubclass(loaded, Driver)):
             raise ConfigError(f"entry point {point.value!r} is not a chassisd Driver class")
-        declared, implemented = loaded.features, implemented_features(loaded)
-        if declared != implemented:
-            raise ConfigError(
-                f"driver {name!r} declares {sorted(f.value for f in declared)} "
-                f"but implements {sorted(f.value for f in implemented)}"
-            )
+        _check_features(loaded)
         self._classes[name] = loaded
         return loaded
 
     def create(self, name: str, target: ChassisTarget) -> Driver:
         """Build a driver for one conversation with ``target`` (not yet connected)."""
         return self.get(name)(target)
+
+
+def _check_features(driver_class: type[Driver]) -> None:
+    declared, implemented = driver_class.features, implemented_features(driver_class)
+    if declared != implemented:
+        raise ConfigError(
+            f"driver {driver_class.name!r} declares {sorted(f.value for f in declared)} "
+            f"but implements {sorted(f.value for f in implemented)}"
+        )
