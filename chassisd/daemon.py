@@ -33,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--once", action="store_true", help="one sync, then exit")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("paramiko").setLevel(logging.WARNING)  # one line per failure is ours to log
     try:
         config = load_config(args.config)
     except ConfigError as exc:

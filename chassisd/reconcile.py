@@ -11,6 +11,7 @@ Also renders the results as dnsmasq-controller ``DhcpHosts`` objects and dnsmasq
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -150,7 +151,14 @@ def _hosts(
             node="" if node.record.node is None else node.record.node,
         )
         hosts.append(Host(node.ref, hostname, tuple(str(m) for m in node.record.macs), ip))
-    return sorted(hosts, key=lambda h: h.hostname), allocations
+    return sorted(hosts, key=lambda h: _natural(h.hostname)), allocations
+
+
+def _natural(text: str) -> tuple[tuple[int, str], ...]:
+    """Sort key that puts ``c1n2`` before ``c1n10``."""
+    return tuple(
+        (int(part), "") if part.isdigit() else (0, part) for part in re.split(r"(\d+)", text)
+    )
 
 
 def _in_range(pool: NodePoolSpec, ip: str) -> bool:

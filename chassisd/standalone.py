@@ -6,8 +6,8 @@ stable), one ``DhcpHosts`` YAML per pool under ``dhcphosts/``, and a dnsmasq
 ``dhcp-hostsfile``. Files are replaced atomically.
 
 Nothing is lost on failure: a chassis whose poll failed keeps every node it had; a node that a
-*successful* poll no longer reports keeps its reservation until the longest pool grace period
-has passed since it was last seen.
+*successful* poll no longer reports keeps its reservation until its pool's grace period has
+passed since it was last seen.
 """
 
 from __future__ import annotations
@@ -50,9 +50,6 @@ def sync(farm: Farm, output_dir: Path, *, now: datetime | None = None) -> SyncRe
     view = farm.poll()
     state = _load_state(output_dir / STATE_FILE)
     known: dict[str, dict[str, Any]] = state.get("nodes", {})
-    grace = timedelta(
-        seconds=max((p.grace_period for p in farm.config.pools), default=DEFAULT_GRACE_PERIOD)
-    )
     stamp = now.isoformat()
     polled_ok = {r.chassis for r in view.results if r.ok}
     retained: list[str] = []
@@ -73,7 +70,7 @@ def sync(farm: Farm, output_dir: Path, *, now: datetime | None = None) -> SyncRe
             removed.append(ref)
         elif entry["chassis"] in polled_ok:
             entry.setdefault("absentSince", stamp)
-            if now - datetime.fromisoformat(entry["lastSeen"]) > grace:
+            if now - datetime.fromisoformat(entry["lastSeen"]) > _grace(farm.config, entry):
                 del known[ref]
                 removed.append(ref)
             else:
@@ -86,6 +83,20 @@ def sync(farm: Farm, output_dir: Path, *, now: datetime | None = None) -> SyncRe
     state = {"nodes": known, "allocations": {p.pool.name: dict(p.allocations) for p in plans}}
     _atomic_write(output_dir / STATE_FILE, json.dumps(state, indent=1, sort_keys=True))
     return SyncReport(view, nodes, plans, written, tuple(retained), tuple(removed))
+
+
+def _grace(config: Config, entry: dict[str, Any]) -> timedelta:
+    """The grace period of the pool that holds this node (its own pool first, then catch-all)."""
+    members = [
+        p
+        for p in config.pools
+        if any(
+            m.matches(entry["chassis"], entry["id"], entry["cartridge"], entry["node"])
+            for m in p.members
+        )
+    ]
+    pools = members or [p for p in config.pools if p.catch_all]
+    return timedelta(seconds=pools[0].grace_period if pools else DEFAULT_GRACE_PERIOD)
 
 
 def _write_outputs(

@@ -118,8 +118,9 @@ class SshSession:
 
     def _choose_algorithms(self, transport: paramiko.Transport) -> None:
         options = transport.get_security_options()
+        modern_kex = tuple(k for k in options.kex if k not in LEGACY_KEX)
         if self._target.allow_legacy_algorithms:
-            options.kex = tuple(options.kex) + LEGACY_KEX
+            options.kex = modern_kex + LEGACY_KEX
             options.ciphers = tuple(options.ciphers) + tuple(
                 c for c in LEGACY_CIPHERS if c not in options.ciphers
             )
@@ -127,6 +128,7 @@ class SshSession:
                 m for m in LEGACY_MACS if m not in options.digests
             )
         else:
+            options.kex = modern_kex
             options.ciphers = tuple(c for c in options.ciphers if c not in LEGACY_CIPHERS)
             options.digests = tuple(m for m in options.digests if m not in LEGACY_MACS)
 

@@ -78,16 +78,59 @@ def test_password_not_in_repr(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "document", "path", "reason"),
     [
-        (("address: 127.0.0.1:2222", "address: 17"), "Chassis/moonshot-1", "spec.address", "string"),
+        (
+            ("address: 127.0.0.1:2222", "address: 17"),
+            "Chassis/moonshot-1",
+            "spec.address",
+            "string",
+        ),
         (("  driver: moonshot\n", ""), "Chassis/moonshot-1", "spec.driver", "missing"),
-        (("pollInterval: 2m", "pollInterval: soon"), "Chassis/moonshot-1", "spec.pollInterval", "duration"),
-        (('"c1n{cartridge}"', '"c1n{slot}"'), "Chassis/moonshot-1", "spec.nodeNameTemplate", "{slot}"),
-        (("start: 10.0.0.10", "start: 10.0.0.300"), "NodePool/cluster-a", "spec.addressing.range.start", "IPv4"),
-        (("chassis: moonshot-1, nodes", "chassis: moonshot-9, nodes"), "NodePool/cluster-a", "spec.members[0].chassis", "moonshot-9"),
+        (
+            ("pollInterval: 2m", "pollInterval: soon"),
+            "Chassis/moonshot-1",
+            "spec.pollInterval",
+            "duration",
+        ),
+        (
+            ('"c1n{cartridge}"', '"c1n{slot}"'),
+            "Chassis/moonshot-1",
+            "spec.nodeNameTemplate",
+            "{slot}",
+        ),
+        (
+            ("start: 10.0.0.10", "start: 10.0.0.300"),
+            "NodePool/cluster-a",
+            "spec.addressing.range.start",
+            "IPv4",
+        ),
+        (
+            ("chassis: moonshot-1, nodes", "chassis: moonshot-9, nodes"),
+            "NodePool/cluster-a",
+            "spec.members[0].chassis",
+            "moonshot-9",
+        ),
         (("name: cluster-a", "name: Cluster_A"), "#4", "metadata.name", "DNS label"),
-        (("kind: NodePool\nmetadata: {name: catch-all}", "kind: Nodepool\nmetadata: {name: catch-all}"), "Nodepool/catch-all", "kind", "unsupported"),
-        (("spec: {catchAll: true}", "spec: {catchAll: yes please}"), "NodePool/catch-all", "spec.catchAll", "true or false"),
-        (("data: {known_hosts: W2xv", "data: {known_hosts: A%%W2xv"), "Secret/keys", "data.known_hosts", "base64"),
+        (
+            (
+                "kind: NodePool\nmetadata: {name: catch-all}",
+                "kind: Nodepool\nmetadata: {name: catch-all}",
+            ),
+            "Nodepool/catch-all",
+            "kind",
+            "unsupported",
+        ),
+        (
+            ("spec: {catchAll: true}", "spec: {catchAll: yes please}"),
+            "NodePool/catch-all",
+            "spec.catchAll",
+            "true or false",
+        ),
+        (
+            ("data: {known_hosts: W2xv", "data: {known_hosts: A%%W2xv"),
+            "Secret/keys",
+            "data.known_hosts",
+            "base64",
+        ),
     ],
 )
 def test_mistakes_name_document_and_path(
@@ -104,7 +147,14 @@ def test_mistakes_name_document_and_path(
 
 def test_missing_secret_is_reported_when_resolving(tmp_path: Path) -> None:
     """A Chassis pointing at a Secret that does not exist fails with the field path."""
-    config = load_config(write(tmp_path, GOOD.replace("credentialsSecretRef: {name: creds}", "credentialsSecretRef: {name: nope}")))
+    config = load_config(
+        write(
+            tmp_path,
+            GOOD.replace(
+                "credentialsSecretRef: {name: creds}", "credentialsSecretRef: {name: nope}"
+            ),
+        )
+    )
     with pytest.raises(ConfigError, match="'nope' not found") as info:
         config.target(config.chassis[0])
     assert info.value.path == "spec.credentialsSecretRef"
@@ -118,7 +168,9 @@ def test_not_yaml_and_missing_file(tmp_path: Path) -> None:
         load_config(write(tmp_path, "kind: [unclosed\n"))
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("30s", 30), ("5m", 300), ("24h", 86400), ("1h30m", 5400), (90, 90)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30s", 30), ("5m", 300), ("24h", 86400), ("1h30m", 5400), (90, 90)]
+)
 def test_durations(text: str | int, seconds: float) -> None:
     """Durations accept Kubernetes-style units."""
     assert parse_duration(text, document="d", path="p") == seconds

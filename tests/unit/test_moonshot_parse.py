@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 from pathlib import Path
 
 import pytest
+from chassisd_moonshot import parse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chassisd.errors import DeviceError, ParseError
 from chassisd.model import Health, MacAddress, NodeId, PowerState
-from chassisd_moonshot import parse
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "moonshot"
 
@@ -89,7 +90,10 @@ def test_maas_macaddr_sample() -> None:
         + "  1  c1n1  a0:1d:48:b5:04:34 a0:1d:48:b5:04:35 a0:1d:48:b5:04:36 a0:1d:48:b5:04:37"
         + "\r\n\r\n\r\n"
     )
-    assert raw.split() == escaped_fixture("show-node-macaddr.c1n1.maas-docstring.escaped.partial.txt").split()
+    assert (
+        raw.split()
+        == escaped_fixture("show-node-macaddr.c1n1.maas-docstring.escaped.partial.txt").split()
+    )
     macs = parse.parse_macaddr(parse.clean_output(raw, "show node macaddr c1n1"), command="x")
     assert [str(m) for m in macs[NodeId(1, 1)]] == [
         "a0:1d:48:b5:04:34",
@@ -115,8 +119,13 @@ def test_power_fixtures(name: str) -> None:
 
 @pytest.mark.parametrize(
     ("word", "state"),
-    [("On", PowerState.ON), ("PoweringOn", PowerState.ON), ("Off", PowerState.OFF),
-     ("Unavailable", PowerState.OFF), ("Rebooting", PowerState.UNKNOWN)],
+    [
+        ("On", PowerState.ON),
+        ("PoweringOn", PowerState.ON),
+        ("Off", PowerState.OFF),
+        ("Unavailable", PowerState.OFF),
+        ("Rebooting", PowerState.UNKNOWN),
+    ],
 )
 def test_power_words(word: str, state: PowerState) -> None:
     """Power words map through the explicit table; unknown words become UNKNOWN, not a guess."""
@@ -137,8 +146,10 @@ def test_multi_digit_node_ids_and_asset_tag() -> None:
     """c12n10 keeps both digits (MAAS's c\\d+n\\d would truncate it) and a wider ID column
     is read from the dash line, not assumed; asset tags are kept."""
     header = (
-        "Slot ID     Proc Manufacturer      Architecture         Memory Power Status   Node Asset Tag\n"
-        "---- ------ ---------------------- -------------------- ------ ----- -------- --------------\n"
+        "Slot ID     Proc Manufacturer      Architecture         Memory Power Status   "
+        "Node Asset Tag\n"
+        "---- ------ ---------------------- -------------------- ------ ----- -------- "
+        "--------------\n"
     )
     row = " 12  c12n10 Intel Corporation      x86 Architecture     64 GB  On    OK       rack-7/u3"
     rows = parse.parse_node_list(header + f"{row}\n")
@@ -156,12 +167,20 @@ def test_upper_case_macs_and_na_nics() -> None:
 @pytest.mark.parametrize(
     ("text", "bad_line"),
     [
-        (NEW_HEADER + "  1  c1n1  Intel Corporation      x86 Architecture     32 GB  On    OK\n"
-         "%%% garbage from the device %%%\n", "%%% garbage from the device %%%"),
-        (NEW_HEADER + "  2  c1n1  Intel Corporation      x86 Architecture     32 GB  On    OK\n",
-         "  2  c1n1"),
-        (NEW_HEADER + "  1  c1n1  Intel Corporation Extended x86 Architecture   32 GB  On    OK\n",
-         "Intel Corporation Extended"),
+        (
+            NEW_HEADER + "  1  c1n1  Intel Corporation      x86 Architecture     32 GB  On    OK\n"
+            "%%% garbage from the device %%%\n",
+            "%%% garbage from the device %%%",
+        ),
+        (
+            NEW_HEADER + "  2  c1n1  Intel Corporation      x86 Architecture     32 GB  On    OK\n",
+            "  2  c1n1",
+        ),
+        (
+            NEW_HEADER
+            + "  1  c1n1  Intel Corporation Extended x86 Architecture   32 GB  On    OK\n",
+            "Intel Corporation Extended",
+        ),
     ],
 )
 def test_bad_node_list_lines_raise_parse_error_naming_the_line(text: str, bad_line: str) -> None:
@@ -176,7 +195,9 @@ def test_bad_node_list_lines_raise_parse_error_naming_the_line(text: str, bad_li
 def test_bad_mac_is_a_parse_error() -> None:
     """A NIC cell that is not a MAC is reported, not skipped."""
     with pytest.raises(ParseError, match="not a MAC"):
-        parse.parse_macaddr(MAC_HEADER + "  1  c1n1  zz:1d:48:b5:04:34\n", command="show node macaddr all")
+        parse.parse_macaddr(
+            MAC_HEADER + "  1  c1n1  zz:1d:48:b5:04:34\n", command="show node macaddr all"
+        )
 
 
 def test_error_answer_is_a_device_error() -> None:
@@ -187,11 +208,15 @@ def test_error_answer_is_a_device_error() -> None:
 
 def test_set_reply_checks() -> None:
     """bootonce replies must confirm PXE; error words in any set reply are device errors."""
-    parse.check_set_reply("c1n1: bootonce: PXE\n", command="set node bootonce pxe c1n1", expect="bootonce: PXE")
+    parse.check_set_reply(
+        "c1n1: bootonce: PXE\n", command="set node bootonce pxe c1n1", expect="bootonce: PXE"
+    )
     with pytest.raises(DeviceError):
         parse.check_set_reply("\n", command="set node bootonce pxe c1n1", expect="bootonce: PXE")
     with pytest.raises(DeviceError):
-        parse.check_set_reply("Error: node c99n1 is not present\n", command="set node power on c99n1")
+        parse.check_set_reply(
+            "Error: node c99n1 is not present\n", command="set node power on c99n1"
+        )
 
 
 # --- property tests: render → parse round trip, and arbitrary text never crashes -------------
@@ -234,7 +259,9 @@ def _render_macs(nodes: dict[tuple[int, int], tuple[str, list[str], bool]], uppe
 
 @settings(max_examples=200, deadline=None)
 @given(nodes=_nodes, old=st.booleans(), upper=st.booleans())
-def test_round_trip(nodes: dict[tuple[int, int], tuple[str, list[str], bool]], old: bool, upper: bool) -> None:
+def test_round_trip(
+    nodes: dict[tuple[int, int], tuple[str, list[str], bool]], old: bool, upper: bool
+) -> None:
     """Rendered-then-parsed inventories come back the same, in both layouts and any MAC case."""
     rows = parse.parse_node_list(_render_list(nodes, old))
     assert {(r.node_id.cartridge, r.node_id.node): r.power.value for r in rows} == {
@@ -256,7 +283,5 @@ def test_arbitrary_text_raises_only_parse_or_device_errors(text: str, header: bo
             lambda t: parse.parse_macaddr(t, command="show node macaddr all"),
             lambda t: parse.parse_power(t, command="show node power all"),
         ):
-            try:
+            with contextlib.suppress(ParseError, DeviceError):
                 fn(candidate)
-            except (ParseError, DeviceError):
-                pass

@@ -46,7 +46,10 @@ def test_ambiguous_native_id_lists_candidates() -> None:
     """c43n1 is on both chassis: the error lists both and suggests CHASSIS/ID."""
     with pytest.raises(NodeRefError) as info:
         resolve("c43n1", FARM)
-    assert info.value.candidates == ("c1n43 (moonshot-1/c43n1)", "moonshot-2-c43n1 (moonshot-2/c43n1)")
+    assert info.value.candidates == (
+        "c1n43 (moonshot-1/c43n1)",
+        "moonshot-2-c43n1 (moonshot-2/c43n1)",
+    )
     assert "CHASSIS/ID" in str(info.value)
 
 

@@ -47,7 +47,9 @@ def test_transient_errors_are_retried_with_backoff(registry: Registry) -> None:
     """Two transient failures, then success: three sessions, back-off 1 s then 2 s."""
     ScriptedDriver.script = [TransientError("x"), TransientError("y")]
     sleeps: list[float] = []
-    result = poll_chassis(registry, "scripted", TARGET, RetryPolicy(attempts=3), sleep=sleeps.append)
+    result = poll_chassis(
+        registry, "scripted", TARGET, RetryPolicy(attempts=3), sleep=sleeps.append
+    )
     assert result.ok and result.attempts == 3
     assert sleeps == [1.0, 2.0]
     assert ScriptedDriver.opened == 3
@@ -63,7 +65,9 @@ def test_permanent_errors_are_not_retried(registry: Registry) -> None:
 def test_retries_end_after_the_last_attempt(registry: Registry) -> None:
     """Transient failures on every attempt give a failed result, no inventory."""
     ScriptedDriver.script = [TransientError("x")] * 3
-    result = poll_chassis(registry, "scripted", TARGET, RetryPolicy(attempts=3), sleep=lambda s: None)
+    result = poll_chassis(
+        registry, "scripted", TARGET, RetryPolicy(attempts=3), sleep=lambda s: None
+    )
     assert result.inventory is None and isinstance(result.error, TransientError)
 
 

@@ -27,7 +27,11 @@ stringData: {username: u}
 apiVersion: chassisd.io/v1alpha1
 kind: Chassis
 metadata: {name: m1}
-spec: {driver: moonshot, address: h, credentialsSecretRef: {name: c}, nodeNameTemplate: "m1c{cartridge}"}
+spec:
+  driver: moonshot
+  address: h
+  credentialsSecretRef: {name: c}
+  nodeNameTemplate: "m1c{cartridge}"
 ---
 apiVersion: chassisd.io/v1alpha1
 kind: Chassis
@@ -66,11 +70,18 @@ spec: {catchAll: true, dhcp: {namespace: kubefarm, leaseTime: 1h}}
 
 def test_members_get_ips_and_catch_all_gets_the_rest() -> None:
     """Pool members get addresses from the range; unclaimed nodes go to the catch-all, no IP."""
-    nodes = [node("m1", 1, "02:00:00:00:01:01"), node("m1", 2, "02:00:00:00:02:01"),
-             node("m1", 5, "02:00:00:00:05:01"), node("m2", 1, "02:00:00:00:21:01", template="{chassis}-{id}")]
+    nodes = [
+        node("m1", 1, "02:00:00:00:01:01"),
+        node("m1", 2, "02:00:00:00:02:01"),
+        node("m1", 5, "02:00:00:00:05:01"),
+        node("m2", 1, "02:00:00:00:21:01", template="{chassis}-{id}"),
+    ]
     plans = {p.pool.name: p for p in plan_pools(config(POOLS), nodes, {})}
     a = plans["cluster-a"]
-    assert [(h.hostname, h.ip) for h in a.hosts] == [("m1c1", "10.28.36.10"), ("m1c2", "10.28.36.11")]
+    assert [(h.hostname, h.ip) for h in a.hosts] == [
+        ("m1c1", "10.28.36.10"),
+        ("m1c2", "10.28.36.11"),
+    ]
     catch = plans["unknown"]
     assert [(h.hostname, h.ip) for h in catch.hosts] == [("m1c5", None), ("m2-c1n1", None)]
     assert not a.conflicts and not catch.conflicts
@@ -78,9 +89,20 @@ def test_members_get_ips_and_catch_all_gets_the_rest() -> None:
 
 def test_ips_are_stable_when_other_nodes_come_and_go() -> None:
     """A node keeps its address when an earlier node disappears and another appears."""
-    first = {p.pool.name: p for p in plan_pools(config(POOLS), [node("m1", 1, "02:00:00:00:01:01"), node("m1", 2, "02:00:00:00:02:01")], {})}
+    first = {
+        p.pool.name: p
+        for p in plan_pools(
+            config(POOLS),
+            [node("m1", 1, "02:00:00:00:01:01"), node("m1", 2, "02:00:00:00:02:01")],
+            {},
+        )
+    }
     previous = {"cluster-a": first["cluster-a"].allocations}
-    again = plan_pools(config(POOLS), [node("m1", 2, "02:00:00:00:02:01"), node("m1", 3, "02:00:00:00:03:01")], previous)
+    again = plan_pools(
+        config(POOLS),
+        [node("m1", 2, "02:00:00:00:02:01"), node("m1", 3, "02:00:00:00:03:01")],
+        previous,
+    )
     hosts = {h.hostname: h.ip for h in again[0].hosts}
     assert hosts == {"m1c2": "10.28.36.11", "m1c3": "10.28.36.10"}
 
@@ -92,13 +114,17 @@ def test_duplicate_mac_and_exhausted_range_are_conflicts() -> None:
     assert [h.hostname for h in plan.hosts] == ["m1c1"]
     assert plan.conflicts == ("m1/c2n1: MAC 02:00:00:00:01:01 already reserved for m1/c1n1",)
     small = POOLS.replace("end: 10.28.36.12", "end: 10.28.36.10")
-    plan = plan_pools(config(small), [node("m1", 1, "02:00:00:00:01:01"), node("m1", 2, "02:00:00:00:02:01")], {})[0]
+    plan = plan_pools(
+        config(small), [node("m1", 1, "02:00:00:00:01:01"), node("m1", 2, "02:00:00:00:02:01")], {}
+    )[0]
     assert plan.conflicts == ("m1/c2n1: the pool's address range is exhausted",)
 
 
 def test_node_in_two_pools_goes_to_the_first_by_name() -> None:
     """Two pools claiming one node: the pool first by name keeps it, the other reports it."""
-    overlap = POOLS + """
+    overlap = (
+        POOLS
+        + """
 ---
 apiVersion: chassisd.io/v1alpha1
 kind: NodePool
@@ -106,24 +132,39 @@ metadata: {name: cluster-b}
 spec:
   members: [{chassis: m1, nodes: [all]}]
 """
-    plans = {p.pool.name: p for p in plan_pools(config(overlap), [node("m1", 1, "02:00:00:00:01:01")], {})}
+    )
+    plans = {
+        p.pool.name: p
+        for p in plan_pools(config(overlap), [node("m1", 1, "02:00:00:00:01:01")], {})
+    }
     assert [h.hostname for h in plans["cluster-a"].hosts] == ["m1c1"]
     assert plans["cluster-b"].conflicts == ("m1/c1n1: already in pool 'cluster-a'",)
 
 
 def test_dhcphosts_object_is_valid_against_the_upstream_crd() -> None:
     """The DhcpHosts object validates strictly against dnsmasq-controller's pinned CRD schema."""
-    plan = plan_pools(config(POOLS), [node("m1", 1, "02:00:00:00:01:01", "02:00:00:00:01:02")], {})[0]
+    plan = plan_pools(config(POOLS), [node("m1", 1, "02:00:00:00:01:01", "02:00:00:00:01:02")], {})[
+        0
+    ]
     obj = dhcphosts_object(plan)
     crd = yaml.safe_load((UPSTREAM / "dnsmasq.kvaps.cf_dhcphosts.yaml").read_text())
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     spec_schema = dict(schema["properties"]["spec"])
     host_schema = dict(spec_schema["properties"]["hosts"]["items"], additionalProperties=False)
-    spec_schema["properties"] = dict(spec_schema["properties"], hosts={"type": "array", "items": host_schema})
+    spec_schema["properties"] = dict(
+        spec_schema["properties"], hosts={"type": "array", "items": host_schema}
+    )
     jsonschema.validate(obj["spec"], dict(spec_schema, additionalProperties=False))
     assert obj["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "chassisd"
-    assert obj["spec"]["hosts"] == [{
-        "macs": ["02:00:00:00:01:01", "02:00:00:00:01:02"], "hostname": "m1c1", "ip": "10.28.36.10",
-        "setTags": ["cluster-a"], "leaseTime": "infinite"}]
+    assert obj["spec"]["hosts"] == [
+        {
+            "macs": ["02:00:00:00:01:01", "02:00:00:00:01:02"],
+            "hostname": "m1c1",
+            "ip": "10.28.36.10",
+            "setTags": ["cluster-a"],
+            "leaseTime": "infinite",
+        }
+    ]
     assert hostsfile_line(plan.hosts[0], plan.pool) == (
-        "02:00:00:00:01:01,02:00:00:00:01:02,set:cluster-a,10.28.36.10,m1c1,infinite")
+        "02:00:00:00:01:01,02:00:00:00:01:02,set:cluster-a,10.28.36.10,m1c1,infinite"
+    )

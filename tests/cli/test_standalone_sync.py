@@ -1,0 +1,100 @@
+"""Standalone sync (`chassisd run --once`): its outputs, and nothing lost on failure."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import yaml
+
+from chassisd.config import load_config
+from chassisd.farm import Farm
+from chassisd.poller import RetryPolicy
+from chassisd.registry import Registry
+from chassisd.sim.moonshot import SimHandle
+from chassisd.standalone import sync
+
+BIN = Path(sys.executable).parent
+
+
+def reservations(out: Path) -> dict[str, list[dict[str, object]]]:
+    return {
+        p.name: yaml.safe_load(p.read_text())["spec"]["hosts"]
+        for p in sorted((out / "dhcphosts").glob("*.yaml"))
+    }
+
+
+def test_chassisd_run_once_writes_dhcphosts_and_hostsfile(
+    tmp_path: Path, config_file: Path, farm: tuple[SimHandle, SimHandle]
+) -> None:
+    """One sync writes one DhcpHosts per pool and a hostsfile with a line per reserved node."""
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [str(BIN / "chassisd"), "run", "--config", str(config_file),
+         "--output-dir", str(out), "--once"],
+        text=True, capture_output=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    hosts = reservations(out)
+    assert set(hosts) == {"farm-chassisd-pool-a.yaml", "farm-chassisd-rest.yaml"}
+    m1 = sum(1 for _ in farm[0].spec.nodes())
+    m2 = sum(1 for _ in farm[1].spec.nodes())
+    assert len(hosts["farm-chassisd-pool-a.yaml"]) == m1
+    assert all("ip" in h for h in hosts["farm-chassisd-pool-a.yaml"])
+    assert len(hosts["farm-chassisd-rest.yaml"]) == m2
+    assert all("ip" not in h for h in hosts["farm-chassisd-rest.yaml"])  # catch-all: dynamic range
+    lines = (out / "dhcp-hostsfile").read_text().splitlines()
+    assert len(lines) == m1 + m2
+    assert "chassis=m1 driver=moonshot nodes=" in result.stderr
+
+
+def test_failed_poll_and_vanished_node_lose_nothing(
+    tmp_path: Path, config_file: Path, farm: tuple[SimHandle, SimHandle]
+) -> None:
+    """A chassis that cannot be read keeps its reservations; a vanished node keeps its reservation
+    and IP until the grace period has passed, then it is removed."""
+    one, two = farm
+    out = tmp_path / "out"
+    farm_obj = Farm(load_config(config_file), Registry(), retry=RetryPolicy(attempts=1))
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    sync(farm_obj, out, now=t0)
+    before = reservations(out)
+    hostsfile = (out / "dhcp-hostsfile").read_text()
+
+    # chassis m2 goes away: nothing it had is removed
+    from chassisd.sim.model import Faults
+
+    two.set_faults(Faults(reject_all_logins=True))
+    report = sync(farm_obj, out, now=t0 + timedelta(minutes=5))
+    assert [r.chassis for r in report.view.failures] == ["m2"]
+    assert reservations(out) == before
+    assert (out / "dhcp-hostsfile").read_text() == hostsfile
+    two.set_faults(Faults())
+
+    # a cartridge of m1 disappears from a successful poll: kept within the grace period (1h)
+    node_id, _ = next(iter(one.spec.nodes()))
+    one.remove_cartridge(node_id.cartridge)
+    sync(farm_obj, out, now=t0 + timedelta(minutes=30))
+    assert reservations(out) == before
+    state = json.loads((out / "state.json").read_text())
+    assert state["nodes"][f"m1/{node_id}"]["absentSince"]
+
+    # ... and removed once the grace period has passed; the others keep their addresses
+    sync(farm_obj, out, now=t0 + timedelta(hours=2))
+    after = reservations(out)["farm-chassisd-pool-a.yaml"]
+    kept = [
+        h for h in before["farm-chassisd-pool-a.yaml"] if h["hostname"] != f"c1n{node_id.cartridge}"
+    ]
+    assert after == kept
+
+
+def test_second_sync_writes_nothing_when_nothing_changed(tmp_path: Path, config_file: Path) -> None:
+    """A steady farm causes no file writes."""
+    farm_obj = Farm(load_config(config_file), Registry())
+    out = tmp_path / "out"
+    first = sync(farm_obj, out)
+    assert first.written
+    assert sync(farm_obj, out).written == ()
