@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from chassisd.errors import DeviceError, ParseError
 from chassisd.model import Health, MacAddress, NodeId, PowerState
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "moonshot"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "moonshot"
 
 NEW_HEADER = (
     "Slot ID    Proc Manufacturer      Architecture         Memory Power Status   Node Asset Tag\n"
