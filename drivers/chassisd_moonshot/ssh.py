@@ -165,7 +165,14 @@ class SshSession:
             else:
                 transport.auth_password(creds.username, creds.password)
         except paramiko.AuthenticationException as exc:
+            # A chassis manager out of sessions drops the connection during login; paramiko
+            # reports that as an authentication failure, but no password was judged.
+            dropped = not transport.is_active()
             self.close()
+            if dropped:
+                raise self._error(
+                    TransientError, "connection closed during login (session limit reached?)"
+                ) from exc
             raise self._error(AuthError, f"login as {creds.username!r} refused") from exc
         except paramiko.SSHException as exc:
             self.close()

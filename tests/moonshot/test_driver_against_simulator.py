@@ -299,3 +299,13 @@ def test_reset_is_unsupported_on_moonshot(chassis: SimHandle, spec: ChassisSpec)
     with pytest.raises(UnsupportedError, match="use cycle"):
         power.run("moonshot", target_for(chassis), first_node(spec), PowerAction.RESET)
     assert set_power_count(chassis) == 0
+
+
+def test_session_limit_refusal_is_transient(spec: ChassisSpec) -> None:
+    """A chassis manager out of SSH sessions refuses the login: transient, retry later."""
+    sim = MoonshotSimulator(spec, max_sessions=1)
+    with sim.running() as handle, MoonshotDriver(target_for(handle)) as first:
+        assert first.inventory().nodes
+        with pytest.raises(TransientError), MoonshotDriver(target_for(handle)):
+            pass
+        assert first.inventory().nodes  # the first session is unaffected
