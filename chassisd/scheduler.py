@@ -8,6 +8,7 @@ jittered so a fleet is not polled in lockstep.
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Callable
 
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -22,6 +23,8 @@ def run_every(job: Callable[[], None], *, seconds: float, jitter: float, name: s
     scheduler.add_job(
         job, "interval", seconds=seconds, jitter=jitter, id=name, max_instances=1, coalesce=True
     )
+    # SIGTERM (Kubernetes, systemd) ends the loop like Ctrl-C: no new runs, clean exit.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: scheduler.shutdown(wait=False))
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):

@@ -98,3 +98,32 @@ def test_second_sync_writes_nothing_when_nothing_changed(tmp_path: Path, config_
     first = sync(farm_obj, out)
     assert first.written
     assert sync(farm_obj, out).written == ()
+
+
+def test_chassisd_run_keeps_polling_on_its_interval(tmp_path: Path, config_file: Path) -> None:
+    """Without --once, chassisd polls again every pollInterval until it is stopped."""
+    import time
+
+    docs = list(yaml.safe_load_all(config_file.read_text()))
+    for doc in docs:
+        if doc["kind"] == "Chassis":
+            doc["spec"]["pollInterval"] = "1s"
+    config_file.write_text(yaml.safe_dump_all(docs))
+    out = tmp_path / "out"
+    seen: set[str] = set()
+    with subprocess.Popen(
+        [str(BIN / "chassisd"), "run", "--config", str(config_file), "--output-dir", str(out)],
+        stderr=subprocess.DEVNULL,
+    ) as process:
+        try:
+            deadline = time.monotonic() + 20
+            while len(seen) < 3 and time.monotonic() < deadline:
+                state = out / "state.json"
+                if state.exists():
+                    nodes = json.loads(state.read_text())["nodes"]
+                    seen.add(next(iter(nodes.values()))["lastSeen"])
+                time.sleep(0.1)
+        finally:
+            process.terminate()
+            assert process.wait(timeout=10) == 0  # SIGTERM is a clean stop
+    assert len(seen) >= 3, f"expected repeated polls, saw lastSeen values {seen}"
