@@ -39,14 +39,14 @@ testenv:
 	@bash tools/testenv/testenv.sh
 
 test: $(STAMP) deps-debian lint typecheck
-	@assets=$$(bash tools/testenv/testenv.sh | tail -n 1) && export $$assets && \
+	@set -o pipefail; assets=$$(bash tools/testenv/testenv.sh | tail -n 1) && export "$$assets" && \
 	  $(BIN)/python -m pytest -q
 
 demo: $(STAMP)
 	$(BIN)/python -m chassisd.demo
 
 dev-cluster: $(STAMP)
-	@assets=$$(bash tools/testenv/testenv.sh | tail -n 1) && export $$assets && \
+	@set -o pipefail; assets=$$(bash tools/testenv/testenv.sh | tail -n 1) && export "$$assets" && \
 	  $(BIN)/python -m chassisd.testing.controlplane --kubeconfig .cache/dev-cluster/kubeconfig
 
 clean:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import jsonschema
 import yaml
 
@@ -11,8 +9,7 @@ from chassisd.config import Config, parse_documents
 from chassisd.model import MacAddress, NodeRecord
 from chassisd.noderef import NamedNode, node_name
 from chassisd.reconcile import dhcphosts_object, hostsfile_line, plan_pools
-
-UPSTREAM = Path(__file__).resolve().parents[3] / "shared" / "upstream-crds" / "dnsmasq-controller"
+from chassisd.testing.controlplane import UPSTREAM_CRDS_DIR as UPSTREAM
 
 
 def config(pools: str) -> Config:
