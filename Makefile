@@ -21,11 +21,15 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Debian packages the tests use: OpenSSH's client (an independent client for the simulator).
+# Debian packages the tests use: OpenSSH's client (an independent SSH client for the simulator),
+# OpenIPMI's ipmi_sim (a real BMC) and ipmitool (an independent IPMI client).
+DEBIAN_PACKAGES := openssh-client openipmi ipmitool
 deps-debian:
-	@command -v ssh >/dev/null 2>&1 || { \
-	  echo "installing Debian packages: openssh-client"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-client >/dev/null; }
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

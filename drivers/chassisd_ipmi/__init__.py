@@ -1,0 +1,1 @@
+"""chassisd driver package (ipmi); see its modules."""

@@ -1,0 +1,1 @@
+"""chassisd driver package (redfish); see its modules."""
