@@ -58,6 +58,7 @@ DEFAULT_GRACE_PERIOD = 24 * 3600.0  # seconds a vanished node keeps its reservat
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 _TEMPLATE_FIELDS = frozenset({"chassis", "cartridge", "node", "id"})
+_FINGERPRINT = re.compile(r"(?:sha256:|SHA256:)?(?:[0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}")
 _MEMBER_RANGE = re.compile(r"[cC](\d+)(?:-(\d+))?[nN](\d+)(?:-(\d+))?")
 
 
@@ -79,6 +80,8 @@ class ChassisSpec:
     credentials_ref: SecretRef
     known_hosts: str = ""
     known_hosts_ref: SecretRef | None = None
+    ca_bundle_ref: SecretRef | None = None
+    certificate_fingerprint: str = ""
     insecure_skip_verify: bool = False
     poll_interval: float = DEFAULT_POLL_INTERVAL
     node_name_template: str = DEFAULT_NODE_NAME_TEMPLATE
@@ -184,6 +187,17 @@ class Config:
                     path="spec.knownHostsSecretRef.key",
                 )
             known_hosts = known_hosts + "\n" + data[key] if known_hosts else data[key]
+        ca_bundle = ""
+        if spec.ca_bundle_ref is not None:
+            data = self._secret(spec.ca_bundle_ref, where, "spec.caBundleSecretRef")
+            key = spec.ca_bundle_ref.key or "ca.crt"
+            if key not in data:
+                raise ConfigError(
+                    f"Secret {spec.ca_bundle_ref.name!r} has no key {key!r}",
+                    document=where,
+                    path="spec.caBundleSecretRef.key",
+                )
+            ca_bundle = data[key]
         return ChassisTarget(
             name=spec.name,
             address=spec.address,
@@ -193,6 +207,8 @@ class Config:
                 private_key=creds.get("ssh-privatekey", ""),
             ),
             known_hosts=known_hosts,
+            ca_bundle=ca_bundle,
+            certificate_fingerprint=spec.certificate_fingerprint,
             insecure_skip_verify=spec.insecure_skip_verify,
             timeouts=Timeouts(connect=spec.connect_timeout, command=spec.command_timeout),
         )
@@ -323,6 +339,17 @@ def _chassis(name: str, spec: _Fields) -> ChassisSpec:
     if "knownHostsSecretRef" in spec.raw:
         ref = spec.mapping("knownHostsSecretRef")
         known_hosts_ref = SecretRef(ref.text("name"), ref.text("key", "known_hosts"))
+    ca_bundle_ref = None
+    if "caBundleSecretRef" in spec.raw:
+        ref = spec.mapping("caBundleSecretRef")
+        ca_bundle_ref = SecretRef(ref.text("name"), ref.text("key", "ca.crt"))
+    fingerprint = spec.text("certificateFingerprint", "")
+    if fingerprint and not _FINGERPRINT.fullmatch(fingerprint):
+        raise ConfigError(
+            "must be a SHA-256 fingerprint: 64 hex digits, optionally colon-separated",
+            document=spec.document,
+            path="spec.certificateFingerprint",
+        )
     creds = spec.mapping("credentialsSecretRef")
     address = spec.text("address")
     if not address.strip():
@@ -334,6 +361,8 @@ def _chassis(name: str, spec: _Fields) -> ChassisSpec:
         credentials_ref=SecretRef(creds.text("name")),
         known_hosts=spec.text("knownHosts", ""),
         known_hosts_ref=known_hosts_ref,
+        ca_bundle_ref=ca_bundle_ref,
+        certificate_fingerprint=fingerprint,
         insecure_skip_verify=spec.flag("insecureSkipVerify", False),
         poll_interval=spec.duration("pollInterval", DEFAULT_POLL_INTERVAL),
         node_name_template=check_template(

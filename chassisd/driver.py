@@ -56,6 +56,8 @@ class ChassisTarget:
     address: str  # host or host:port
     credentials: Credentials
     known_hosts: str = field(default="", repr=False)  # OpenSSH known_hosts text (SSH drivers)
+    ca_bundle: str = field(default="", repr=False)  # PEM CA certificates (HTTPS drivers)
+    certificate_fingerprint: str = ""  # pinned SHA-256 of the server certificate (HTTPS drivers)
     insecure_skip_verify: bool = False  # explicit opt-in only
     allow_legacy_algorithms: bool = True  # used only when the device offers nothing better
     timeouts: Timeouts = Timeouts()
