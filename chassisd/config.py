@@ -60,6 +60,56 @@ _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 _TEMPLATE_FIELDS = frozenset({"chassis", "cartridge", "node", "id"})
 _FINGERPRINT = re.compile(r"(?:sha256:|SHA256:)?(?:[0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}")
 _MEMBER_RANGE = re.compile(r"[cC](\d+)(?:-(\d+))?[nN](\d+)(?:-(\d+))?")
+_MEMBER_ENTRY = re.compile(r"all|[cC][0-9]+(-[0-9]+)?[nN][0-9]+(-[0-9]+)?|[A-Za-z0-9._:-]+")
+_DRIVER = re.compile(r"[a-z0-9]([-a-z0-9_.]*[a-z0-9])?")
+_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
+_LEASE_TIME = re.compile(r"infinite|[0-9]+[smhdw]?")
+_TAG = re.compile(r"[A-Za-z0-9_][-A-Za-z0-9_.]*")
+#: dnsmasq options dnsmasq-controller accepts as DnsmasqOptions keys (kubefarm extraOpts).
+DNSMASQ_OPTION_KEYS = frozenset(
+    [
+        "dhcp-range",
+        "dhcp-host",
+        "dhcp-userclass",
+        "dhcp-circuitid",
+        "dhcp-remoteid",
+        "dhcp-subscrid",
+        "dhcp-ignore",
+        "dhcp-broadcast",
+        "mx-host",
+        "dhcp-boot",
+        "dhcp-option",
+        "dhcp-option-force",
+        "server",
+        "rev-server",
+        "local",
+        "domain",
+        "dhcp-vendorclass",
+        "alias",
+        "srv-host",
+        "txt-record",
+        "ptr-record",
+        "bootp-dynamic",
+        "dhcp-mac",
+        "dhcp-ignore-names",
+        "rebind-domain-ok",
+        "dhcp-match",
+        "dhcp-name-match",
+        "tag-if",
+        "naptr-record",
+        "dhcp-generate-names",
+        "cname",
+        "pxe-service",
+        "add-mac",
+        "dhcp-duid",
+        "host-record",
+        "caa-record",
+        "dns-rr",
+        "auth-zone",
+        "synth-domain",
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -137,6 +187,21 @@ class DhcpTarget:
 
 
 @dataclass(frozen=True)
+class KubefarmOutput:
+    """A pool also written as a kubefarm release's ``nodePools`` values, in a ConfigMap.
+
+    ``range``, ``tags`` and ``extra_opts`` are passed through because Helm replaces lists:
+    the values file must carry the whole pool entry (kubefarm.md §4.8).
+    """
+
+    config_map: str
+    namespace: str = ""  # default: the pool's DHCP namespace
+    range: str = ""
+    tags: tuple[str, ...] = ()
+    extra_opts: tuple[Mapping[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class NodePoolSpec:
     """One ``NodePool`` resource: which nodes boot into which cluster, and how."""
 
@@ -148,6 +213,7 @@ class NodePoolSpec:
     hostname_template: str = "{name}"
     dhcp: DhcpTarget = DhcpTarget()
     grace_period: float = DEFAULT_GRACE_PERIOD
+    kubefarm: KubefarmOutput | None = None
 
 
 @dataclass(frozen=True)
@@ -220,11 +286,9 @@ class Config:
 
 
 def parse_duration(text: object, *, document: str, path: str) -> float:
-    """Parse ``90s``, ``5m``, ``24h``, ``1h30m`` (or a number of seconds) into seconds."""
-    if isinstance(text, int | float) and not isinstance(text, bool) and text > 0:
-        return float(text)
-    if isinstance(text, str):
-        match = _DURATION.fullmatch(text.strip())
+    """Parse ``90s``, ``5m``, ``24h``, ``1h30m`` into seconds (the CRDs' duration pattern)."""
+    if isinstance(text, str) and len(text) <= 32:
+        match = _DURATION.fullmatch(text)
         if match and any(match.groups()):
             hours, minutes, seconds = (int(g or 0) for g in match.groups())
             total = hours * 3600 + minutes * 60 + seconds
@@ -236,15 +300,20 @@ def parse_duration(text: object, *, document: str, path: str) -> float:
 
 
 def check_template(template: str, allowed: frozenset[str], *, document: str, path: str) -> str:
-    """Check that ``template`` uses only ``{field}`` names from ``allowed``."""
-    for name in re.findall(r"{([^{}]*)}", template):
-        if name not in allowed:
-            raise ConfigError(
-                f"unknown template field {{{name}}}; allowed: "
-                + ", ".join("{" + a + "}" for a in sorted(allowed)),
-                document=document,
-                path=path,
-            )
+    """Check that ``template`` is non-empty text with only ``{field}`` names from ``allowed``."""
+    names = "|".join(sorted(allowed))
+    if not re.fullmatch(rf"([^{{}}]|\{{({names})\}})+", template):
+        raise ConfigError(
+            "must be text with fields among "
+            + ", ".join("{" + a + "}" for a in sorted(allowed))
+            + (
+                f"; unknown field {{{bad[0]}}}"
+                if (bad := [n for n in re.findall(r"{([^{}]*)}", template) if n not in allowed])
+                else " (braces must be balanced; the template must not be empty)"
+            ),
+            document=document,
+            path=path,
+        )
     return template
 
 
@@ -282,9 +351,14 @@ def parse_documents(documents: list[Any], *, source: str = "config") -> Config:
         if (api_version, kind) == ("v1", "Secret"):
             secrets[name] = _secret_data(_Fields(doc, label, ""))
         elif (api_version, kind) == (API_VERSION, "Chassis"):
-            chassis.append(_chassis(name, _Fields(doc, label, "").mapping("spec")))
+            spec = _Fields(doc, label, "").mapping("spec")
+            chassis.append(_chassis(name, spec))
+            spec.reject_unknown()
         elif (api_version, kind) == (API_VERSION, "NodePool"):
-            pools.append(_pool(name, _Fields(doc, label, "").mapping("spec")))
+            spec = _Fields(doc, label, "").mapping("spec")
+            namespace = metadata.text("namespace", "default")
+            pools.append(_pool(name, spec, default_namespace=namespace))
+            spec.reject_unknown()
         else:
             raise ConfigError(
                 f"unsupported kind {api_version}/{kind}; expected v1/Secret, "
@@ -337,12 +411,10 @@ def _chassis(name: str, spec: _Fields) -> ChassisSpec:
     template = spec.text("nodeNameTemplate", DEFAULT_NODE_NAME_TEMPLATE)
     known_hosts_ref = None
     if "knownHostsSecretRef" in spec.raw:
-        ref = spec.mapping("knownHostsSecretRef")
-        known_hosts_ref = SecretRef(ref.text("name"), ref.text("key", "known_hosts"))
+        known_hosts_ref = _secret_ref(spec, "knownHostsSecretRef", "known_hosts")
     ca_bundle_ref = None
     if "caBundleSecretRef" in spec.raw:
-        ref = spec.mapping("caBundleSecretRef")
-        ca_bundle_ref = SecretRef(ref.text("name"), ref.text("key", "ca.crt"))
+        ca_bundle_ref = _secret_ref(spec, "caBundleSecretRef", "ca.crt")
     fingerprint = spec.text("certificateFingerprint", "")
     if fingerprint and not _FINGERPRINT.fullmatch(fingerprint):
         raise ConfigError(
@@ -350,15 +422,15 @@ def _chassis(name: str, spec: _Fields) -> ChassisSpec:
             document=spec.document,
             path="spec.certificateFingerprint",
         )
-    creds = spec.mapping("credentialsSecretRef")
+    credentials_ref = _secret_ref(spec, "credentialsSecretRef")
     address = spec.text("address")
     if not address.strip():
         raise ConfigError("must not be empty", document=spec.document, path="spec.address")
     return ChassisSpec(
         name=name,
-        driver=spec.text("driver"),
+        driver=spec.matching("driver", _DRIVER, "a driver name", None, 63),
         address=address,
-        credentials_ref=SecretRef(creds.text("name")),
+        credentials_ref=credentials_ref,
         known_hosts=spec.text("knownHosts", ""),
         known_hosts_ref=known_hosts_ref,
         ca_bundle_ref=ca_bundle_ref,
@@ -374,11 +446,17 @@ def _chassis(name: str, spec: _Fields) -> ChassisSpec:
     )
 
 
-def _pool(name: str, spec: _Fields) -> NodePoolSpec:
+def _pool(name: str, spec: _Fields, *, default_namespace: str = "default") -> NodePoolSpec:
     catch_all = spec.flag("catchAll", False)
     members = tuple(
         _member(item) for item in spec.items("members", required=not catch_all, default=[])
     )
+    if not catch_all and not members:
+        raise ConfigError(
+            "must list at least one member (or set catchAll: true)",
+            document=spec.document,
+            path="spec.members",
+        )
     if catch_all and members:
         raise ConfigError(
             "a catch-all pool takes every unclaimed node; it cannot also list members",
@@ -418,21 +496,90 @@ def _pool(name: str, spec: _Fields) -> NodePoolSpec:
             path="spec.hostnameTemplate",
         ),
         dhcp=DhcpTarget(
-            namespace=dhcp.text("namespace", "default"),
+            namespace=dhcp.matching("namespace", _NAME, "a DNS label", default_namespace, 63),
             controller=dhcp.text("controller", ""),
-            set_tags=tuple(dhcp.texts("setTags")),
-            lease_time=dhcp.text("leaseTime", "infinite"),
+            set_tags=tuple(_tags(dhcp, "setTags")),
+            lease_time=dhcp.matching(
+                "leaseTime", _LEASE_TIME, "infinite or a number with s/m/h/d/w", "infinite", 32
+            ),
         ),
         grace_period=spec.duration("gracePeriod", DEFAULT_GRACE_PERIOD),
+        kubefarm=_kubefarm(spec.mapping("kubefarm"), default_namespace)
+        if "kubefarm" in spec.raw
+        else None,
     )
+
+
+def _kubefarm(spec: _Fields, default_namespace: str) -> KubefarmOutput:
+    extra: list[Mapping[str, str]] = []
+    for item in spec.items("extraOpts", required=False):
+        if len(item.raw) != 1:
+            raise ConfigError(
+                "each extraOpts item is a one-key map {dnsmasq option: value}",
+                document=item.document,
+                path=item.path,
+            )
+        key = str(next(iter(item.raw)))
+        if key not in DNSMASQ_OPTION_KEYS:
+            raise ConfigError(
+                f"{key!r} is not a dnsmasq-controller DnsmasqOptions key",
+                document=item.document,
+                path=item.path,
+            )
+        extra.append({key: item.text(key)})
+    dhcp_range = spec.text("range", "")
+    if any(part.startswith("set:") for part in dhcp_range.split(",")):
+        raise ConfigError(
+            "kubefarm adds set:<release>-ltsp itself; remove the set: item",
+            document=spec.document,
+            path=spec.at("range"),
+        )
+    return KubefarmOutput(
+        config_map=spec.matching("configMapName", _SUBDOMAIN, "a DNS subdomain", None, 253),
+        namespace=spec.matching("namespace", _NAME, "a DNS label", default_namespace, 63),
+        range=dhcp_range,
+        tags=tuple(_tags(spec, "tags")),
+        extra_opts=tuple(extra),
+    )
+
+
+def _tags(fields: _Fields, key: str) -> list[str]:
+    tags = fields.texts(key)
+    for i, tag in enumerate(tags):
+        if not _TAG.fullmatch(tag) or len(tag) > 63:
+            raise ConfigError(
+                f"{tag!r} is not a dnsmasq tag (letters, digits, '_', '-', '.')",
+                document=fields.document,
+                path=fields.at(f"{key}[{i}]"),
+            )
+    return tags
+
+
+def _secret_ref(fields: _Fields, key: str, default_key: str = "") -> SecretRef:
+    ref = fields.mapping(key)
+    name = ref.matching("name", _SUBDOMAIN, "a DNS subdomain", None, 253)
+    secret_key = (
+        ref.matching("key", _SECRET_KEY, "a Secret key", default_key, 253) if default_key else ""
+    )
+    return SecretRef(name, secret_key)
 
 
 def _member(item: _Fields) -> MemberSelector:
     chassis = item.text("chassis")
-    nodes = item.texts("nodes") or ["all"]
+    nodes = item.texts("nodes") if "nodes" in item.raw else ["all"]
+    if not nodes:
+        raise ConfigError(
+            "must list node ids or ranges, or [all]", document=item.document, path=item.at("nodes")
+        )
     ids: set[str] = set()
     ranges: list[tuple[int, int, int, int]] = []
     for i, entry in enumerate(nodes):
+        if not _MEMBER_ENTRY.fullmatch(entry):
+            raise ConfigError(
+                f"{entry!r} is not all, a node id or a range like c1-10n1",
+                document=item.document,
+                path=item.at(f"nodes[{i}]"),
+            )
         if entry == "all":
             return MemberSelector(chassis=chassis, all=True)
         match = _MEMBER_RANGE.fullmatch(entry)
@@ -463,11 +610,27 @@ class _Fields:
         self.raw: dict[str, Any] = raw
         self.document = document
         self.path = path
+        self._read: set[str] = set()
+        self._children: list[_Fields] = []
+
+    def reject_unknown(self) -> None:
+        """Raise for any field nobody read (a typo must not silently keep a default)."""
+        for key in self.raw:
+            if key not in self._read:
+                raise ConfigError("unknown field", document=self.document, path=self.at(str(key)))
+        for child in self._children:
+            child.reject_unknown()
+
+    def _child(self, raw: object, path: str) -> _Fields:
+        child = _Fields(raw, self.document, path)
+        self._children.append(child)
+        return child
 
     def at(self, key: str) -> str:
         return f"{self.path}.{key}" if self.path else key
 
     def _get(self, key: str, default: object, expected: str) -> object:
+        self._read.add(key)
         if key not in self.raw or self.raw[key] is None:
             if default is _REQUIRED:
                 raise ConfigError(
@@ -499,7 +662,7 @@ class _Fields:
         return parse_duration(value, document=self.document, path=self.at(key))
 
     def mapping(self, key: str) -> _Fields:
-        return _Fields(self._get(key, _REQUIRED, "mapping"), self.document, self.at(key))
+        return self._child(self._get(key, _REQUIRED, "mapping"), self.at(key))
 
     def items(
         self, key: str, *, required: bool = True, default: list[Any] | None = None
@@ -507,7 +670,7 @@ class _Fields:
         value = self._get(key, _REQUIRED if required else (default or []), "list")
         if not isinstance(value, list):
             raise ConfigError("must be a list", document=self.document, path=self.at(key))
-        return [_Fields(v, self.document, self.at(f"{key}[{i}]")) for i, v in enumerate(value)]
+        return [self._child(v, self.at(f"{key}[{i}]")) for i, v in enumerate(value)]
 
     def texts(self, key: str) -> list[str]:
         value = self._get(key, [], "list of strings")
@@ -516,6 +679,17 @@ class _Fields:
                 "must be a list of strings", document=self.document, path=self.at(key)
             )
         return list(value)
+
+    def matching(
+        self, key: str, pattern: re.Pattern[str], what: str, default: str | None, max_len: int
+    ) -> str:
+        """A string field that must match ``pattern`` (required when ``default`` is None)."""
+        value = self.text(key, default)
+        if value == default and default is not None:
+            return value
+        if len(value) > max_len or not pattern.fullmatch(value):
+            raise ConfigError(f"{value!r} is not {what}", document=self.document, path=self.at(key))
+        return value
 
     def ipv4(self, key: str) -> ipaddress.IPv4Address:
         value = self.text(key)

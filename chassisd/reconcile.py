@@ -10,18 +10,84 @@ Also renders the results as dnsmasq-controller ``DhcpHosts`` objects and dnsmasq
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from chassisd.config import Config, NodePoolSpec
+import yaml
+
+from chassisd.config import DEFAULT_GRACE_PERIOD, Config, NodePoolSpec
 from chassisd.noderef import NamedNode
 
 DHCPHOSTS_API_VERSION = "dnsmasq.kvaps.cf/v1beta1"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "chassisd"}
 POOL_LABEL = "chassisd.io/pool"
+POOL_NAMESPACE_LABEL = "chassisd.io/pool-namespace"
+CHASSIS_LABEL = "chassisd.io/chassis"
+MAX_NAME = 253  # a DNS subdomain, the limit for object names
+
+
+@dataclass(frozen=True)
+class KnownNode:
+    """A node chassisd remembers: as last seen, since when, and since when it is missing."""
+
+    node: NamedNode
+    first_seen: datetime
+    absent_since: datetime | None = None
+
+
+def grace_period(config: Config, node: NamedNode) -> timedelta:
+    """How long ``node`` keeps its reservation after a successful poll stops reporting it:
+    the grace period of the pool that lists it, else the catch-all's, else the default."""
+    rec = node.record
+    listing = [
+        p
+        for p in config.pools
+        if any(m.matches(node.chassis, rec.id, rec.cartridge, rec.node) for m in p.members)
+    ]
+    pools = listing or [p for p in config.pools if p.catch_all]
+    return timedelta(seconds=pools[0].grace_period if pools else DEFAULT_GRACE_PERIOD)
+
+
+def remember(
+    config: Config,
+    known: Mapping[str, KnownNode],
+    polled: Mapping[str, Sequence[NamedNode]],
+    now: datetime,
+) -> tuple[dict[str, KnownNode], tuple[str, ...]]:
+    """Update what is known from the chassis polled *successfully* (``polled``: chassis → nodes).
+
+    Nodes of chassis not in ``polled`` (failed or not polled) are kept unchanged; a node a
+    successful poll no longer reports gets ``absent_since`` and is dropped only once its grace
+    period has passed; nodes of chassis no longer configured are dropped. Returns the new
+    memory (by ``chassis/id``) and the refs dropped.
+    """
+    configured = {c.name for c in config.chassis}
+    result: dict[str, KnownNode] = {}
+    dropped: list[str] = []
+    for nodes in polled.values():
+        for node in nodes:
+            before = known.get(node.ref)
+            result[node.ref] = KnownNode(node, before.first_seen if before else now, None)
+    for ref, entry in sorted(known.items()):
+        if ref in result:
+            continue
+        chassis = entry.node.chassis
+        if chassis not in configured:
+            dropped.append(ref)
+        elif chassis in polled:
+            absent_since = entry.absent_since or now
+            if now - absent_since > grace_period(config, entry.node):
+                dropped.append(ref)
+            else:
+                result[ref] = KnownNode(entry.node, entry.first_seen, absent_since)
+        else:
+            result[ref] = entry
+    return result, tuple(dropped)
 
 
 @dataclass(frozen=True)
@@ -29,6 +95,7 @@ class Host:
     """One reservation: a node's MACs, its hostname and (except in a catch-all) its IP."""
 
     key: str  # chassis/native-id, the stable identity of the node
+    chassis: str
     hostname: str
     macs: tuple[str, ...]
     ip: str | None
@@ -150,7 +217,8 @@ def _hosts(
             cartridge="" if node.record.cartridge is None else node.record.cartridge,
             node="" if node.record.node is None else node.record.node,
         )
-        hosts.append(Host(node.ref, hostname, tuple(str(m) for m in node.record.macs), ip))
+        host_macs = tuple(str(m) for m in node.record.macs)
+        hosts.append(Host(node.ref, node.chassis, hostname, host_macs, ip))
     return sorted(hosts, key=lambda h: _natural(h.hostname)), allocations
 
 
@@ -170,10 +238,25 @@ def _in_range(pool: NodePoolSpec, ip: str) -> bool:
         return False
 
 
-def dhcphosts_object(plan: PoolPlan) -> dict[str, Any]:
-    """The dnsmasq-controller ``DhcpHosts`` object for one pool (hosts sorted by hostname)."""
+def dhcphosts_name(pool: str, chassis: str) -> str:
+    """The stable name of one pool's reservations for one chassis.
+
+    A pool can span many chassis and the API server rejects objects over about 1.5 MiB, so each
+    (pool, chassis) pair gets its own object: 45 slots x 8 nodes stays far below the limit.
+    Names longer than a DNS subdomain allows are shortened with a hash, keeping them stable.
+    """
+    name = f"chassisd-{pool}-{chassis}"
+    if len(name) <= MAX_NAME:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:10]
+    return f"{name[: MAX_NAME - 11]}-{digest}"
+
+
+def dhcphosts_objects(plan: PoolPlan, *, pool_namespace: str = "") -> list[dict[str, Any]]:
+    """The dnsmasq-controller ``DhcpHosts`` objects of one pool: one per chassis with hosts,
+    hosts sorted by hostname, labelled with the pool (and its namespace in cluster mode)."""
     dhcp = plan.pool.dhcp
-    hosts: list[dict[str, Any]] = []
+    by_chassis: dict[str, list[dict[str, Any]]] = {}
     for host in plan.hosts:
         entry: dict[str, Any] = {"macs": list(host.macs), "hostname": host.hostname}
         if host.ip is not None:
@@ -182,16 +265,58 @@ def dhcphosts_object(plan: PoolPlan) -> dict[str, Any]:
             entry["setTags"] = list(dhcp.set_tags)
         if dhcp.lease_time:
             entry["leaseTime"] = dhcp.lease_time
-        hosts.append(entry)
+        by_chassis.setdefault(host.chassis, []).append(entry)
+    labels = {**MANAGED_BY, POOL_LABEL: plan.pool.name}
+    if pool_namespace:
+        labels[POOL_NAMESPACE_LABEL] = pool_namespace
+    return [
+        {
+            "apiVersion": DHCPHOSTS_API_VERSION,
+            "kind": "DhcpHosts",
+            "metadata": {
+                "name": dhcphosts_name(plan.pool.name, chassis),
+                "namespace": dhcp.namespace,
+                "labels": {**labels, CHASSIS_LABEL: chassis},
+            },
+            "spec": {"controller": dhcp.controller, "hosts": hosts},
+        }
+        for chassis, hosts in sorted(by_chassis.items())
+    ]
+
+
+def kubefarm_configmap(plan: PoolPlan, *, pool_namespace: str = "") -> dict[str, Any] | None:
+    """The pool as a kubefarm release's ``nodePools`` values (``values.yaml`` in a ConfigMap),
+    ready for ``helm upgrade -f`` or a GitOps values reference; None if the pool has no
+    kubefarm output. ``mac`` is kubefarm's comma-separated string (kubefarm.md §4.8)."""
+    output = plan.pool.kubefarm
+    if output is None:
+        return None
+    entry: dict[str, Any] = {}
+    if output.range:
+        entry["range"] = output.range
+    if output.tags:
+        entry["tags"] = list(output.tags)
+    if output.extra_opts:
+        entry["extraOpts"] = [dict(item) for item in output.extra_opts]
+    nodes: list[dict[str, Any]] = []
+    for host in plan.hosts:
+        node: dict[str, Any] = {"name": host.hostname, "mac": ",".join(host.macs)}
+        if host.ip is not None:
+            node["ip"] = host.ip
+        nodes.append(node)
+    entry["nodes"] = nodes
+    labels = {**MANAGED_BY, POOL_LABEL: plan.pool.name}
+    if pool_namespace:
+        labels[POOL_NAMESPACE_LABEL] = pool_namespace
     return {
-        "apiVersion": DHCPHOSTS_API_VERSION,
-        "kind": "DhcpHosts",
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
         "metadata": {
-            "name": f"chassisd-{plan.pool.name}",
-            "namespace": dhcp.namespace,
-            "labels": {**MANAGED_BY, POOL_LABEL: plan.pool.name},
+            "name": output.config_map,
+            "namespace": output.namespace or plan.pool.dhcp.namespace,
+            "labels": labels,
         },
-        "spec": {"controller": dhcp.controller, "hosts": hosts},
+        "data": {"values.yaml": yaml.safe_dump({"nodePools": [entry]}, sort_keys=False)},
     }
 
 

@@ -169,8 +169,8 @@ def test_not_yaml_and_missing_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("30s", 30), ("5m", 300), ("24h", 86400), ("1h30m", 5400), (90, 90)]
+    ("text", "seconds"), [("30s", 30), ("5m", 300), ("24h", 86400), ("1h30m", 5400)]
 )
-def test_durations(text: str | int, seconds: float) -> None:
+def test_durations(text: str, seconds: float) -> None:
     """Durations accept Kubernetes-style units."""
     assert parse_duration(text, document="d", path="p") == seconds

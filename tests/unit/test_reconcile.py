@@ -8,7 +8,7 @@ import yaml
 from chassisd.config import Config, parse_documents
 from chassisd.model import MacAddress, NodeRecord
 from chassisd.noderef import NamedNode, node_name
-from chassisd.reconcile import dhcphosts_object, hostsfile_line, plan_pools
+from chassisd.reconcile import dhcphosts_objects, hostsfile_line, plan_pools
 from chassisd.testing.controlplane import UPSTREAM_CRDS_DIR as UPSTREAM
 
 
@@ -143,7 +143,7 @@ def test_dhcphosts_object_is_valid_against_the_upstream_crd() -> None:
     plan = plan_pools(config(POOLS), [node("m1", 1, "02:00:00:00:01:01", "02:00:00:00:01:02")], {})[
         0
     ]
-    obj = dhcphosts_object(plan)
+    [obj] = dhcphosts_objects(plan)
     crd = yaml.safe_load((UPSTREAM / "dnsmasq.kvaps.cf_dhcphosts.yaml").read_text())
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     spec_schema = dict(schema["properties"]["spec"])
