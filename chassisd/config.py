@@ -504,13 +504,11 @@ def _pool(name: str, spec: _Fields, *, default_namespace: str = "default") -> No
             ),
         ),
         grace_period=spec.duration("gracePeriod", DEFAULT_GRACE_PERIOD),
-        kubefarm=_kubefarm(spec.mapping("kubefarm"), default_namespace)
-        if "kubefarm" in spec.raw
-        else None,
+        kubefarm=_kubefarm(spec.mapping("kubefarm")) if "kubefarm" in spec.raw else None,
     )
 
 
-def _kubefarm(spec: _Fields, default_namespace: str) -> KubefarmOutput:
+def _kubefarm(spec: _Fields) -> KubefarmOutput:
     extra: list[Mapping[str, str]] = []
     for item in spec.items("extraOpts", required=False):
         if len(item.raw) != 1:
@@ -536,7 +534,7 @@ def _kubefarm(spec: _Fields, default_namespace: str) -> KubefarmOutput:
         )
     return KubefarmOutput(
         config_map=spec.matching("configMapName", _SUBDOMAIN, "a DNS subdomain", None, 253),
-        namespace=spec.matching("namespace", _NAME, "a DNS label", default_namespace, 63),
+        namespace=spec.matching("namespace", _NAME, "a DNS label", "", 63),
         range=dhcp_range,
         tags=tuple(_tags(spec, "tags")),
         extra_opts=tuple(extra),
