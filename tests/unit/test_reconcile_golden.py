@@ -163,10 +163,11 @@ def test_a_pool_of_10000_nodes_splits_into_objects_under_the_size_limit() -> Non
              "spec": {"driver": "moonshot", "address": f"10.1.{i // 250}.{i % 250}",
                       "credentialsSecretRef": {"name": "c"}}})  # fmt: skip
     members = [{"chassis": f"m{i}", "nodes": ["all"]} for i in range(chassis_count)]
-    docs.append({"apiVersion": "chassisd.io/v1alpha1", "kind": "NodePool", "metadata": {"name": "big"},
-                 "spec": {"members": members,
-                          "addressing": {"range": {"start": "10.64.0.1", "end": "10.64.255.254"}},
-                          "dhcp": {"namespace": "farm", "setTags": ["big"]}}})  # fmt: skip
+    docs.append(
+        {"apiVersion": "chassisd.io/v1alpha1", "kind": "NodePool", "metadata": {"name": "big"},
+         "spec": {"members": members,
+                  "addressing": {"range": {"start": "10.64.0.1", "end": "10.64.255.254"}},
+                  "dhcp": {"namespace": "farm", "setTags": ["big"]}}})  # fmt: skip
     config = parse_documents(docs)
     nodes = []
     for i in range(chassis_count):
