@@ -336,36 +336,13 @@ def parse_documents(documents: list[Any], *, source: str = "config") -> Config:
     pools: list[NodePoolSpec] = []
     secrets: dict[str, dict[str, str]] = {}
     for index, doc in enumerate(documents, start=1):
-        label = f"{source}#{index}"
-        fields = _Fields(doc, label, "")
-        api_version, kind = fields.text("apiVersion"), fields.text("kind")
-        metadata = fields.mapping("metadata")
-        name = metadata.text("name")
-        if not _NAME.fullmatch(name) or len(name) > 63:
-            raise ConfigError(
-                "must be a DNS label (lower-case letters, digits, '-'; at most 63)",
-                document=label,
-                path="metadata.name",
-            )
-        label = f"{label} {kind}/{name}"
-        if (api_version, kind) == ("v1", "Secret"):
-            secrets[name] = _secret_data(_Fields(doc, label, ""))
-        elif (api_version, kind) == (API_VERSION, "Chassis"):
-            spec = _Fields(doc, label, "").mapping("spec")
-            chassis.append(_chassis(name, spec))
-            spec.reject_unknown()
-        elif (api_version, kind) == (API_VERSION, "NodePool"):
-            spec = _Fields(doc, label, "").mapping("spec")
-            namespace = metadata.text("namespace", "default")
-            pools.append(_pool(name, spec, default_namespace=namespace))
-            spec.reject_unknown()
+        parsed = parse_object(doc, label=f"{source}#{index}", secrets_allowed=True)
+        if isinstance(parsed, ChassisSpec):
+            chassis.append(parsed)
+        elif isinstance(parsed, NodePoolSpec):
+            pools.append(parsed)
         else:
-            raise ConfigError(
-                f"unsupported kind {api_version}/{kind}; expected v1/Secret, "
-                f"{API_VERSION}/Chassis or {API_VERSION}/NodePool",
-                document=label,
-                path="kind",
-            )
+            secrets[parsed[0]] = parsed[1]
     _check_unique([c.name for c in chassis], "Chassis", source)
     _check_unique([p.name for p in pools], "NodePool", source)
     known = {c.name for c in chassis}
@@ -380,6 +357,45 @@ def parse_documents(documents: list[Any], *, source: str = "config") -> Config:
     if sum(p.catch_all for p in pools) > 1:
         raise ConfigError("more than one NodePool has catchAll: true", document=source)
     return Config(chassis=tuple(chassis), pools=tuple(pools), secrets=secrets)
+
+
+def parse_object(
+    doc: object, *, label: str, secrets_allowed: bool = False
+) -> ChassisSpec | NodePoolSpec | tuple[str, dict[str, str]]:
+    """Validate one resource: a Chassis, a NodePool or (if allowed) a Secret (name, data).
+
+    Checks that need other resources (a pool's chassis exist, one catch-all) are not made here.
+    """
+    fields = _Fields(doc, label, "")
+    api_version, kind = fields.text("apiVersion"), fields.text("kind")
+    metadata = fields.mapping("metadata")
+    name = metadata.text("name")
+    if not _NAME.fullmatch(name) or len(name) > 63:
+        raise ConfigError(
+            "must be a DNS label (lower-case letters, digits, '-'; at most 63)",
+            document=label,
+            path="metadata.name",
+        )
+    label = f"{label} {kind}/{name}"
+    if (api_version, kind) == ("v1", "Secret") and secrets_allowed:
+        return name, _secret_data(_Fields(doc, label, ""))
+    if (api_version, kind) == (API_VERSION, "Chassis"):
+        spec = _Fields(doc, label, "").mapping("spec")
+        chassis = _chassis(name, spec)
+        spec.reject_unknown()
+        return chassis
+    if (api_version, kind) == (API_VERSION, "NodePool"):
+        spec = _Fields(doc, label, "").mapping("spec")
+        namespace = metadata.text("namespace", "default")
+        pool = _pool(name, spec, default_namespace=namespace)
+        spec.reject_unknown()
+        return pool
+    raise ConfigError(
+        f"unsupported kind {api_version}/{kind}; expected v1/Secret, "
+        f"{API_VERSION}/Chassis or {API_VERSION}/NodePool",
+        document=label,
+        path="kind",
+    )
 
 
 def _check_unique(names: list[str], kind: str, source: str) -> None:

@@ -1,18 +1,28 @@
 """``chassisd``: the agent's entry point.
 
-Owns the ``chassisd run`` command line and logging set-up. In standalone mode
-(``--config FILE``) it polls every chassis, keeps the output directory's reservations up to
-date (``chassisd.standalone``) and repeats on the shortest configured poll interval.
-Cluster mode is not part of this entry point yet.
+Owns the ``chassisd run`` command line, logging set-up and wiring. Two modes:
+
+- **cluster** (default): in-cluster config or ``--kubeconfig``; follows Chassis, NodePool and
+  PowerAction objects (``chassisd.agent``), leader election on a Lease, ``/healthz``,
+  ``/readyz`` and ``/metrics`` on one HTTP port.
+- **standalone** (``--config FILE --output-dir DIR``): the same resources from a YAML file,
+  results written to a directory (``chassisd.standalone``), repeated on the shortest poll
+  interval, or once with ``--once``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
+import signal
+import socket
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 
 from chassisd.config import load_config
 from chassisd.errors import ConfigError
@@ -23,53 +33,178 @@ from chassisd.standalone import sync
 log = logging.getLogger("chassisd")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``chassisd``."""
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message (and the exception, if any)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def _setup_logging(log_format: str) -> None:
+    handler = logging.StreamHandler()
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    for noisy in ("paramiko", "kubernetes", "urllib3", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)  # one line per failure is ours to log
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``chassisd`` argument parser."""
     parser = argparse.ArgumentParser(prog="chassisd", description="chassis inventory agent")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="poll chassis and keep reservations up to date")
-    run.add_argument("--config", type=Path, required=True, help="standalone config file")
-    run.add_argument("--output-dir", type=Path, required=True, help="where reservations go")
-    run.add_argument("--once", action="store_true", help="one sync, then exit")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("paramiko").setLevel(logging.WARNING)  # one line per failure is ours to log
+    run.add_argument("--log-format", choices=("text", "json"), default="text")
+    standalone = run.add_argument_group("standalone mode")
+    standalone.add_argument("--config", type=Path, help="standalone config file")
+    standalone.add_argument("--output-dir", type=Path, help="where reservations go")
+    standalone.add_argument("--once", action="store_true", help="one sync, then exit")
+    cluster = run.add_argument_group("cluster mode")
+    cluster.add_argument("--kubeconfig", type=Path, help="default: in-cluster, or $KUBECONFIG")
+    cluster.add_argument("--namespace", help="watch only this namespace (default: all)")
+    cluster.add_argument(
+        "--health-address", default="0.0.0.0:8080", help="HOST:PORT of /healthz /readyz /metrics"
+    )
+    cluster.add_argument(
+        "--identity",
+        default=os.environ.get("POD_NAME") or socket.gethostname(),
+        help="this replica's name in the leader Lease (default: $POD_NAME or the host name)",
+    )
+    cluster.add_argument(
+        "--lease-namespace",
+        default=os.environ.get("POD_NAMESPACE"),
+        help="namespace of the leader Lease (default: $POD_NAMESPACE, --namespace or default)",
+    )
+    cluster.add_argument("--lease-name", default="chassisd-leader")
+    cluster.add_argument(
+        "--no-leader-election", action="store_true", help="act without a Lease (one replica only)"
+    )
+    cluster.add_argument("--workers", type=int, default=16, help="chassis polled at once")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``chassisd``."""
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.log_format)
+    if args.config is not None:
+        if args.output_dir is None:
+            log.error("--config needs --output-dir")
+            return 2
+        return _standalone(args.config, args.output_dir, once=args.once)
     try:
-        config = load_config(args.config)
+        return _cluster(args)
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return 2
+
+
+def _standalone(config_path: Path, output_dir: Path, *, once: bool) -> int:
+    try:
+        config = load_config(config_path)
     except ConfigError as exc:
         log.error("config error: %s", exc)
         return 2
     farm = Farm(config, Registry())
 
-    def once() -> None:
-        report = sync(farm, args.output_dir)
+    def run_once() -> None:
+        report = sync(farm, output_dir)
         for result in report.view.results:
-            if result.ok:
-                log.info(
-                    "chassis=%s driver=%s nodes=%d seconds=%.2f",
-                    result.chassis,
-                    result.driver,
-                    len(result.inventory.nodes) if result.inventory else 0,
-                    result.seconds,
-                )
+            if result.ok and result.inventory is not None:
+                log.info("chassis=%s driver=%s nodes=%d seconds=%.2f", result.chassis,
+                         result.driver, len(result.inventory.nodes), result.seconds)  # fmt: skip
             else:
-                log.error(
-                    "chassis=%s driver=%s poll failed: %s",
-                    result.chassis,
-                    result.driver,
-                    result.error,
-                )
+                log.error("chassis=%s driver=%s poll failed: %s", result.chassis, result.driver,
+                          result.error)  # fmt: skip
         for plan in report.plans:
             for conflict in plan.conflicts:
                 log.warning("pool=%s left out: %s", plan.pool.name, conflict)
 
-    if args.once:
-        once()
+    if once:
+        run_once()
         return 0
     from chassisd.scheduler import run_every
 
     interval = min((c.poll_interval for c in config.chassis), default=300.0)
-    run_every(once, seconds=interval, jitter=interval * 0.1, name="standalone-sync")
+    run_every(run_once, seconds=interval, jitter=interval * 0.1, name="standalone-sync")
+    return 0
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    from chassisd.agent import AgentSettings, ClusterAgent
+    from chassisd.health import HealthServer
+    from chassisd.kube.gateway import KubeGateway, load_api_client
+    from chassisd.kube.leader import LeaderElector
+    from chassisd.metrics import Metrics
+
+    stop = threading.Event()
+    api = load_api_client(args.kubeconfig)
+    metrics = Metrics()
+    gateway = KubeGateway(api, metrics)
+    elector = None
+    if not args.no_leader_election:
+        elector = LeaderElector(
+            api,
+            namespace=args.lease_namespace or args.namespace or "default",
+            name=args.lease_name,
+            identity=args.identity,
+        )
+    leader = elector
+
+    def may_act() -> bool:
+        return leader is None or leader.is_leader
+
+    agent = ClusterAgent(
+        gateway,
+        Registry(),
+        metrics,
+        AgentSettings(namespace=args.namespace, workers=args.workers),
+        may_act=may_act,
+    )
+    host, _, port = args.health_address.rpartition(":")
+    health = HealthServer(
+        host or "0.0.0.0",  # noqa: S104 - a pod's probes come from the node
+        int(port),
+        metrics,
+        alive=lambda: not stop.is_set(),
+        ready=lambda: (agent.synced, "" if agent.synced else "resources not listed yet"),
+    )
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    health.start()
+    log.info("chassisd running: identity=%s health=%s:%d", args.identity, host, health.port)
+    agent.start()
+    try:
+        if elector is None:
+            metrics.set_leader(True)
+            stop.wait()
+        else:
+
+            def started() -> None:
+                metrics.set_leader(True)
+                agent.kick()
+
+            def stopped() -> None:
+                metrics.set_leader(False)
+
+            elector.run(stop, on_started_leading=started, on_stopped_leading=stopped)
+    finally:
+        agent.stop()
+        health.stop()
     return 0
 
 

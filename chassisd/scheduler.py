@@ -1,8 +1,9 @@
-"""The polling scheduler (APScheduler 3.x): runs sync jobs on an interval, never overlapping.
+"""The polling scheduler (APScheduler 3.x): runs jobs on intervals, never overlapping.
 
-Owns the APScheduler objects; the only module that imports ``apscheduler``. A job runs at most
-once at a time (``max_instances=1``), missed runs are coalesced into one, and each run is
-jittered so a fleet is not polled in lockstep.
+Owns the APScheduler objects; the only module that imports ``apscheduler``. Every job runs at
+most once at a time (``max_instances=1``), missed runs are coalesced into one, and each run is
+jittered so a fleet is not polled in lockstep. A job can be pushed back (back-off after a
+failure) without changing its interval.
 """
 
 from __future__ import annotations
@@ -10,7 +11,11 @@ from __future__ import annotations
 import logging
 import signal
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 log = logging.getLogger(__name__)
@@ -29,3 +34,72 @@ def run_every(job: Callable[[], None], *, seconds: float, jitter: float, name: s
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
         log.info("scheduler stopped")
+
+
+class JobScheduler:
+    """Interval jobs on a bounded thread pool, in the background.
+
+    ``workers`` bounds how many jobs run at once (chassis managers are slow; the agent has few
+    cores). Jobs are keyed by id; adding an existing id replaces its schedule.
+    """
+
+    def __init__(self, *, workers: int) -> None:
+        self._scheduler = BackgroundScheduler(
+            timezone="UTC",
+            executors={"default": ThreadPoolExecutor(max_workers=workers)},
+            job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
+        )
+
+    def start(self, *, paused: bool = False) -> None:
+        """Start the scheduler (optionally with every job held until ``resume``)."""
+        self._scheduler.start(paused=paused)
+
+    def pause(self) -> None:
+        """Hold every job (runs in progress finish)."""
+        self._scheduler.pause()
+
+    def resume(self) -> None:
+        """Release held jobs."""
+        self._scheduler.resume()
+
+    def shutdown(self) -> None:
+        """Stop; waits for running jobs."""
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=True)
+
+    def every(
+        self,
+        job_id: str,
+        func: Callable[[], None],
+        *,
+        seconds: float,
+        jitter: float = 0.0,
+        first_in: float = 0.0,
+    ) -> None:
+        """Run ``func`` every ``seconds`` (± ``jitter``), the first time after ``first_in``."""
+        self._scheduler.add_job(
+            func,
+            "interval",
+            seconds=seconds,
+            jitter=jitter or None,
+            id=job_id,
+            replace_existing=True,
+            next_run_time=datetime.now(UTC) + timedelta(seconds=first_in),
+        )
+
+    def has(self, job_id: str) -> bool:
+        """Whether a job with this id is scheduled."""
+        return self._scheduler.get_job(job_id) is not None
+
+    def remove(self, job_id: str) -> None:
+        """Unschedule a job; an unknown id is fine."""
+        try:
+            self._scheduler.remove_job(job_id)
+        except JobLookupError:
+            return
+
+    def delay(self, job_id: str, seconds: float) -> None:
+        """Make the job's next run ``seconds`` from now (back-off), keeping its interval."""
+        job = self._scheduler.get_job(job_id)
+        if job is not None:
+            job.modify(next_run_time=datetime.now(UTC) + timedelta(seconds=seconds))

@@ -1,0 +1,864 @@
+"""Cluster mode: follow Chassis, NodePool and PowerAction objects and keep DhcpHosts right.
+
+Owns the agent's loop in a cluster: caches of the three kinds (list, then watch, relisting
+when a watch ends), one scheduler job per chassis (jitter, back-off while it fails), the
+memory of known nodes (kept in each Chassis's status so a restart forgets nothing), the
+reconcile step per namespace (at most every ``reconcile_interval``), and PowerActions.
+
+Rules it keeps: a failed poll changes no reservation; a node a successful poll no longer
+reports keeps its reservation until its pool's grace period has passed; nothing is written when
+nothing changed (objects are compared before writing); objects chassisd does not own are never
+touched; only the leader polls, writes and powers. Talks to Kubernetes only through
+``KubeGateway`` and to devices only through the poller and the power service.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from chassisd.config import ChassisSpec, Config, NodePoolSpec, parse_object
+from chassisd.errors import (
+    AuthError,
+    ChassisdError,
+    ConfigError,
+    NodeRefError,
+    ParseError,
+    TransientError,
+    TrustError,
+)
+from chassisd.farm import name_nodes
+from chassisd.kube.gateway import (
+    CHASSIS,
+    CONFIGMAP,
+    DHCPHOSTS,
+    NODEPOOL,
+    POWERACTION,
+    Kind,
+    KubeApiError,
+    KubeGateway,
+)
+from chassisd.metrics import Metrics, PollResultLabel
+from chassisd.model import Health, MacAddress, NodeRecord, Outcome, PowerAction, PowerState
+from chassisd.noderef import NamedNode, resolve
+from chassisd.poller import PollResult, RetryPolicy, poll_chassis
+from chassisd.power import PowerService
+from chassisd.reconcile import (
+    CHASSIS_LABEL,
+    POOL_LABEL,
+    POOL_NAMESPACE_LABEL,
+    KnownNode,
+    PoolPlan,
+    dhcphosts_objects,
+    kubefarm_configmap,
+    plan_pools,
+    remember,
+)
+from chassisd.registry import Registry
+from chassisd.scheduler import JobScheduler
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]  # (namespace, name)
+TERMINAL_PHASES = frozenset({"Succeeded", "Failed", "Unknown"})
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """Cluster-mode settings (seconds unless said otherwise)."""
+
+    namespace: str | None = None  # None: every namespace
+    workers: int = 16  # chassis polled at once: each poll is one mostly-waiting device session
+    power_workers: int = 4  # power requests carried out at once (one per chassis at a time)
+    relist_interval: int = 300  # a watch is restarted with a fresh list this often (safety net)
+    reconcile_interval: float = 2.0  # pools of a namespace are reconciled at most this often
+    status_heartbeat: float = 600.0  # refresh lastPollTime/lastSuccessTime even if unchanged
+    backoff_max: float = 1800.0  # longest wait before polling a failing chassis again
+    power_ttl: float = 3600.0  # finished PowerActions are deleted this long after finishing
+    retry: RetryPolicy = RetryPolicy()
+
+
+class ClusterAgent:
+    """The cluster-mode agent. ``start`` it; ``stop`` it; ``may_act`` says if it leads."""
+
+    def __init__(
+        self,
+        gateway: KubeGateway,
+        registry: Registry,
+        metrics: Metrics,
+        settings: AgentSettings = AgentSettings(),
+        *,
+        may_act: Callable[[], bool] = lambda: True,
+        power: PowerService | None = None,
+    ) -> None:
+        self._gw = gateway
+        self._registry = registry
+        self._metrics = metrics
+        self._settings = settings
+        self.may_act = may_act
+        self._power = power or PowerService(registry)
+        self._lock = threading.RLock()
+        self._objects: dict[Kind, dict[Key, dict[str, Any]]] = {
+            CHASSIS: {},
+            NODEPOOL: {},
+            POWERACTION: {},
+        }
+        self._synced: set[Kind] = set()
+        self._known: dict[str, dict[str, KnownNode]] = {}  # namespace → chassis/id → node
+        self._memory_loaded: set[Key] = set()  # chassis whose status nodes are in _known
+        self._failures: dict[Key, int] = {}
+        self._confirmed: set[Key] = set()  # chassis polled successfully by this process
+        self._scheduled: dict[Key, tuple[Any, ...]] = {}  # chassis → (generation, interval)
+        self._dirty: set[str] = set()
+        self._running_actions: set[Key] = set()
+        self._scheduler = JobScheduler(workers=settings.workers)
+        self._power_pool = ThreadPoolExecutor(max_workers=settings.power_workers)
+        self._stop = threading.Event()
+        self.first_sync_done = threading.Event()
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start following the API and the scheduler's housekeeping jobs."""
+        for kind in (CHASSIS, NODEPOOL, POWERACTION):
+            thread = threading.Thread(target=self._follow, args=(kind,), daemon=True,
+                                      name=f"watch-{kind.kind}")  # fmt: skip
+            thread.start()
+        self._scheduler.start()
+        self._scheduler.every(
+            "reconcile", self._reconcile_dirty, seconds=self._settings.reconcile_interval
+        )
+        self._scheduler.every("power", self._power_tick, seconds=0.5)
+
+    def stop(self) -> None:
+        """Stop the jobs and wait for running work. Watch threads are daemons that end when
+        their current watch does (at most ``relist_interval``); they change nothing after stop."""
+        self._stop.set()
+        self._scheduler.shutdown()
+        self._power_pool.shutdown(wait=True)
+
+    def kick(self) -> None:
+        """Poll every chassis and reconcile every namespace soon (a new leader starts work)."""
+        for key in list(self._scheduled):
+            self._scheduler.delay(_job_id(key), random.uniform(0, 2))  # noqa: S311 - jitter
+        with self._lock:
+            self._dirty.update(ns for ns, _ in self._objects[CHASSIS])
+            self._dirty.update(ns for ns, _ in self._objects[NODEPOOL])
+
+    @property
+    def synced(self) -> bool:
+        """True once all three kinds have been listed."""
+        return len(self._synced) == 3
+
+    # --- following the API --------------------------------------------------------------------
+
+    def _follow(self, kind: Kind) -> None:
+        """List, then watch until the watch ends, forever; errors wait and start over."""
+        delay = 1.0
+        while not self._stop.is_set():
+            try:
+                items, version = self._gw.list(kind, self._settings.namespace)
+                with self._lock:
+                    self._objects[kind] = {_key(o): o for o in items}
+                    self._synced.add(kind)
+                self._changed(kind)
+                delay = 1.0
+                for event, obj in self._gw.watch(
+                    kind, self._settings.namespace, version, self._settings.relist_interval
+                ):
+                    if self._stop.is_set():
+                        return
+                    with self._lock:
+                        if event == "DELETED":
+                            self._objects[kind].pop(_key(obj), None)
+                        else:
+                            self._objects[kind][_key(obj)] = obj
+                    self._changed(kind)
+            except KubeApiError as exc:
+                log.warning("following %s failed, retrying in %.0f s: %s", kind.kind, delay, exc)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 30.0)
+
+    def _changed(self, kind: Kind) -> None:
+        if kind is CHASSIS:
+            self._schedule_chassis()
+        with self._lock:
+            self._dirty.update(ns for ns, _ in self._objects[CHASSIS])
+            self._dirty.update(ns for ns, _ in self._objects[NODEPOOL])
+            if self.synced:
+                self.first_sync_done.set()
+
+    def _schedule_chassis(self) -> None:
+        """One poll job per valid, unpaused chassis; jobs of deleted or paused ones removed."""
+        with self._lock:
+            chassis = dict(self._objects[CHASSIS])
+        wanted: set[Key] = set()
+        for key, obj in chassis.items():
+            if key not in self._memory_loaded:
+                self._load_memory(key, obj)
+            try:
+                spec = _parse_chassis(obj)
+            except ConfigError as exc:
+                self._report_invalid_chassis(obj, exc)
+                continue
+            if spec.paused:
+                continue
+            wanted.add(key)
+            schedule = (obj["metadata"].get("generation"), spec.poll_interval)
+            if self._scheduled.get(key) != schedule:
+                self._scheduled[key] = schedule
+                self._scheduler.every(
+                    _job_id(key),
+                    lambda key=key: self._poll(key),  # type: ignore[misc]
+                    seconds=spec.poll_interval,
+                    jitter=spec.poll_interval * 0.1,
+                    first_in=random.uniform(0, min(2.0, spec.poll_interval)),  # noqa: S311 - jitter
+                )
+        for key in list(self._scheduled):
+            if key not in wanted:
+                self._scheduler.remove(_job_id(key))
+                del self._scheduled[key]
+                self._metrics.forget_chassis(f"{key[0]}/{key[1]}")
+
+    def _load_memory(self, key: Key, obj: dict[str, Any]) -> None:
+        """Take the nodes a previous run recorded in the Chassis status as known."""
+        namespace, name = key
+        with self._lock:
+            known = self._known.setdefault(namespace, {})
+            for entry in (obj.get("status") or {}).get("nodes") or []:
+                node = _node_from_status(name, entry)
+                first = _parse_time(entry.get("firstSeen")) or datetime.now(UTC)
+                known.setdefault(
+                    node.ref, KnownNode(node, first, _parse_time(entry.get("absentSince")))
+                )
+            self._memory_loaded.add(key)
+
+    # --- configuration of one namespace -------------------------------------------------------
+
+    def _config(self, namespace: str) -> tuple[Config, dict[str, str]]:
+        """The valid Chassis and NodePools of a namespace, and pool problems by pool name."""
+        with self._lock:
+            chassis_objs = [o for (ns, _), o in self._objects[CHASSIS].items() if ns == namespace]
+            pool_objs = [o for (ns, _), o in self._objects[NODEPOOL].items() if ns == namespace]
+        chassis: list[ChassisSpec] = []
+        for obj in chassis_objs:
+            try:
+                chassis.append(_parse_chassis(obj))
+            except ConfigError:
+                continue  # reported in its own status
+        names = {c.name for c in chassis}
+        pools: list[NodePoolSpec] = []
+        problems: dict[str, str] = {}
+        catch_all = ""
+        for obj in sorted(pool_objs, key=lambda o: o["metadata"]["name"]):
+            name = obj["metadata"]["name"]
+            try:
+                pool = parse_object(obj, label=f"{namespace}")
+            except ConfigError as exc:
+                problems[name] = f"InvalidSpec: {exc}"
+                continue
+            assert isinstance(pool, NodePoolSpec)
+            missing = sorted({m.chassis for m in pool.members} - names)
+            if missing:
+                problems[name] = f"UnknownChassis: no valid Chassis named {', '.join(missing)}"
+            if pool.catch_all:
+                if catch_all:
+                    problems[name] = f"DuplicateCatchAll: {catch_all!r} is already the catch-all"
+                    continue
+                catch_all = name
+            pools.append(pool)
+        secrets = _ClusterSecrets(self._gw, namespace)
+        return Config(chassis=tuple(chassis), pools=tuple(pools), secrets=secrets), problems
+
+    # --- polling ------------------------------------------------------------------------------
+
+    def _poll(self, key: Key) -> None:
+        """One poll of one chassis: inventory, memory, status, and mark its namespace dirty."""
+        if not self.may_act() or self._stop.is_set():
+            return
+        namespace, name = key
+        with self._lock:
+            obj = self._objects[CHASSIS].get(key)
+        if obj is None:
+            return
+        config, _problems = self._config(namespace)
+        try:
+            spec = config.chassis_named(name)
+            target = config.target(spec)
+        except ChassisdError as exc:
+            result = PollResult(name, obj["spec"].get("driver", ""), None, exc, 0, 0.0)
+        else:
+            result = poll_chassis(self._registry, spec.driver, target, self._settings.retry)
+        now = datetime.now(UTC)
+        label = f"{namespace}/{name}"
+        self._metrics.observe_poll(label, result.driver, _result_label(result), result.seconds)
+        with self._lock:
+            known = self._known.setdefault(namespace, {})
+            if result.ok:
+                self._confirmed.add(key)
+                polled = {name: list(name_nodes(config, [result]))}
+                updated, dropped = remember(config, known, polled, now)
+                self._known[namespace] = updated
+                for ref in dropped:
+                    log.info("chassis=%s node=%s removed after its grace period", label, ref)
+                self._failures[key] = 0
+            else:
+                self._failures[key] = self._failures.get(key, 0) + 1
+                log.error(
+                    "chassis=%s driver=%s poll failed: %s", label, result.driver, result.error
+                )
+            failures = self._failures[key]
+            mine = [k for k in self._known[namespace].values() if k.node.chassis == name]
+            self._dirty.add(namespace)
+        self._metrics.set_reachable(label, result.ok)
+        self._metrics.set_nodes(label, len(mine))
+        if result.inventory is not None:
+            for warning in result.inventory.warnings:
+                log.warning("chassis=%s driver=%s %s", label, result.driver, warning)
+        if failures:
+            backoff = min(_spec_interval(obj) * 2 ** (failures - 1), self._settings.backoff_max)
+            self._scheduler.delay(_job_id(key), backoff * random.uniform(0.9, 1.1))  # noqa: S311
+        self._write_chassis_status(obj, result, mine, failures, now)
+
+    def _write_chassis_status(
+        self,
+        obj: dict[str, Any],
+        result: PollResult,
+        nodes: list[KnownNode],
+        failures: int,
+        now: datetime,
+    ) -> None:
+        old = obj.get("status") or {}
+        generation = obj["metadata"].get("generation")
+        reachable, reason, message = _reachability(result)
+        inventory_valid = not isinstance(result.error, ParseError)
+        conditions = [
+            _condition(old, "Reachable", reachable, reason, message, generation, now),
+            _condition(
+                old,
+                "InventoryValid",
+                inventory_valid,
+                "Parsed" if inventory_valid else "ParseError",
+                "" if inventory_valid else str(result.error),
+                generation,
+                now,
+            ),
+        ]
+        status: dict[str, Any] = {
+            "observedGeneration": generation,
+            "conditions": conditions,
+            "consecutiveFailures": failures,
+            "nodeCount": len(nodes),
+            "nodes": [_node_status(k) for k in sorted(nodes, key=_known_order)],
+        }
+        if result.inventory is not None:
+            if result.inventory.model:
+                status["model"] = result.inventory.model
+            if result.inventory.firmware:
+                status["firmware"] = result.inventory.firmware
+        for stamp in ("lastPollTime", "lastSuccessTime"):
+            if stamp in old:
+                status[stamp] = old[stamp]
+        stale = _older_than(old.get("lastPollTime"), now, self._settings.status_heartbeat)
+        if _same(status, old) and not stale:
+            return
+        status["lastPollTime"] = _stamp(now)
+        if result.ok:
+            status["lastSuccessTime"] = _stamp(now)
+        self._write(lambda: self._gw.apply_status({**_ref(obj), "status": status}))
+
+    # --- reconcile ----------------------------------------------------------------------------
+
+    def _reconcile_dirty(self) -> None:
+        if not self.may_act() or not self.synced:
+            return
+        with self._lock:
+            dirty, self._dirty = self._dirty, set()
+        for namespace in sorted(dirty):
+            try:
+                self.reconcile(namespace)
+            except KubeApiError as exc:
+                log.error("namespace=%s reconcile failed, will retry: %s", namespace, exc)
+                with self._lock:
+                    self._dirty.add(namespace)
+
+    def reconcile(self, namespace: str) -> None:
+        """Bring the DhcpHosts, kubefarm ConfigMaps and NodePool statuses of a namespace up to
+        date with what is known; write only what differs."""
+        config, problems = self._config(namespace)
+        with self._lock:
+            nodes = [k.node for k in self._known.get(namespace, {}).values()]
+            pool_objs = {
+                name: o for (ns, name), o in self._objects[NODEPOOL].items() if ns == namespace
+            }
+        previous = {
+            name: dict((o.get("status") or {}).get("allocations") or {})
+            for name, o in pool_objs.items()
+        }
+        plans = plan_pools(config, nodes, previous)
+        desired: dict[tuple[str, str, str], dict[str, Any]] = {}
+        written: dict[str, list[dict[str, str]]] = {}
+        for plan in plans:
+            objs = dhcphosts_objects(plan, pool_namespace=namespace)
+            configmap = kubefarm_configmap(plan, pool_namespace=namespace)
+            for obj in [*objs, *([configmap] if configmap else [])]:
+                meta = obj["metadata"]
+                desired[(obj["kind"], meta["namespace"], meta["name"])] = obj
+                written.setdefault(plan.pool.name, []).append(
+                    {
+                        "apiVersion": obj["apiVersion"],
+                        "kind": obj["kind"],
+                        "namespace": meta["namespace"],
+                        "name": meta["name"],
+                    }
+                )
+        target_namespaces = {ns for _, ns, _ in desired} | {
+            ref["namespace"]
+            for o in pool_objs.values()
+            for ref in (o.get("status") or {}).get("written") or []
+        }
+        selector = f"app.kubernetes.io/managed-by=chassisd,{POOL_NAMESPACE_LABEL}={namespace}"
+        actual: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for target_ns in sorted(target_namespaces):
+            for kind in (DHCPHOSTS, CONFIGMAP):
+                items, _ = self._gw.list(kind, target_ns, selector)
+                for item in items:
+                    actual[(kind.kind, target_ns, item["metadata"]["name"])] = item
+        ok = True
+        for key, obj in sorted(desired.items()):
+            if not _same_content(obj, actual.get(key)):
+                ok &= self._write(lambda obj=obj: self._gw.apply(obj))  # type: ignore[misc]
+        live_pools = {p.name for p in config.pools}
+        chassis_names = {c.name for c in config.chassis}
+        with self._lock:
+            confirmed = {name for ns, name in self._confirmed if ns == namespace}
+        for key, item in sorted(actual.items()):
+            if key in desired:
+                continue
+            labels = item["metadata"].get("labels") or {}
+            pool, chassis = labels.get(POOL_LABEL, ""), labels.get(CHASSIS_LABEL, "")
+            # Remove an owned object only when its pool is gone, or its chassis is gone, or this
+            # process has itself polled the chassis and every node has passed its grace period.
+            # Never because of a failed poll, an invalid edit, or a restart.
+            gone = pool not in pool_objs or (pool in live_pools and chassis not in chassis_names)
+            emptied = pool in live_pools and chassis in confirmed
+            if gone or emptied:
+                kind = DHCPHOSTS if key[0] == DHCPHOSTS.kind else CONFIGMAP
+                ok &= self._write(lambda kind=kind, key=key: self._gw.delete(kind, key[1], key[2]))  # type: ignore[misc]
+        for plan in plans:
+            name = plan.pool.name
+            ok &= self._write_pool_status(
+                pool_objs.get(name), plan, written.get(name, []), problems.get(name, "")
+            )
+        for name, problem in problems.items():
+            if name not in live_pools and name in pool_objs:
+                ok &= self._write_pool_status(pool_objs[name], None, [], problem)
+        if not ok:
+            with self._lock:
+                self._dirty.add(namespace)  # try the failed writes again next round
+
+    def _write_pool_status(
+        self,
+        obj: dict[str, Any] | None,
+        plan: PoolPlan | None,
+        written: list[dict[str, str]],
+        problem: str,
+    ) -> bool:
+        if obj is None:
+            return True
+        now = datetime.now(UTC)
+        old = obj.get("status") or {}
+        generation = obj["metadata"].get("generation")
+        conflicts = list(plan.conflicts) if plan else []
+        ready_reason, _, ready_message = problem.partition(": ")
+        conditions = [
+            _condition(
+                old,
+                "Ready",
+                not problem,
+                ready_reason or "Reconciled",
+                ready_message,
+                generation,
+                now,
+            ),
+            _condition(
+                old,
+                "Conflict",
+                bool(conflicts),
+                "Conflict" if conflicts else "NoConflict",
+                "; ".join(conflicts)[:2048],
+                generation,
+                now,
+            ),
+        ]
+        members = []
+        if plan is not None:
+            for host in plan.hosts:
+                chassis, _, node_id = host.key.partition("/")
+                member: dict[str, Any] = {
+                    "node": host.hostname,
+                    "chassis": chassis,
+                    "id": node_id,
+                    "macs": list(host.macs),
+                    "hostname": host.hostname,
+                }
+                if host.ip:
+                    member["ip"] = host.ip
+                members.append(member)
+        status: dict[str, Any] = {
+            "observedGeneration": generation,
+            "conditions": conditions,
+            "memberCount": len(members),
+            "members": members,
+            "allocations": dict(sorted((plan.allocations if plan else {}).items())),
+            "written": sorted(written, key=lambda r: (r["kind"], r["namespace"], r["name"])),
+        }
+        pool_label = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+        self._metrics.set_pool(pool_label, members=len(members), conflicts=len(conflicts))
+        if _same(status, old):
+            return True
+        old_conflict: dict[str, Any] = next(
+            (c for c in old.get("conditions") or [] if c.get("type") == "Conflict"), {}
+        )
+        ok = self._write(lambda: self._gw.apply_status({**_ref(obj), "status": status}))
+        message = conditions[1]["message"]
+        if ok and conflicts and old_conflict.get("message") != message:
+            self._write(
+                lambda: self._gw.event(obj, reason="Conflict", message=message, warning=True)
+            )
+        return ok
+
+    # --- power --------------------------------------------------------------------------------
+
+    def _power_tick(self) -> None:
+        """Start pending PowerActions; delete finished ones after their TTL."""
+        if not self.may_act() or not self.synced:
+            return
+        now = datetime.now(UTC)
+        with self._lock:
+            actions = dict(self._objects[POWERACTION])
+        for key, obj in sorted(actions.items()):
+            status = obj.get("status") or {}
+            phase = status.get("phase", "Pending")
+            if phase in TERMINAL_PHASES:
+                if _older_than(status.get("completionTime"), now, self._settings.power_ttl):
+                    self._write(lambda key=key: self._gw.delete(POWERACTION, key[0], key[1]))  # type: ignore[misc]
+                continue
+            with self._lock:
+                if key in self._running_actions:
+                    continue
+                self._running_actions.add(key)
+            if phase == "Running":
+                # A previous run may have sent it: never send again.
+                self._finish_action(
+                    obj, "Unknown", "chassisd restarted while carrying it out; not re-sent", {}
+                )
+                with self._lock:
+                    self._running_actions.discard(key)
+                continue
+            self._power_pool.submit(self._carry_out, key, obj)
+
+    def _carry_out(self, key: Key, obj: dict[str, Any]) -> None:
+        try:
+            self._carry_out_unguarded(key, obj)
+        except Exception:
+            log.exception("PowerAction %s/%s: unexpected failure", *key)
+        finally:
+            with self._lock:
+                self._running_actions.discard(key)
+
+    def _carry_out_unguarded(self, key: Key, obj: dict[str, Any]) -> None:
+        namespace, _name = key
+        spec = obj.get("spec") or {}
+        started = _stamp(datetime.now(UTC))
+        self._write(
+            lambda: self._gw.apply_status(
+                {**_ref(obj), "status": {"phase": "Running", "startTime": started}}
+            )
+        )
+        with self._lock:
+            nodes = [k.node for k in self._known.get(namespace, {}).values()]
+        extra: dict[str, Any] = {"startTime": started}
+        try:
+            node = resolve(str(spec.get("node", "")), nodes)
+            action = PowerAction(spec.get("action"))
+        except (NodeRefError, ValueError) as exc:
+            self._finish_action(obj, "Failed", str(exc), extra)
+            return
+        extra["resolvedNode"] = node.ref
+        config, _ = self._config(namespace)
+        try:
+            chassis = config.chassis_named(node.chassis)
+            target = config.target(chassis)
+            extra["driver"] = chassis.driver
+            if not self.may_act():
+                self._finish_action(
+                    obj, "Failed", "this replica lost leadership before sending", extra
+                )
+                return
+            result = self._power.run(chassis.driver, target, node.record.id, action)
+        except ChassisdError as exc:
+            self._metrics.count_power(action.value, "failed", extra.get("driver", ""))
+            self._finish_action(obj, "Failed", str(exc), extra)
+            return
+        self._metrics.count_power(action.value, result.outcome.value, result.driver)
+        phase = {
+            Outcome.SUCCEEDED: "Succeeded",
+            Outcome.FAILED: "Failed",
+            Outcome.UNKNOWN: "Unknown",
+        }[result.outcome]
+        extra.update(powerState=result.state.value, driver=result.driver)
+        self._finish_action(
+            obj, phase, result.message or f"{action.value} {result.outcome.value}", extra
+        )
+
+    def _finish_action(
+        self, obj: dict[str, Any], phase: str, message: str, extra: Mapping[str, Any]
+    ) -> None:
+        status = {
+            **extra,
+            "phase": phase,
+            "message": message[:1024],
+            "completionTime": _stamp(datetime.now(UTC)),
+        }
+        self._write(lambda: self._gw.apply_status({**_ref(obj), "status": status}))
+        log.info(
+            "PowerAction %s/%s: %s %s",
+            obj["metadata"]["namespace"],
+            obj["metadata"]["name"],
+            phase,
+            message,
+        )
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _write(self, call: Callable[[], object]) -> bool:
+        """Make one write if this replica may act. An API failure is logged and returned as
+        False (the caller tries again later); nothing is lost by a failed write."""
+        if not self.may_act():
+            return False
+        try:
+            call()
+        except KubeApiError as exc:
+            log.error("API write failed: %s", exc)
+            return False
+        return True
+
+    def _report_invalid_chassis(self, obj: dict[str, Any], error: ConfigError) -> None:
+        old = obj.get("status") or {}
+        now = datetime.now(UTC)
+        generation = obj["metadata"].get("generation")
+        conditions = [
+            _condition(old, "Reachable", False, "InvalidSpec", str(error), generation, now)
+        ]
+        status = {**old, "observedGeneration": generation, "conditions": conditions}
+        if _same(status, old) or not self.may_act():
+            return
+        try:
+            self._gw.apply_status({**_ref(obj), "status": status})
+        except KubeApiError as exc:
+            log.error("status of invalid Chassis %s: %s", obj["metadata"]["name"], exc)
+
+
+class _ClusterSecrets(Mapping[str, Mapping[str, str]]):
+    """Secrets of one namespace, read when a chassis needs them (never cached, never logged)."""
+
+    def __init__(self, gateway: KubeGateway, namespace: str) -> None:
+        self._gw = gateway
+        self._namespace = namespace
+
+    def __getitem__(self, name: str) -> Mapping[str, str]:
+        try:
+            return self._gw.secret_data(self._namespace, name)
+        except ConfigError:
+            raise KeyError(name) from None
+
+    def __contains__(self, name: object) -> bool:
+        try:
+            self[str(name)]
+        except KeyError:
+            return False
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def _parse_chassis(obj: dict[str, Any]) -> ChassisSpec:
+    parsed = parse_object(obj, label=obj["metadata"].get("namespace", ""))
+    if not isinstance(parsed, ChassisSpec):
+        raise ConfigError("not a Chassis")
+    return parsed
+
+
+def _spec_interval(obj: dict[str, Any]) -> float:
+    """The chassis's poll interval, or the default when its spec is not readable."""
+    try:
+        return _parse_chassis(obj).poll_interval
+    except ConfigError:
+        return 300.0
+
+
+def _key(obj: dict[str, Any]) -> Key:
+    return obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
+
+
+def _job_id(key: Key) -> str:
+    return f"poll:{key[0]}/{key[1]}"
+
+
+def _ref(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = obj["metadata"]
+    return {
+        "apiVersion": obj["apiVersion"],
+        "kind": obj["kind"],
+        "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+    }
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _older_than(text: str | None, now: datetime, seconds: float) -> bool:
+    moment = _parse_time(text)
+    return moment is None or now - moment > timedelta(seconds=seconds)
+
+
+def _same(new: Any, old: Any) -> bool:
+    return json.dumps(new, sort_keys=True, default=str) == json.dumps(
+        old, sort_keys=True, default=str
+    )
+
+
+def _same_content(desired: dict[str, Any], actual: dict[str, Any] | None) -> bool:
+    """Whether the live object already carries everything we would apply."""
+    if actual is None:
+        return False
+    labels = actual["metadata"].get("labels") or {}
+    if any(labels.get(k) != v for k, v in desired["metadata"].get("labels", {}).items()):
+        return False
+    field = "spec" if "spec" in desired else "data"
+    return _same(desired.get(field), actual.get(field))
+
+
+def _condition(
+    old_status: dict[str, Any],
+    kind: str,
+    ok: bool,
+    reason: str,
+    message: str,
+    generation: Any,
+    now: datetime,
+) -> dict[str, Any]:
+    value = "True" if ok else "False"
+    old: dict[str, Any] = next(
+        (c for c in old_status.get("conditions") or [] if c.get("type") == kind), {}
+    )
+    changed = old.get("status") != value
+    return {
+        "type": kind,
+        "status": value,
+        "reason": reason,
+        "message": message[:2048],
+        "lastTransitionTime": _stamp(now)
+        if changed or not old.get("lastTransitionTime")
+        else old["lastTransitionTime"],
+        "observedGeneration": generation,
+    }
+
+
+#: Why a chassis is not reachable, by error class (first match wins).
+UNREACHABLE_REASONS: tuple[tuple[type[ChassisdError], str], ...] = (
+    (AuthError, "AuthFailed"),
+    (TrustError, "NotTrusted"),
+    (TransientError, "Unreachable"),
+    (ParseError, "ParseError"),
+    (ConfigError, "InvalidConfig"),
+    (ChassisdError, "DeviceError"),
+)
+
+
+def _reachability(result: PollResult) -> tuple[bool, str, str]:
+    if result.ok:
+        return True, "PollSucceeded", ""
+    error = result.error
+    reason = next((r for cls, r in UNREACHABLE_REASONS if isinstance(error, cls)), "Unknown")
+    return False, reason, str(error)
+
+
+def _result_label(result: PollResult) -> PollResultLabel:
+    if result.ok:
+        return "success"
+    return "transient" if isinstance(result.error, TransientError) else "permanent"
+
+
+def _known_order(entry: KnownNode) -> tuple[int, int, str]:
+    rec = entry.node.record
+    return rec.cartridge or 0, rec.node or 0, rec.id
+
+
+def _node_status(entry: KnownNode) -> dict[str, Any]:
+    node, rec = entry.node, entry.node.record
+    status: dict[str, Any] = {
+        "id": rec.id,
+        "name": node.name,
+        "macs": [str(m) for m in rec.macs],
+        "macsKnown": rec.macs_known,
+        "power": rec.power.value,
+        "health": rec.health.value,
+        "firstSeen": _stamp(entry.first_seen),
+    }
+    if rec.cartridge is not None:
+        status["cartridge"] = rec.cartridge
+    if rec.node is not None:
+        status["node"] = rec.node
+    if rec.product:
+        status["product"] = rec.product
+    if rec.serial:
+        status["serial"] = rec.serial
+    if entry.absent_since is not None:
+        status["absentSince"] = _stamp(entry.absent_since)
+    return status
+
+
+def _node_from_status(chassis: str, entry: dict[str, Any]) -> NamedNode:
+    record = NodeRecord(
+        id=entry["id"],
+        macs=tuple(MacAddress(m) for m in entry.get("macs") or []),
+        power=PowerState(entry.get("power", "unknown")),
+        health=Health(entry.get("health", "unknown")),
+        product=entry.get("product", ""),
+        serial=entry.get("serial", ""),
+        cartridge=entry.get("cartridge"),
+        node=entry.get("node"),
+        macs_known=entry.get("macsKnown", True),
+    )
+    return NamedNode(entry.get("name") or f"{chassis}-{record.id}", chassis, record)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` passes (tests and the CLI use it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()

@@ -1,0 +1,256 @@
+"""The gateway to the Kubernetes API: every read, watch and write chassisd makes.
+
+Owns the API client, the resource kinds chassisd uses, and turning API failures into
+``KubeApiError``. Objects go in and come out as plain dicts. Every write is server-side apply
+with field manager ``chassisd`` (status through the status subresource), or a create/delete of
+an object chassisd owns; deciding *whether* to write is the caller's job. Counts writes in the
+metrics when given them. Knows nothing of chassis, pools or reconcile.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import kubernetes.client as k8s
+import urllib3
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError
+
+from chassisd.errors import ChassisdError, ConfigError
+from chassisd.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+FIELD_MANAGER = "chassisd"
+REQUEST_TIMEOUT = 30.0  # seconds for one API request; watches set their own
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One resource kind: its apiVersion and kind, as the API names them."""
+
+    api_version: str
+    kind: str
+
+
+CHASSIS = Kind("chassisd.io/v1alpha1", "Chassis")
+NODEPOOL = Kind("chassisd.io/v1alpha1", "NodePool")
+POWERACTION = Kind("chassisd.io/v1alpha1", "PowerAction")
+DHCPHOSTS = Kind("dnsmasq.kvaps.cf/v1beta1", "DhcpHosts")
+CONFIGMAP = Kind("v1", "ConfigMap")
+SECRET = Kind("v1", "Secret")
+EVENT = Kind("v1", "Event")
+
+
+class KubeApiError(ChassisdError):
+    """The Kubernetes API refused a request or could not be reached (``status`` 0)."""
+
+    def __init__(self, message: str, *, status: int = 0) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+def load_api_client(kubeconfig: Path | None) -> k8s.ApiClient:
+    """An API client from ``kubeconfig``, else ``$KUBECONFIG``, else the in-cluster config."""
+    try:
+        if kubeconfig is None and "KUBERNETES_SERVICE_HOST" in os.environ:
+            configuration = k8s.Configuration()
+            k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            return k8s.ApiClient(configuration)
+        path = str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG")
+        return k8s_config.new_client_from_config(config_file=path)  # type: ignore[no-untyped-call,no-any-return]
+    except (k8s_config.ConfigException, OSError) as exc:
+        raise ConfigError(f"no usable Kubernetes configuration: {exc}") from exc
+
+
+class KubeGateway:
+    """Reads, watches and writes objects through one API client."""
+
+    def __init__(self, api: k8s.ApiClient, metrics: Metrics | None = None) -> None:
+        self.api = api
+        self._metrics = metrics
+        self._dynamic: DynamicClient | None = None
+
+    def _resource(self, kind: Kind) -> Any:
+        try:
+            if self._dynamic is None:
+                self._dynamic = DynamicClient(self.api)  # type: ignore[no-untyped-call]
+            return self._dynamic.resources.get(api_version=kind.api_version, kind=kind.kind)
+        except (DynamicApiError, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _wrap(exc, f"discover {kind.kind}") from exc
+        except Exception as exc:  # the dynamic client raises ResourceNotFoundError and others
+            raise KubeApiError(f"{kind.kind} ({kind.api_version}) is not served: {exc}") from exc
+
+    def _count(self, kind: Kind, verb: str) -> None:
+        if self._metrics is not None:
+            self._metrics.count_write(kind.kind, verb)
+
+    def list(
+        self, kind: Kind, namespace: str | None = None, label_selector: str = ""
+    ) -> tuple[list[dict[str, Any]], str]:
+        """Every object of ``kind`` (in ``namespace``, or all), and the list's resourceVersion."""
+        try:
+            result = self._resource(kind).get(
+                namespace=namespace,
+                label_selector=label_selector or None,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        except (DynamicApiError, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _wrap(exc, f"list {kind.kind}") from exc
+        data = result.to_dict()
+        return list(data.get("items") or []), str(data["metadata"].get("resourceVersion", ""))
+
+    def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
+        """One object, or None if it does not exist."""
+        try:
+            return dict(
+                self._resource(kind)
+                .get(name=name, namespace=namespace, _request_timeout=REQUEST_TIMEOUT)
+                .to_dict()
+            )
+        except NotFoundError:
+            return None
+        except (DynamicApiError, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _wrap(exc, f"get {kind.kind} {namespace}/{name}") from exc
+
+    def watch(
+        self, kind: Kind, namespace: str | None, resource_version: str, timeout: int
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Events (type, object) after ``resource_version`` until ``timeout`` seconds pass."""
+        resource = self._resource(kind)
+        assert self._dynamic is not None  # set by _resource
+        try:
+            for event in self._dynamic.watch(  # type: ignore[no-untyped-call]
+                resource,
+                namespace=namespace,
+                resource_version=resource_version or None,
+                timeout=timeout,
+            ):
+                obj = event["raw_object"]
+                if event["type"] == "ERROR":
+                    raise KubeApiError(
+                        f"watch {kind.kind}: {obj.get('message', obj)}", status=obj.get("code", 0)
+                    )
+                yield str(event["type"]), obj
+        except (DynamicApiError, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _wrap(exc, f"watch {kind.kind}") from exc
+
+    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply ``obj`` (created if absent) as field manager ``chassisd``."""
+        kind = Kind(obj["apiVersion"], obj["kind"])
+        meta = obj["metadata"]
+        try:
+            result = self._resource(kind).server_side_apply(
+                body=obj,
+                name=meta["name"],
+                namespace=meta.get("namespace"),
+                field_manager=FIELD_MANAGER,
+                force_conflicts=True,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        except (DynamicApiError, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _wrap(exc, f"apply {kind.kind} {meta.get('namespace')}/{meta['name']}") from exc
+        self._count(kind, "apply")
+        return dict(result.to_dict())
+
+    def apply_status(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply ``obj``'s status through the status subresource."""
+        kind = Kind(obj["apiVersion"], obj["kind"])
+        meta = obj["metadata"]
+        body = {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "metadata": meta,
+                "status": obj["status"]}  # fmt: skip
+        try:
+            result = (
+                self._resource(kind)
+                .subresources["status"]
+                .server_side_apply(
+                    body=body,
+                    name=meta["name"],
+                    namespace=meta.get("namespace"),
+                    field_manager=FIELD_MANAGER,
+                    force_conflicts=True,
+                    _request_timeout=REQUEST_TIMEOUT,
+                )
+            )
+        except (DynamicApiError, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _wrap(
+                exc, f"status of {kind.kind} {meta.get('namespace')}/{meta['name']}"
+            ) from exc
+        self._count(kind, "status")
+        return dict(result.to_dict())
+
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Create ``obj`` (``generateName`` allowed)."""
+        kind = Kind(obj["apiVersion"], obj["kind"])
+        try:
+            result = self._resource(kind).create(
+                body=obj,
+                namespace=obj["metadata"].get("namespace"),
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        except (DynamicApiError, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _wrap(exc, f"create {kind.kind}") from exc
+        self._count(kind, "create")
+        return dict(result.to_dict())
+
+    def delete(self, kind: Kind, namespace: str, name: str) -> None:
+        """Delete one object; an object already gone is fine."""
+        try:
+            self._resource(kind).delete(
+                name=name, namespace=namespace, _request_timeout=REQUEST_TIMEOUT
+            )
+        except NotFoundError:
+            return
+        except (DynamicApiError, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _wrap(exc, f"delete {kind.kind} {namespace}/{name}") from exc
+        self._count(kind, "delete")
+
+    def secret_data(self, namespace: str, name: str) -> dict[str, str]:
+        """A Secret's data, decoded; ``ConfigError`` if it is missing (values never shown)."""
+        secret = self.get(SECRET, namespace, name)
+        if secret is None:
+            raise ConfigError(f"Secret {namespace}/{name} not found")
+        data = {
+            k: base64.b64decode(v).decode("utf-8") for k, v in (secret.get("data") or {}).items()
+        }
+        data.update(secret.get("stringData") or {})
+        return data
+
+    def event(self, involved: dict[str, Any], *, reason: str, message: str, warning: bool) -> None:
+        """Record an Event about ``involved`` (never with secrets in it)."""
+        meta = involved["metadata"]
+        self.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+                "involvedObject": {
+                    "apiVersion": involved["apiVersion"],
+                    "kind": involved["kind"],
+                    "name": meta["name"],
+                    "namespace": meta["namespace"],
+                    "uid": meta.get("uid"),
+                },
+                "reason": reason,
+                "message": message[:1024],
+                "type": "Warning" if warning else "Normal",
+                "source": {"component": "chassisd"},
+                "reportingComponent": "chassisd",
+            }
+        )
+
+
+def _wrap(exc: BaseException, what: str) -> KubeApiError:
+    status = int(getattr(exc, "status", 0) or 0)
+    if isinstance(exc, (DynamicApiError, ApiException)):
+        detail = getattr(exc, "summary", lambda: str(exc))()
+        return KubeApiError(f"{what}: {detail}", status=status)
+    return KubeApiError(f"{what}: API server unreachable ({exc.__class__.__name__})", status=0)

@@ -1,0 +1,474 @@
+"""Cluster mode end to end: the agent, the real kube-apiserver, and simulated chassis."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema
+import kubernetes.client as k8s
+import pytest
+import yaml
+
+from chassisd.agent import AgentSettings, ClusterAgent, wait_until
+from chassisd.kube.gateway import CHASSIS, DHCPHOSTS, NODEPOOL, POWERACTION, KubeGateway
+from chassisd.metrics import Metrics
+from chassisd.poller import RetryPolicy
+from chassisd.power import PowerService, PowerSettings
+from chassisd.registry import Registry
+from chassisd.sim.model import Cartridge, ChassisSpec, Faults, SimNode
+from chassisd.sim.moonshot import MoonshotSimulator, SimHandle
+from chassisd.testing.controlplane import UPSTREAM_CRDS_DIR
+
+pytestmark = pytest.mark.kube
+
+API = "chassisd.io/v1alpha1"
+
+
+def dhcphosts_schema() -> dict[str, Any]:
+    """dnsmasq-controller's DhcpHosts spec schema, strict (unknown fields are errors)."""
+    crd = yaml.safe_load((UPSTREAM_CRDS_DIR / "dnsmasq.kvaps.cf_dhcphosts.yaml").read_text())
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    hosts = dict(spec["properties"]["hosts"]["items"], additionalProperties=False)
+    props = dict(spec["properties"], hosts={"type": "array", "items": hosts})
+    return dict(spec, properties=props, additionalProperties=False)
+
+
+@dataclass
+class World:
+    """A namespace with credentials, chassis and pools, and the agent(s) serving it."""
+
+    namespace: str
+    gateway: KubeGateway
+    sims: dict[str, SimHandle]
+    agents: list[ClusterAgent] = field(default_factory=list)
+
+    def chassis(self, name: str, handle: SimHandle, **spec: Any) -> None:
+        body = {
+            "driver": "moonshot",
+            "address": f"127.0.0.1:{handle.port}",
+            "credentialsSecretRef": {"name": "creds"},
+            "knownHostsSecretRef": {"name": "hostkeys"},
+            "pollInterval": "1s",
+            "connectTimeout": "5s",
+            "commandTimeout": "5s",
+            **spec,
+        }
+        self.gateway.create(
+            {
+                "apiVersion": API,
+                "kind": "Chassis",
+                "metadata": {"name": name, "namespace": self.namespace},
+                "spec": body,
+            }
+        )
+
+    def pool(self, name: str, spec: dict[str, Any]) -> None:
+        self.gateway.create(
+            {
+                "apiVersion": API,
+                "kind": "NodePool",
+                "metadata": {"name": name, "namespace": self.namespace},
+                "spec": spec,
+            }
+        )
+
+    def get(self, kind: Any, name: str) -> dict[str, Any]:
+        obj = self.gateway.get(kind, self.namespace, name)
+        assert obj is not None, f"{kind.kind} {name} not found"
+        return obj
+
+    def dhcphosts(self) -> dict[str, dict[str, Any]]:
+        items, _ = self.gateway.list(DHCPHOSTS, self.namespace)
+        return {i["metadata"]["name"]: i for i in items}
+
+    def start_agent(
+        self, metrics: Metrics | None = None, may_act: Callable[[], bool] = lambda: True
+    ) -> ClusterAgent:
+        registry = Registry()
+        agent = ClusterAgent(
+            self.gateway,
+            registry,
+            metrics or Metrics(),
+            AgentSettings(
+                namespace=self.namespace,
+                reconcile_interval=0.2,
+                relist_interval=3,
+                retry=RetryPolicy(attempts=1),
+                backoff_max=1.0,
+            ),
+            may_act=may_act,
+            power=PowerService(registry, PowerSettings(settle_timeout=10, settle_interval=0.1)),
+        )
+        agent.start()
+        self.agents.append(agent)
+        return agent
+
+
+def sim_spec(name: str, index: int, slots: int = 6) -> ChassisSpec:
+    return ChassisSpec.generate(
+        name, seed=11, chassis_index=index, slots=slots, fill=1.0, multi_node=0.0
+    )
+
+
+@pytest.fixture
+def world(kube_api: k8s.ApiClient, kube_namespace: str) -> Iterator[World]:
+    """Two simulated chassis (6 nodes each), their Secrets, and the gateway; agents stop after."""
+    with (
+        MoonshotSimulator(sim_spec("m1", 1)).running() as one,
+        MoonshotSimulator(sim_spec("m2", 2)).running() as two,
+    ):
+        gateway = KubeGateway(kube_api)
+        w = World(kube_namespace, gateway, {"m1": one, "m2": two})
+        gateway.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "creds", "namespace": kube_namespace},
+                "stringData": {"username": "admin", "password": "password"},
+            }
+        )
+        gateway.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "hostkeys", "namespace": kube_namespace},
+                "stringData": {"known_hosts": f"{one.known_hosts_line}\n{two.known_hosts_line}\n"},
+            }
+        )
+        try:
+            yield w
+        finally:
+            for agent in w.agents:
+                agent.stop()
+
+
+def standard_farm(w: World, grace: str = "1h") -> None:
+    w.chassis("m1", w.sims["m1"], nodeNameTemplate="c1n{cartridge}")
+    w.chassis("m2", w.sims["m2"])
+    w.pool(
+        "cluster-a",
+        {
+            "members": [{"chassis": "m1", "nodes": ["c1-4n1"]}],
+            "addressing": {"range": {"start": "10.28.36.10", "end": "10.28.36.50"}},
+            "dhcp": {"namespace": w.namespace, "setTags": ["cluster-a"]},
+            "gracePeriod": grace,
+        },
+    )
+    w.pool("unknown", {"catchAll": True, "dhcp": {"namespace": w.namespace, "leaseTime": "1h"}})
+
+
+def all_hosts(w: World) -> dict[str, dict[str, Any]]:
+    return {h["hostname"]: h for obj in w.dhcphosts().values() for h in obj["spec"]["hosts"]}
+
+
+def test_discovery_fills_dhcphosts_and_statuses(world: World) -> None:
+    """Every simulated node gets a reservation within a poll: pool members with IPs, the rest in
+    the catch-all without; objects pass the upstream schema strictly; statuses are filled."""
+    standard_farm(world)
+    world.start_agent()
+    assert wait_until(lambda: len(all_hosts(world)) == 12, timeout=20), all_hosts(world)
+    objects = world.dhcphosts()
+    assert set(objects) == {"chassisd-cluster-a-m1", "chassisd-unknown-m1", "chassisd-unknown-m2"}
+    schema = dhcphosts_schema()
+    for obj in objects.values():
+        jsonschema.validate(obj["spec"], schema)
+        assert obj["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "chassisd"
+        assert {m["manager"] for m in obj["metadata"]["managedFields"]} == {"chassisd"}
+    hosts = all_hosts(world)
+    assert hosts["c1n1"]["ip"] == "10.28.36.10" and hosts["c1n1"]["setTags"] == ["cluster-a"]
+    assert "ip" not in hosts["c1n5"] and "ip" not in hosts["m2-c1n1"]
+    assert wait_until(lambda: world.get(CHASSIS, "m1").get("status", {}).get("nodeCount") == 6, 10)
+    status = world.get(CHASSIS, "m1")["status"]
+    reachable = next(c for c in status["conditions"] if c["type"] == "Reachable")
+    assert reachable["status"] == "True"
+    assert {n["name"] for n in status["nodes"]} == {f"c1n{i}" for i in range(1, 7)}
+    assert wait_until(
+        lambda: world.get(NODEPOOL, "cluster-a").get("status", {}).get("memberCount") == 4, 10
+    )
+    pool = world.get(NODEPOOL, "cluster-a")["status"]
+    assert pool["allocations"]["m1/c1n1"] == "10.28.36.10"
+    assert pool["written"][0]["name"] == "chassisd-cluster-a-m1"
+
+
+def test_steady_farm_writes_nothing(world: World) -> None:
+    """Polls with nothing changed leave every resourceVersion alone and count no writes."""
+    standard_farm(world)
+    metrics = Metrics()
+    world.start_agent(metrics)
+    assert wait_until(lambda: len(all_hosts(world)) == 12, timeout=20)
+    assert wait_until(
+        lambda: world.get(NODEPOOL, "unknown").get("status", {}).get("memberCount") == 8, 10
+    )
+    time.sleep(1.5)  # let the first round of status writes settle
+
+    def versions() -> dict[str, str]:
+        objs = [
+            *world.dhcphosts().values(),
+            world.get(CHASSIS, "m1"),
+            world.get(CHASSIS, "m2"),
+            world.get(NODEPOOL, "cluster-a"),
+            world.get(NODEPOOL, "unknown"),
+        ]
+        return {
+            f"{o['kind']}/{o['metadata']['name']}": o["metadata"]["resourceVersion"] for o in objs
+        }
+
+    before = versions()
+    logins = world.sims["m1"].stats.logins
+    writes = _writes(metrics)
+    assert wait_until(lambda: world.sims["m1"].stats.logins >= logins + 3, timeout=15)
+    time.sleep(0.5)
+    assert versions() == before
+    assert _writes(metrics) == writes
+
+
+def _writes(metrics: Metrics) -> float:
+    from prometheus_client.exposition import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = generate_latest(metrics.registry).decode()
+    return sum(
+        s.value
+        for f in text_string_to_metric_families(text)
+        if f.name == "chassisd_api_writes"
+        for s in f.samples
+        if s.name.endswith("_total")
+    )
+
+
+def test_vanished_node_is_kept_until_the_grace_period(world: World) -> None:
+    """A node a successful poll no longer reports keeps its reservation (absentSince set) until
+    its pool's grace period passes; then it is removed and the others keep their IPs."""
+    standard_farm(world, grace="4s")
+    world.start_agent()
+    assert wait_until(lambda: len(all_hosts(world)) == 12, timeout=20)
+    ips = {n: h.get("ip") for n, h in all_hosts(world).items()}
+    world.sims["m1"].remove_cartridge(2)
+    assert wait_until(
+        lambda: any(
+            n.get("absentSince")
+            for n in world.get(CHASSIS, "m1")["status"]["nodes"]
+            if n["id"] == "c2n1"
+        ),
+        timeout=10,
+    )
+    assert "c1n2" in all_hosts(world)
+    assert wait_until(lambda: "c1n2" not in all_hosts(world), timeout=15)
+    after = {n: h.get("ip") for n, h in all_hosts(world).items()}
+    assert after == {n: ip for n, ip in ips.items() if n != "c1n2"}
+
+
+def test_unreachable_chassis_removes_nothing(world: World) -> None:
+    """A chassis that refuses logins is Reachable=False and every reservation stays."""
+    standard_farm(world, grace="1s")
+    world.start_agent()
+    assert wait_until(lambda: len(all_hosts(world)) == 12, timeout=20)
+    before = all_hosts(world)
+    world.sims["m1"].set_faults(Faults(reject_all_logins=True))
+
+    def unreachable() -> bool:
+        conds = world.get(CHASSIS, "m1")["status"]["conditions"]
+        return any(c["type"] == "Reachable" and c["status"] == "False" for c in conds)
+
+    assert wait_until(unreachable, timeout=15)
+    reason = next(
+        c for c in world.get(CHASSIS, "m1")["status"]["conditions"] if c["type"] == "Reachable"
+    )
+    assert reason["reason"] == "AuthFailed"
+    assert "password" not in reason["message"].lower() or "hunter" not in reason["message"]
+    time.sleep(3)  # longer than the grace period: still nothing may go
+    assert all_hosts(world) == before
+
+
+def test_duplicate_mac_is_a_conflict_with_an_event(world: World) -> None:
+    """The same MAC on two chassis: the later node is left out, the pool says Conflict, and an
+    Event records it."""
+    node = next(iter(world.sims["m1"].spec.nodes()))[1]
+    world.sims["m2"].insert_cartridge(9, Cartridge((SimNode(macs=node.macs),)))
+    world.chassis("m1", world.sims["m1"])
+    world.chassis("m2", world.sims["m2"])
+    world.pool(
+        "all",
+        {"members": [{"chassis": "m1"}, {"chassis": "m2"}], "dhcp": {"namespace": world.namespace}},
+    )
+    world.start_agent()
+
+    def conflict() -> dict[str, Any] | None:
+        status = world.get(NODEPOOL, "all").get("status") or {}
+        return next(
+            (
+                c
+                for c in status.get("conditions", [])
+                if c["type"] == "Conflict" and c["status"] == "True"
+            ),
+            None,
+        )
+
+    assert wait_until(lambda: conflict() is not None, timeout=20)
+    assert "m2/c9n1" in conflict()["message"]
+    assert "m2-c9n1" not in all_hosts(world)
+    events = k8s.CoreV1Api(world.gateway.api).list_namespaced_event(world.namespace)
+    assert any(e.reason == "Conflict" and e.involved_object.name == "all" for e in events.items)
+
+
+def test_restart_keeps_every_ip_even_with_the_chassis_down(world: World) -> None:
+    """A new agent (restart) keeps every address, and removes nothing while the chassis is down."""
+    standard_farm(world, grace="1s")
+    first = world.start_agent()
+    assert wait_until(lambda: len(all_hosts(world)) == 12, timeout=20)
+    assert wait_until(
+        lambda: len(world.get(NODEPOOL, "cluster-a").get("status", {}).get("allocations", {})) == 4,
+        10,
+    )
+    before = all_hosts(world)
+    first.stop()
+    world.agents.remove(first)
+    world.sims["m1"].set_faults(Faults(reject_all_logins=True))
+    world.start_agent()
+    time.sleep(4)
+    assert all_hosts(world) == before
+    world.sims["m1"].set_faults(Faults())
+    world.sims["m1"].insert_cartridge(44, Cartridge((SimNode(macs=("02:44:00:00:00:01",)),)))
+    # c44 is outside cluster-a's members: it lands in the catch-all; the members keep their IPs
+    assert wait_until(
+        lambda: "m1-c44n1" in all_hosts(world) or "c1n44" in all_hosts(world), timeout=15
+    )
+    after = all_hosts(world)
+    assert {n: h.get("ip") for n, h in after.items() if n in before} == {
+        n: h.get("ip") for n, h in before.items()
+    }
+
+
+def test_power_action_runs_and_reports(world: World) -> None:
+    """A PowerAction powers the node through the simulator and records the outcome."""
+    standard_farm(world)
+    world.start_agent()
+    assert wait_until(lambda: len(all_hosts(world)) == 12, timeout=20)
+    world.sims["m1"].set_node_power("c3n1", False)
+    world.gateway.create(
+        {
+            "apiVersion": API,
+            "kind": "PowerAction",
+            "metadata": {"name": "on-c1n3", "namespace": world.namespace},
+            "spec": {"node": "c1n3", "action": "on"},
+        }
+    )
+
+    def finished() -> dict[str, Any]:
+        return world.get(POWERACTION, "on-c1n3").get("status") or {}
+
+    assert wait_until(
+        lambda: finished().get("phase") in ("Succeeded", "Failed", "Unknown"), timeout=20
+    )
+    status = finished()
+    assert status["phase"] == "Succeeded", status
+    assert status["powerState"] == "on" and status["driver"] == "moonshot"
+    assert status["resolvedNode"] == "m1/c3n1"
+    assert world.sims["m1"].is_powered_on("c3n1")
+
+
+def test_power_action_for_an_unknown_node_fails_listing_candidates(world: World) -> None:
+    """A PowerAction naming no known node fails with a message, and nothing is sent."""
+    standard_farm(world)
+    world.start_agent()
+    assert wait_until(lambda: len(all_hosts(world)) == 12, timeout=20)
+    world.gateway.create(
+        {
+            "apiVersion": API,
+            "kind": "PowerAction",
+            "metadata": {"name": "bad", "namespace": world.namespace},
+            "spec": {"node": "c1n99", "action": "off"},
+        }
+    )
+    assert wait_until(
+        lambda: (world.get(POWERACTION, "bad").get("status") or {}).get("phase") == "Failed", 15
+    )
+    assert "no node matches 'c1n99'" in world.get(POWERACTION, "bad")["status"]["message"]
+
+
+def test_invalid_chassis_is_reported_and_others_are_unaffected(world: World) -> None:
+    """A Chassis whose Secret is missing says so in its status; the other chassis still works."""
+    standard_farm(world)
+    world.gateway.create(
+        {
+            "apiVersion": API,
+            "kind": "Chassis",
+            "metadata": {"name": "m3", "namespace": world.namespace},
+            "spec": {
+                "driver": "moonshot",
+                "address": "127.0.0.1:1",
+                "credentialsSecretRef": {"name": "missing"},
+                "pollInterval": "1s",
+            },
+        }
+    )
+    world.start_agent()
+    assert wait_until(lambda: len(all_hosts(world)) == 12, timeout=20)
+
+    def m3_reason() -> str:
+        conds = (world.get(CHASSIS, "m3").get("status") or {}).get("conditions") or []
+        return next((c["reason"] for c in conds if c["type"] == "Reachable"), "")
+
+    assert wait_until(lambda: m3_reason() == "InvalidConfig", timeout=15)
+    assert (
+        "missing"
+        in next(
+            c for c in world.get(CHASSIS, "m3")["status"]["conditions"] if c["type"] == "Reachable"
+        )["message"]
+    )
+
+
+def test_only_the_leader_polls_and_the_other_takes_over(world: World) -> None:
+    """Two agents behind a Lease: only the leader polls; when it stops, the other takes over."""
+    import threading
+
+    from chassisd.kube.leader import LeaderElector
+
+    standard_farm(world)
+    electors, stops, metrics = [], [], []
+    for identity in ("a", "b"):
+        elector = LeaderElector(
+            world.gateway.api,
+            namespace=world.namespace,
+            name="chassisd-leader",
+            identity=identity,
+            lease_duration=3,
+            renew_deadline=2,
+            retry_period=0.3,
+        )
+        stop = threading.Event()
+        m = Metrics()
+        threading.Thread(
+            target=elector.run, args=(stop, lambda: None, lambda: None), daemon=True
+        ).start()
+        world.start_agent(m, may_act=lambda e=elector: e.is_leader)
+        electors.append(elector)
+        stops.append(stop)
+        metrics.append(m)
+    assert wait_until(lambda: any(e.is_leader for e in electors), timeout=10)
+    assert wait_until(lambda: len(all_hosts(world)) == 12, timeout=20)
+    leader = 0 if electors[0].is_leader else 1
+    other = 1 - leader
+    assert _polls(metrics[leader]) > 0
+    assert _polls(metrics[other]) == 0
+    stops[leader].set()
+    assert wait_until(lambda: electors[other].is_leader, timeout=10)
+    assert wait_until(lambda: _polls(metrics[other]) > 0, timeout=10)
+    stops[other].set()
+
+
+def _polls(metrics: Metrics) -> float:
+    from prometheus_client.exposition import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = generate_latest(metrics.registry).decode()
+    return sum(
+        s.value
+        for f in text_string_to_metric_families(text)
+        if f.name == "chassisd_polls"
+        for s in f.samples
+        if s.name.endswith("_total")
+    )
