@@ -1,7 +1,9 @@
 """``chassisctl``: the operator's command line. Thin: parses arguments, calls the core, prints.
 
-Owns argument parsing, output formats and exit codes. Goes through the core's services
-(``Farm``, ``PowerService``, ``standalone.sync``) and imports no driver or protocol library.
+Owns argument parsing, output formats and exit codes. Two modes: with ``--config FILE`` it
+talks to the devices itself (standalone: ``Farm``, ``PowerService``, ``standalone.sync``);
+without, it talks to the cluster (``chassisd.clusterctl``): nodes from Chassis status, power
+through PowerActions that the agent carries out. Imports no driver or protocol library.
 
 Exit codes::
 
@@ -51,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
         "4 device error, 5 power outcome unknown.",
     )
     parser.add_argument("--config", type=Path, help="standalone config file (multi-document YAML)")
+    parser.add_argument(
+        "--kubeconfig", type=Path, help="cluster mode: default in-cluster/$KUBECONFIG"
+    )
+    parser.add_argument("-n", "--namespace", default="default", help="cluster mode namespace")
     commands = parser.add_subparsers(dest="command", required=True)
 
     nodes = commands.add_parser("nodes", help="list every node of every chassis")
@@ -62,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     pxe = commands.add_parser("pxe", help="boot from the network at the next boot only")
     pxe.add_argument("nodes", nargs="+", metavar="NODE")
+    for sub in (power, pxe):
+        sub.add_argument("--no-wait", action="store_true", help="cluster mode: do not wait")
+        sub.add_argument("--timeout", type=float, default=120.0, help="cluster mode: seconds")
 
     sync = commands.add_parser("sync", help="poll once and write reservations to a directory")
     sync.add_argument("--output-dir", type=Path, required=True)
@@ -83,7 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_moonshot(args)
     if args.config is None:
-        parser.error(f"{args.command} needs --config FILE")
+        if args.command == "sync":
+            parser.error("sync needs --config FILE")
+        return _cluster(args)
     try:
         farm = Farm(load_config(args.config), Registry())
         if args.command == "nodes":
@@ -101,6 +112,58 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ChassisdError as exc:
         return _fail(EXIT_DEVICE, str(exc))
     parser.error(f"unknown command {args.command}")  # argparse exits; pragma: no cover
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    from chassisd.clusterctl import cluster_nodes, request_power
+    from chassisd.kube.gateway import KubeGateway, load_api_client
+    from chassisd.noderef import resolve
+
+    try:
+        gateway = KubeGateway(load_api_client(args.kubeconfig))
+        nodes = cluster_nodes(gateway, args.namespace)
+        if args.command == "nodes":
+            return _print_nodes(nodes, args.output, failures=())
+        worst = EXIT_OK
+        for reference in args.nodes:
+            node = resolve(reference, nodes)
+            if args.command == "power" and args.verb == "status":
+                print(f"{node.name} ({node.ref}): {node.record.power.value} (as of the last poll)")
+                continue
+            action = PowerAction("pxe-once" if args.command == "pxe" else POWER_VERBS[args.verb])
+            obj = request_power(
+                gateway, args.namespace, node, action, wait=not args.no_wait, timeout=args.timeout
+            )
+            worst = max(
+                worst, _report_action(node, obj, waited=not args.no_wait, timeout=args.timeout)
+            )
+        return worst
+    except ConfigError as exc:
+        return _fail(EXIT_USAGE, f"config error: {exc}")
+    except NodeRefError as exc:
+        return _fail(EXIT_NOT_FOUND, str(exc))
+    except ChassisdError as exc:
+        return _fail(EXIT_DEVICE, str(exc))
+
+
+def _report_action(node: NamedNode, obj: dict[str, Any], *, waited: bool, timeout: float) -> int:
+    name = obj["metadata"]["name"]
+    status = obj.get("status") or {}
+    phase = status.get("phase", "Pending")
+    if not waited:
+        print(f"{node.name} ({node.ref}): PowerAction {name} created")
+        return EXIT_OK
+    if phase not in ("Succeeded", "Failed", "Unknown"):
+        print(f"chassisctl: {node.name}: PowerAction {name} still {phase} after {timeout:g} s "
+              "(left in place; check `kubectl get poweraction`)", file=sys.stderr)  # fmt: skip
+        return EXIT_DEVICE
+    message = f" ({status['message']})" if status.get("message") else ""
+    print(
+        f"{node.name} ({node.ref}): {obj['spec']['action']} {phase.lower()}, "
+        f"power {status.get('powerState', 'unknown')}, driver {status.get('driver', '?')}, "
+        f"PowerAction {name}{message}"
+    )
+    return {"Succeeded": EXIT_OK, "Unknown": EXIT_UNKNOWN}.get(phase, EXIT_DEVICE)
 
 
 def _fail(code: int, message: str) -> int:
@@ -133,7 +196,11 @@ def node_dict(node: NamedNode) -> dict[str, Any]:
 def _nodes(farm: Farm, output: str) -> int:
     view = farm.poll()
     _report_failures(view)
-    rows = [node_dict(n) for n in view.nodes]
+    return _print_nodes(list(view.nodes), output, failures=view.failures)
+
+
+def _print_nodes(nodes: list[NamedNode], output: str, *, failures: Sequence[object]) -> int:
+    rows = [node_dict(n) for n in nodes]
     if output == "json":
         print(json.dumps(rows, indent=2))
     elif output == "yaml":
@@ -148,7 +215,7 @@ def _nodes(farm: Farm, output: str) -> int:
         widths = [max(len(r[i]) for r in table) for i in range(len(columns))]
         for r in table:
             print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
-    return EXIT_DEVICE if view.failures else EXIT_OK
+    return EXIT_DEVICE if failures else EXIT_OK
 
 
 def _power(farm: Farm, verb: str, references: list[str]) -> int:
