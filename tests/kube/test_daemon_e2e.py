@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import kubernetes.client as k8s
 import pytest
+import yaml
 
 from chassisd.agent import wait_until
 from chassisd.kube.gateway import DHCPHOSTS, KubeGateway
@@ -23,6 +24,7 @@ from chassisd.testing.controlplane import ControlPlane
 
 pytestmark = pytest.mark.kube
 BIN = Path(sys.executable).parent
+EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "examples" / "moonshot-farm.yaml"
 
 
 @pytest.fixture
@@ -40,57 +42,17 @@ def chassis() -> Iterator[SimHandle]:
 def daemon(
     control_plane: ControlPlane, kube_api: k8s.ApiClient, kube_namespace: str, chassis: SimHandle
 ) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    """The README's example resources applied, and `chassisd run` against them; yields the
-    process and its health port."""
+    """The README's example resources (deploy/examples/moonshot-farm.yaml) applied, and
+    `chassisd run` against them; yields the process and its health port."""
     gateway = KubeGateway(kube_api)
     ns = kube_namespace
-    gateway.create(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "moonshot-credentials", "namespace": ns},
-            "stringData": {
-                "username": "admin",
-                "password": "password",
-                "known_hosts": chassis.known_hosts_line,
-            },
-        }
-    )
-    gateway.create(
-        {
-            "apiVersion": "chassisd.io/v1alpha1",
-            "kind": "Chassis",
-            "metadata": {"name": "moonshot-1", "namespace": ns},
-            "spec": {
-                "driver": "moonshot",
-                "address": f"127.0.0.1:{chassis.port}",
-                "credentialsSecretRef": {"name": "moonshot-credentials"},
-                "knownHostsSecretRef": {"name": "moonshot-credentials", "key": "known_hosts"},
-                "pollInterval": "2s",
-                "nodeNameTemplate": "c1n{cartridge}",
-            },
-        }
-    )
-    gateway.create(
-        {
-            "apiVersion": "chassisd.io/v1alpha1",
-            "kind": "NodePool",
-            "metadata": {"name": "cluster-a", "namespace": ns},
-            "spec": {
-                "members": [{"chassis": "moonshot-1", "nodes": ["c1-20n1"]}],
-                "addressing": {"range": {"start": "10.28.36.10", "end": "10.28.36.250"}},
-                "dhcp": {"namespace": ns, "setTags": ["cluster-a"]},
-            },
-        }
-    )
-    gateway.create(
-        {
-            "apiVersion": "chassisd.io/v1alpha1",
-            "kind": "NodePool",
-            "metadata": {"name": "unknown", "namespace": ns},
-            "spec": {"catchAll": True, "dhcp": {"namespace": ns}},
-        }
-    )
+    text = EXAMPLE.read_text().replace("ADDRESS", f"127.0.0.1:{chassis.port}")
+    text = text.replace("KNOWN_HOSTS", json.dumps(chassis.known_hosts_line))
+    for doc in yaml.safe_load_all(text):
+        doc["metadata"]["namespace"] = ns
+        if doc["kind"] == "Chassis":
+            doc["spec"]["pollInterval"] = "2s"  # the example polls every minute
+        gateway.create(doc)
     process = subprocess.Popen(
         [
             str(BIN / "chassisd"),
