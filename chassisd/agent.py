@@ -616,9 +616,7 @@ class ClusterAgent:
             Outcome.UNKNOWN: "Unknown",
         }[result.outcome]
         extra.update(powerState=result.state.value, driver=result.driver)
-        self._finish_action(
-            obj, phase, result.message or f"{action.value} {result.outcome.value}", extra
-        )
+        self._finish_action(obj, phase, result.message, extra)
 
     def _finish_action(
         self, obj: dict[str, Any], phase: str, message: str, extra: Mapping[str, Any]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``chassisctl``."""
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `chassisctl nodes | head` ends quietly
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "sim":
