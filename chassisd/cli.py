@@ -141,7 +141,7 @@ def _cluster(args: argparse.Namespace) -> int:
             )
         return worst
     except ConfigError as exc:
-        return _fail(EXIT_USAGE, f"config error: {exc}")
+        return _fail(EXIT_USAGE, f"{exc} (cluster mode; give --config FILE for standalone mode)")
     except NodeRefError as exc:
         return _fail(EXIT_NOT_FOUND, str(exc))
     except ChassisdError as exc:

@@ -39,6 +39,8 @@ DEFAULT_PORT = 8080
 # Seconds a connection may sit idle before its handler thread gives up: a client that connects
 # and sends nothing must not keep a thread (or stop()) waiting forever.
 REQUEST_TIMEOUT = 10.0
+# Seconds between the serving loop's checks for shutdown(): how long stop() may wait.
+SHUTDOWN_POLL = 0.1
 _TEXT = "text/plain; charset=utf-8"
 
 
@@ -167,7 +169,7 @@ class HealthServer:
         server = _Server(self._address, self._metrics, self._alive, self._ready)
         thread = threading.Thread(
             target=server.serve_forever,
-            kwargs={"poll_interval": 0.5},
+            kwargs={"poll_interval": SHUTDOWN_POLL},
             name=f"chassisd-health-{server.server_port}",
             daemon=True,
         )

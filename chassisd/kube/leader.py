@@ -268,7 +268,7 @@ class LeaderElector:
         timeout = self._request_timeout(leading)
         if timeout is None:
             return _Attempt.FAILED  # the renew deadline has passed; a request cannot help
-        now = _micro_time(self._wall_clock())
+        now = self._now()
         try:
             lease = self._leases.read_namespaced_lease(
                 settings.name, settings.namespace, _request_timeout=timeout
@@ -293,7 +293,7 @@ class LeaderElector:
             return _Attempt.OTHER
 
         if holder == settings.identity:  # a renewal keeps the acquisition record
-            acquired = spec.acquire_time or now
+            acquired = _micro_time(spec.acquire_time) if spec.acquire_time else now
             transitions = spec.lease_transitions or 0
         else:  # taking over a released or expired lease is a transition
             acquired = now
@@ -363,6 +363,9 @@ class LeaderElector:
             lease_transitions=transitions,
         )
 
+    def _now(self) -> datetime.datetime:
+        return _micro_time(datetime.datetime.fromtimestamp(self._wall_clock(), datetime.UTC))
+
     def _observe(self, lease: k8s.V1Lease) -> None:
         version = lease.metadata.resource_version if lease.metadata else None
         if version != self._observed_version:
@@ -389,7 +392,7 @@ class LeaderElector:
         held = self._held
         if held is None:
             return
-        now = _micro_time(self._wall_clock())
+        now = self._now()
         body = k8s.V1Lease(
             metadata=held.metadata,  # our last write's resourceVersion: 409 if anyone wrote since
             spec=k8s.V1LeaseSpec(
@@ -438,15 +441,18 @@ class LeaderElector:
             self._sleep(delay)
 
 
-def _micro_time(posix: float) -> datetime.datetime:
-    """A timezone-aware UTC datetime the API server accepts as a MicroTime.
+def _micro_time(moment: datetime.datetime) -> datetime.datetime:
+    """``moment`` as a UTC datetime the API server accepts as a MicroTime.
 
     kube-apiserver parses MicroTime with the layout ``2006-01-02T15:04:05.000000Z07:00``: six
     fractional digits and an offset, both required. The client serialises with ``isoformat()``,
     which leaves out the fraction when it is zero, and the server then answers 400 ("cannot
-    parse "+00:00" as ".000000""); such an instant is moved by one microsecond.
+    parse "+00:00" as ".000000""); such an instant is moved by one microsecond. Applies to
+    times read back too: another writer's ``acquireTime`` may fall on a whole second.
     """
-    moment = datetime.datetime.fromtimestamp(posix, datetime.UTC)
+    if moment.tzinfo is None:
+        raise ValueError(f"MicroTime {moment.isoformat()} has no timezone")
+    moment = moment.astimezone(datetime.UTC)
     return moment.replace(microsecond=1) if moment.microsecond == 0 else moment
 
 

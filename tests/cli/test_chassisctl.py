@@ -105,9 +105,9 @@ def test_config_mistake_exits_2_naming_document_and_field(
     assert "Chassis/m1" in result.stderr and "spec.address" in result.stderr
 
 
-def test_missing_config_argument_is_a_usage_error(chassisctl: Run) -> None:
-    """Commands that need a config say so and exit 2."""
-    result = chassisctl("nodes")
+def test_no_config_and_no_cluster_is_a_usage_error(chassisctl: Run, tmp_path: Path) -> None:
+    """Without --config and without a usable kubeconfig, chassisctl says what to give, exit 2."""
+    result = chassisctl("--kubeconfig", str(tmp_path / "absent"), "nodes")
     assert result.returncode == 2 and "--config" in result.stderr
 
 

@@ -3,8 +3,7 @@
 
 The schemas are checked as Draft 7 JSON Schema (``crd_helpers.json_schema``). CEL rules cannot be
 evaluated here; the cases only CEL rejects are checked against a real kube-apiserver in
-``test_crds_apiserver.py``. Where config.py accepts what the CRD rejects, the config check is a
-strict xfail naming the gap, so it turns red when config.py is fixed and the mark can go.
+``test_crds_apiserver.py``. Every case the CRD rejects, config.py rejects too.
 """
 
 from __future__ import annotations

@@ -307,6 +307,43 @@ def test_dead_leader_is_replaced_after_the_lease_duration(
     assert lease.lease_transitions == 1
 
 
+def test_renewal_survives_a_whole_second_acquire_time(
+    candidate: MakeCandidate, kube_api: k8s.ApiClient, kube_namespace: str
+) -> None:
+    """A Lease of ours whose acquireTime falls on a whole second (as client-go may write it) is
+    renewed: the time is re-sent with the six fractional digits the API server requires."""
+    whole_second = "2025-01-01T00:00:00.000000Z"
+    response = kube_api.call_api(
+        "POST",
+        f"{kube_api.configuration.host}/apis/coordination.k8s.io/v1/namespaces/"
+        f"{kube_namespace}/leases",
+        header_params={"Content-Type": "application/json", "Accept": "application/json"},
+        body={
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": LEASE},
+            "spec": {
+                "holderIdentity": "a",
+                "leaseDurationSeconds": 2,
+                "acquireTime": whole_second,
+                "renewTime": whole_second,
+                "leaseTransitions": 3,
+            },
+        },
+    )
+    response.read()
+    assert response.status == 201
+    assert read_lease(kube_api, kube_namespace).acquire_time == datetime.datetime(
+        2025, 1, 1, tzinfo=datetime.UTC
+    )
+
+    a = candidate("a")  # the same identity, e.g. a restarted StatefulSet pod
+    wait_until(lambda: a.elector.is_leader, 5, "a renews its own lease")
+    lease = read_lease(kube_api, kube_namespace)
+    assert lease.acquire_time == datetime.datetime(2025, 1, 1, 0, 0, 0, 1, tzinfo=datetime.UTC)
+    assert lease.lease_transitions == 3  # renewing one's own lease is no transition
+
+
 class RivalWritesAfterFirstRead(k8s.ApiClient):
     """An ApiClient that, right after its first GET returns, lets a rival write the Lease: the
     caller then replaces the Lease from a copy that is already stale. Records every status."""

@@ -1,0 +1,380 @@
+"""One HTTPS conversation with a BMC or chassis manager (httpx): trust, auth, errors, JSON.
+
+Owns: the ``httpx.Client`` of one driver conversation (TLS context from ``tls``, connect and
+read timeouts on every request, keep-alive), session login (``POST`` credentials →
+``X-Auth-Token`` + ``Location``) and logout (``DELETE`` the session), HTTP Basic as the fallback,
+redirects, decoding JSON into ``Resource`` values, and mapping every failure onto the project's
+error classes. It knows no resource paths beyond what callers pass in.
+
+Error mapping, by how far the request got and what kind of request it was:
+
+================================  ======================  ========================
+failure                           read (GET), login       change (POST action, PATCH)
+================================  ======================  ========================
+connect error / connect timeout   TransientError          TransientError
+certificate not trusted           TrustError              TrustError
+read/write timeout, connection    TransientError          AmbiguousOutcome
+lost after the request was sent                           (never re-sent)
+401 / 403                         AuthError               AuthError
+404                               DeviceError             DeviceError
+501 Not Implemented               UnsupportedError        UnsupportedError
+429, 5xx                          TransientError          DeviceError (it answered)
+other 4xx                         DeviceError             DeviceError
+redirect                          followed (same origin)  DeviceError, not re-sent
+not JSON / not an object          ParseError (URL)        -
+================================  ======================  ========================
+
+Redirects: a GET follows up to ``MAX_REDIRECTS`` hops, and only to the same scheme, host and
+port - the session token is a custom header that httpx would carry to any host. A POST or PATCH
+is never re-sent on a redirect; the caller always sends changes to the URL the resource itself
+advertised, so a redirect there is reported, not guessed at.
+
+Proxies: ``trust_env=False`` - BMCs sit on management networks, and an ``HTTPS_PROXY`` meant for
+the internet must not receive BMC credentials.
+
+Must not: sleep, retry, log, or put credentials or tokens into messages.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import ssl
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any, Final
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from chassisd.driver import ChassisTarget
+from chassisd.errors import (
+    AmbiguousOutcome,
+    AuthError,
+    DeviceError,
+    DriverError,
+    ParseError,
+    PermanentError,
+    TransientError,
+    TrustError,
+    UnsupportedError,
+)
+from chassisd_redfish.resources import Resource
+from chassisd_redfish.tls import CertificatePinMismatch, TrustSettings, client_trust
+
+DEFAULT_PORT: Final = 443
+MAX_REDIRECTS: Final = 5
+_REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
+_ERROR_TEXT_LIMIT: Final = 300
+
+
+class Kind(enum.Enum):
+    """What a request does, which decides how its failures are classed."""
+
+    READ = "read"
+    LOGIN = "login"
+    CHANGE = "change"
+
+
+class HttpSession:
+    """An HTTPS client for one target: ``connect``, ``login``/``use_basic``, requests, ``close``."""
+
+    def __init__(self, target: ChassisTarget, *, driver: str) -> None:
+        self._target = target
+        self._driver = driver
+        self.base_url = _base_url(target)
+        self._client: httpx.Client | None = None
+        self._session_url = ""
+        self.trust: TrustSettings | None = None
+        self.auth_mode = ""  # "session" or "basic" once logged in
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Build the client (no network traffic yet: connections open on the first request)."""
+        try:
+            self.trust = client_trust(self._target)
+        except ValueError as exc:
+            raise self._error(TrustError, f"unusable trust material: {exc}") from exc
+        timeouts = self._target.timeouts
+        self._client = httpx.Client(
+            verify=self.trust.context,
+            timeout=httpx.Timeout(
+                connect=timeouts.connect,
+                read=timeouts.command,
+                write=timeouts.command,
+                pool=timeouts.connect,
+            ),
+            follow_redirects=False,
+            trust_env=False,
+            headers={"Accept": "application/json"},
+        )
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Things the daemon should log once per poll (e.g. verification switched off)."""
+        return self.trust.warnings if self.trust is not None else ()
+
+    def login(self, sessions_path: str) -> bool:
+        """Open a session; ``False`` when the service has no session login (use Basic then).
+
+        ``POST`` ``{"UserName", "Password"}`` to ``sessions_path``; the token comes back in the
+        ``X-Auth-Token`` header and the session's URL in ``Location`` (used by ``close``).
+        """
+        client = self._require_client()
+        url = self.url(sessions_path)
+        credentials = self._target.credentials
+        body = {"UserName": credentials.username, "Password": credentials.password}
+        response = self._send("POST", url, Kind.LOGIN, body)
+        if response.status_code in (404, 405, 501):
+            return False
+        self._check(response, "POST", url, Kind.LOGIN)
+        token = response.headers.get("X-Auth-Token", "")
+        if not token:
+            raise ParseError(
+                f"login answered HTTP {response.status_code} without an X-Auth-Token header",
+                command=url,
+                chassis=self._target.name,
+                driver=self._driver,
+            )
+        client.headers["X-Auth-Token"] = token
+        location = response.headers.get("Location", "")
+        if location:
+            session_url = urljoin(url, location)
+            self._session_url = session_url if _same_origin(session_url, self.base_url) else ""
+        self.auth_mode = "session"
+        return True
+
+    def use_basic(self) -> None:
+        """Authenticate every request with HTTP Basic (services without sessions, e.g. sushy)."""
+        credentials = self._target.credentials
+        self._require_client().auth = httpx.BasicAuth(credentials.username, credentials.password)
+        self.auth_mode = "basic"
+
+    def close(self) -> None:
+        """Log out (``DELETE`` the session) and close the connections; never raises."""
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            if self._session_url:
+                # Bounded by the connect timeout: a hung BMC must not hold up the caller's
+                # clean-up for a whole command timeout.
+                brief = min(self._target.timeouts.connect, self._target.timeouts.command)
+                client.delete(self._session_url, timeout=brief)
+        except (httpx.HTTPError, httpx.InvalidURL, OSError):
+            pass  # the session expires on the BMC by itself; nothing to report from close()
+        finally:
+            self._session_url = ""
+            client.close()
+
+    # -- requests ---------------------------------------------------------------------------------
+
+    def url(self, path_or_url: str) -> str:
+        """An absolute URL on this target for a path or a same-origin absolute URL."""
+        url = urljoin(self.base_url + "/", path_or_url)
+        if not _same_origin(url, self.base_url):
+            raise self._error(DeviceError, f"refusing to follow a link to another host: {url}")
+        return url
+
+    def get(self, path_or_url: str) -> Resource:
+        """GET a JSON object, following same-origin redirects."""
+        response, url = self._get(path_or_url)
+        self._check(response, "GET", url, Kind.READ)
+        return self._decode(response, url)
+
+    def get_optional(self, path_or_url: str) -> Resource | None:
+        """Like ``get``, but a 404 is ``None`` (for resources only some firmware has)."""
+        response, url = self._get(path_or_url)
+        if response.status_code == 404:
+            return None
+        self._check(response, "GET", url, Kind.READ)
+        return self._decode(response, url)
+
+    def post_action(self, path_or_url: str, body: Mapping[str, Any]) -> None:
+        """POST a state-changing action once; any 2xx is success."""
+        url = self.url(path_or_url)
+        self._check(self._send("POST", url, Kind.CHANGE, body), "POST", url, Kind.CHANGE)
+
+    def patch(self, path_or_url: str, body: Mapping[str, Any]) -> None:
+        """PATCH a resource once; any 2xx is success."""
+        url = self.url(path_or_url)
+        self._check(self._send("PATCH", url, Kind.CHANGE, body), "PATCH", url, Kind.CHANGE)
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _require_client(self) -> httpx.Client:
+        if self._client is None:
+            raise RuntimeError("the driver is not open: use it in a `with` block")
+        return self._client
+
+    def _error(self, cls: type[DriverError], message: str) -> DriverError:
+        return cls(message, chassis=self._target.name, driver=self._driver)
+
+    def _get(self, path_or_url: str) -> tuple[httpx.Response, str]:
+        url = self.url(path_or_url)
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._send("GET", url, Kind.READ)
+            location = response.headers.get("Location", "")
+            if response.status_code not in _REDIRECTS or not location:
+                return response, url
+            url = self.url(urljoin(url, location))
+        raise self._error(DeviceError, f"GET {url}: more than {MAX_REDIRECTS} redirects")
+
+    def _send(
+        self, method: str, url: str, kind: Kind, body: Mapping[str, Any] | None = None
+    ) -> httpx.Response:
+        client = self._require_client()
+        try:
+            return client.request(method, url, json=body)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc, method, url, kind) from exc
+        except httpx.InvalidURL as exc:
+            raise self._error(PermanentError, f"invalid URL {url!r}: {exc}") from exc
+
+    def _transport_error(
+        self, exc: httpx.HTTPError, method: str, url: str, kind: Kind
+    ) -> DriverError:
+        where = f"{method} {url}"
+        tls = _tls_failure(exc)
+        if isinstance(tls, CertificatePinMismatch):
+            return self._error(
+                TrustError,
+                f"{where}: server certificate not trusted: fingerprint {tls.actual}, pinned "
+                f"{tls.expected}; update certificateFingerprint if the BMC's certificate "
+                "was replaced",
+            )
+        if isinstance(tls, ssl.SSLCertVerificationError):
+            return self._error(
+                TrustError,
+                f"{where}: server certificate not trusted ({self._trust_mode()}): "
+                f"{tls.verify_message or tls}",
+            )
+        if isinstance(exc, httpx.ConnectTimeout | httpx.ConnectError | httpx.PoolTimeout):
+            return self._error(TransientError, f"{where}: cannot connect: {_describe(exc)}")
+        if kind is Kind.CHANGE:
+            return self._error(
+                AmbiguousOutcome,
+                f"{where}: sent, but no answer came ({_describe(exc)}); it may have been carried "
+                "out and is not re-sent",
+            )
+        if isinstance(exc, httpx.TransportError):
+            return self._error(TransientError, f"{where}: no answer: {_describe(exc)}")
+        return self._error(PermanentError, f"{where}: {_describe(exc)}")
+
+    def _trust_mode(self) -> str:
+        mode = self.trust.mode if self.trust is not None else "system"
+        return {
+            "ca-bundle": "checked against the chassis's CA bundle",
+            "pinned+ca-bundle": "checked against the chassis's CA bundle and fingerprint",
+            "system": "checked against the system trust store; set a CA bundle or "
+            "certificateFingerprint for a self-signed BMC certificate",
+        }.get(mode, mode)
+
+    def _check(self, response: httpx.Response, method: str, url: str, kind: Kind) -> None:
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        detail = _error_detail(response)
+        where = f"{method} {url}: HTTP {status} {response.reason_phrase}".rstrip()
+        message = f"{where}: {detail}" if detail else where
+        cls: type[DriverError]
+        if status in _REDIRECTS:
+            location = response.headers.get("Location", "?")
+            message = f"{message} (redirect to {location}); {method} not re-sent"
+            cls = DeviceError
+        elif status in (401, 403):
+            cls = AuthError
+            if kind is Kind.LOGIN or self.auth_mode == "basic":
+                message = f"{message} (credentials of user {self._target.credentials.username!r})"
+        elif status == 404:
+            cls = DeviceError
+        elif status == 501:
+            cls = UnsupportedError
+        elif status == 429 or status >= 500:
+            cls = DeviceError if kind is Kind.CHANGE else TransientError
+        else:
+            cls = DeviceError
+        raise self._error(cls, message)
+
+    def _decode(self, response: httpx.Response, url: str) -> Resource:
+        try:
+            data = json.loads(response.content)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ParseError(
+                f"not JSON: {exc}",
+                command=url,
+                chassis=self._target.name,
+                driver=self._driver,
+            ) from exc
+        if not isinstance(data, dict):
+            raise ParseError(
+                f"expected a JSON object, got {type(data).__name__}",
+                command=url,
+                chassis=self._target.name,
+                driver=self._driver,
+            )
+        return Resource(str(response.url), data, chassis=self._target.name, driver=self._driver)
+
+
+def _base_url(target: ChassisTarget) -> str:
+    address = target.address.strip().rstrip("/")
+    if address.lower().startswith("https://"):
+        address = address[len("https://") :]
+    host, port = replace(target, address=address).host_port(DEFAULT_PORT)
+    if ":" in host:
+        host = f"[{host}]"
+    return f"https://{host}" if port == DEFAULT_PORT else f"https://{host}:{port}"
+
+
+def _same_origin(url: str, base: str) -> bool:
+    a, b = urlsplit(url), urlsplit(base)
+    return (a.scheme, a.hostname, a.port or DEFAULT_PORT) == (
+        b.scheme,
+        b.hostname,
+        b.port or DEFAULT_PORT,
+    )
+
+
+def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
+    """The ``ssl`` error somewhere in the cause/context chain of an httpx error, if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLError):
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _error_detail(response: httpx.Response) -> str:
+    """The device's own words from an error body: Redfish ``error`` or RIS ``Messages``."""
+    try:
+        body = json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        text = response.text.strip()
+        return text[:_ERROR_TEXT_LIMIT]
+    parts: list[str] = []
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            for info in error.get("@Message.ExtendedInfo") or []:
+                if isinstance(info, dict):
+                    parts.append(str(info.get("Message") or info.get("MessageId") or ""))
+            message = error.get("message")
+            if isinstance(message, str) and message not in parts:
+                parts.insert(0, message)
+        for info in body.get("Messages") or []:  # RIS (iLO 4, Moonshot CM)
+            if isinstance(info, dict):
+                args = info.get("MessageArgs") or []
+                text = str(info.get("MessageID") or info.get("MessageId") or "")
+                if args:
+                    text += f" ({', '.join(str(a) for a in args)})"
+                parts.append(text)
+    return "; ".join(p for p in parts if p)[:_ERROR_TEXT_LIMIT]
