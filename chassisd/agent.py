@@ -597,14 +597,14 @@ class ClusterAgent:
         config, _ = self._config(namespace)
         try:
             chassis = config.chassis_named(node.chassis)
-            target = config.target(chassis)
+            routes = config.power_routes(chassis)
             extra["driver"] = chassis.driver
             if not self.may_act():
                 self._finish_action(
                     obj, "Failed", "this replica lost leadership before sending", extra
                 )
                 return
-            result = self._power.run(chassis.driver, target, node.record.id, action)
+            result = self._power.run_routes(routes, node.record.id, action)
         except ChassisdError as exc:
             self._metrics.count_power(action.value, "failed", extra.get("driver", ""))
             self._finish_action(obj, "Failed", str(exc), extra)

@@ -232,8 +232,10 @@ def _power(farm: Farm, verb: str, references: list[str]) -> int:
                 state = service.status(spec.driver, target, node.record.id)
                 print(f"{node.name} ({node.ref}): {state.value}")
                 continue
-            result = service.run(
-                spec.driver, target, node.record.id, PowerAction(POWER_VERBS.get(verb, verb))
+            result = service.run_routes(
+                farm.config.power_routes(spec),
+                node.record.id,
+                PowerAction(POWER_VERBS.get(verb, verb)),
             )
         except DriverError as exc:
             print(f"chassisctl: {node.name} ({node.ref}): {exc}", file=sys.stderr)

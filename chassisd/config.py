@@ -41,7 +41,7 @@ import binascii
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,7 @@ _MEMBER_RANGE = re.compile(r"[cC](\d+)(?:-(\d+))?[nN](\d+)(?:-(\d+))?")
 _MEMBER_ENTRY = re.compile(r"all|[cC][0-9]+(-[0-9]+)?[nN][0-9]+(-[0-9]+)?|[A-Za-z0-9._:-]+")
 _DRIVER = re.compile(r"[a-z0-9]([-a-z0-9_.]*[a-z0-9])?")
 _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_ADDRESS = re.compile(r"\S+")
 _SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 _LEASE_TIME = re.compile(r"infinite|[0-9]+[smhdw]?")
 _TAG = re.compile(r"[A-Za-z0-9_][-A-Za-z0-9_.]*")
@@ -138,6 +139,7 @@ class ChassisSpec:
     paused: bool = False
     connect_timeout: float = Timeouts.connect
     command_timeout: float = Timeouts.command
+    fallback: tuple[tuple[str, str], ...] = ()  # (driver, address) tried in order for power
 
 
 @dataclass(frozen=True)
@@ -278,6 +280,14 @@ class Config:
             insecure_skip_verify=spec.insecure_skip_verify,
             timeouts=Timeouts(connect=spec.connect_timeout, command=spec.command_timeout),
         )
+
+    def power_routes(self, spec: ChassisSpec) -> list[tuple[str, ChassisTarget]]:
+        """The ways to reach a chassis for power, in order: its driver, then ``fallback``
+        (same credentials and trust, another driver and address)."""
+        target = self.target(spec)
+        routes = [(spec.driver, target)]
+        routes += [(driver, replace(target, address=addr)) for driver, addr in spec.fallback]
+        return routes
 
     def _secret(self, ref: SecretRef, where: str, path: str) -> Mapping[str, str]:
         if ref.name not in self.secrets:
@@ -459,6 +469,13 @@ def _chassis(name: str, spec: _Fields) -> ChassisSpec:
         paused=spec.flag("paused", False),
         connect_timeout=spec.duration("connectTimeout", Timeouts.connect),
         command_timeout=spec.duration("commandTimeout", Timeouts.command),
+        fallback=tuple(
+            (
+                item.matching("driver", _DRIVER, "a driver name", None, 63),
+                item.matching("address", _ADDRESS, "a host or host:port", None, 253),
+            )
+            for item in spec.items("fallback", required=False)
+        ),
     )
 
 

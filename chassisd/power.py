@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 
@@ -92,6 +92,23 @@ class PowerService:
                 return self._composed_cycle(driver, node_id)
             return self._send_and_confirm(driver, node_id, action)
 
+    def run_routes(
+        self, routes: Sequence[tuple[str, ChassisTarget]], node_id: str, action: PowerAction
+    ) -> PowerResult:
+        """``run`` through the first route (driver, target) that can carry it out.
+
+        The next route is tried only when nothing reached the device (``TransientError``) or
+        the driver cannot do it (``UnsupportedError``): never after a command may have been
+        sent, so a ``cycle`` is never sent twice.
+        """
+        failures: list[str] = []
+        for driver_name, target in routes:
+            try:
+                return self.run(driver_name, target, node_id, action)
+            except (TransientError, UnsupportedError) as exc:
+                failures.append(str(exc))
+        raise TransientError("no route could carry it out: " + "; ".join(failures))
+
     def _open(self, driver_name: str, target: ChassisTarget) -> Driver:
         """Open a driver session, retrying only failures where nothing reached the device."""
         delay = self._settings.connect_backoff
@@ -129,6 +146,8 @@ class PowerService:
             driver.set_power(node_id, action)
         except AmbiguousOutcome as exc:
             return self._result(driver, node_id, action, Outcome.UNKNOWN, _unknown(exc))
+        except (TransientError, UnsupportedError):
+            raise  # nothing was sent: another route may do it
         except DriverError as exc:
             return self._result(driver, node_id, action, Outcome.FAILED, str(exc))
         wanted = _TARGET_STATE.get(action)
@@ -153,6 +172,8 @@ class PowerService:
         action = PowerAction.CYCLE
         try:
             driver.set_power(node_id, PowerAction.OFF)
+        except (TransientError, UnsupportedError):
+            raise  # nothing was sent: another route may do it
         except AmbiguousOutcome as exc:
             # The off may have happened: go on only if the node is seen off.
             if self._wait_for(driver, node_id, PowerState.OFF) is not PowerState.OFF:

@@ -174,3 +174,23 @@ def test_not_yaml_and_missing_file(tmp_path: Path) -> None:
 def test_durations(text: str, seconds: float) -> None:
     """Durations accept Kubernetes-style units."""
     assert parse_duration(text, document="d", path="p") == seconds
+
+
+def test_power_routes_follow_the_fallback_list(tmp_path: Path) -> None:
+    """fallback adds routes in order, with the same credentials and another driver/address."""
+    text = GOOD.replace(
+        '  nodeNameTemplate: "c1n{cartridge}"',
+        '  nodeNameTemplate: "c1n{cartridge}"\n'
+        '  fallback: [{driver: moonshot-rest, address: "127.0.0.1:8443"}]',
+    )
+    config = load_config(write(tmp_path, text))
+    routes = config.power_routes(config.chassis[0])
+    assert [(d, t.address) for d, t in routes] == [
+        ("moonshot", "127.0.0.1:2222"),
+        ("moonshot-rest", "127.0.0.1:8443"),
+    ]
+    assert routes[1][1].credentials == routes[0][1].credentials
+    bad = text.replace('address: "127.0.0.1:8443"', 'adress: "127.0.0.1:8443"')
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, bad))
+    assert info.value.path == "spec.fallback[0].address"
