@@ -47,8 +47,8 @@ from chassisd.kube.gateway import (
     KubeGateway,
 )
 from chassisd.metrics import Metrics, PollResultLabel
-from chassisd.model import Health, MacAddress, NodeRecord, Outcome, PowerAction, PowerState
-from chassisd.noderef import NamedNode, resolve
+from chassisd.model import Outcome, PowerAction
+from chassisd.noderef import node_from_dict, node_to_dict, resolve
 from chassisd.poller import PollResult, RetryPolicy, poll_chassis
 from chassisd.power import PowerService
 from chassisd.reconcile import (
@@ -234,7 +234,7 @@ class ClusterAgent:
         with self._lock:
             known = self._known.setdefault(namespace, {})
             for entry in (obj.get("status") or {}).get("nodes") or []:
-                node = _node_from_status(name, entry)
+                node = node_from_dict(name, entry)
                 first = _parse_time(entry.get("firstSeen")) or datetime.now(UTC)
                 known.setdefault(
                     node.ref, KnownNode(node, first, _parse_time(entry.get("absentSince")))
@@ -814,42 +814,11 @@ def _known_order(entry: KnownNode) -> tuple[int, int, str]:
 
 
 def _node_status(entry: KnownNode) -> dict[str, Any]:
-    node, rec = entry.node, entry.node.record
-    status: dict[str, Any] = {
-        "id": rec.id,
-        "name": node.name,
-        "macs": [str(m) for m in rec.macs],
-        "macsKnown": rec.macs_known,
-        "power": rec.power.value,
-        "health": rec.health.value,
-        "firstSeen": _stamp(entry.first_seen),
-    }
-    if rec.cartridge is not None:
-        status["cartridge"] = rec.cartridge
-    if rec.node is not None:
-        status["node"] = rec.node
-    if rec.product:
-        status["product"] = rec.product
-    if rec.serial:
-        status["serial"] = rec.serial
+    status = node_to_dict(entry.node)
+    status["firstSeen"] = _stamp(entry.first_seen)
     if entry.absent_since is not None:
         status["absentSince"] = _stamp(entry.absent_since)
     return status
-
-
-def _node_from_status(chassis: str, entry: dict[str, Any]) -> NamedNode:
-    record = NodeRecord(
-        id=entry["id"],
-        macs=tuple(MacAddress(m) for m in entry.get("macs") or []),
-        power=PowerState(entry.get("power", "unknown")),
-        health=Health(entry.get("health", "unknown")),
-        product=entry.get("product", ""),
-        serial=entry.get("serial", ""),
-        cartridge=entry.get("cartridge"),
-        node=entry.get("node"),
-        macs_known=entry.get("macsKnown", True),
-    )
-    return NamedNode(entry.get("name") or f"{chassis}-{record.id}", chassis, record)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:

@@ -30,7 +30,7 @@ from chassisd.config import load_config
 from chassisd.errors import ChassisdError, ConfigError, DriverError, NodeRefError
 from chassisd.farm import Farm, FarmView
 from chassisd.model import Outcome, PowerAction
-from chassisd.noderef import NamedNode
+from chassisd.noderef import NamedNode, node_to_dict
 from chassisd.power import PowerService
 from chassisd.registry import Registry
 
@@ -179,20 +179,9 @@ def _report_failures(view: FarmView) -> None:
 
 
 def node_dict(node: NamedNode) -> dict[str, Any]:
-    """A node as the JSON/YAML output shows it."""
-    rec = node.record
-    return {
-        "name": node.name,
-        "chassis": node.chassis,
-        "id": rec.id,
-        "macs": [str(m) for m in rec.macs],
-        "power": rec.power.value,
-        "health": rec.health.value,
-        "cartridge": rec.cartridge,
-        "node": rec.node,
-        "product": rec.product,
-        "serial": rec.serial,
-    }
+    """A node as the JSON/YAML output shows it (every key present)."""
+    empty = {"cartridge": None, "node": None, "product": "", "serial": ""}
+    return {"chassis": node.chassis, **empty, **node_to_dict(node)}
 
 
 def _nodes(farm: Farm, output: str) -> int:

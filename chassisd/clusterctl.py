@@ -14,8 +14,8 @@ from typing import Any
 
 from chassisd.agent import TERMINAL_PHASES
 from chassisd.kube.gateway import CHASSIS, POWERACTION, KubeGateway
-from chassisd.model import Health, MacAddress, NodeRecord, PowerAction, PowerState
-from chassisd.noderef import NamedNode
+from chassisd.model import PowerAction
+from chassisd.noderef import NamedNode, node_from_dict
 
 
 def cluster_nodes(gateway: KubeGateway, namespace: str) -> list[NamedNode]:
@@ -25,18 +25,7 @@ def cluster_nodes(gateway: KubeGateway, namespace: str) -> list[NamedNode]:
     for obj in sorted(items, key=lambda o: o["metadata"]["name"]):
         chassis = obj["metadata"]["name"]
         for entry in (obj.get("status") or {}).get("nodes") or []:
-            record = NodeRecord(
-                id=entry["id"],
-                macs=tuple(MacAddress(m) for m in entry.get("macs") or []),
-                power=PowerState(entry.get("power", "unknown")),
-                health=Health(entry.get("health", "unknown")),
-                product=entry.get("product", ""),
-                serial=entry.get("serial", ""),
-                cartridge=entry.get("cartridge"),
-                node=entry.get("node"),
-                macs_known=entry.get("macsKnown", True),
-            )
-            nodes.append(NamedNode(entry.get("name") or record.id, chassis, record))
+            nodes.append(node_from_dict(chassis, entry))
     return nodes
 
 

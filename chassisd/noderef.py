@@ -9,11 +9,12 @@ Pure: works on inventories it is given, does no I/O.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from chassisd.errors import NodeRefError
-from chassisd.model import NodeRecord
+from chassisd.model import Health, MacAddress, NodeRecord, PowerState
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,40 @@ def node_name(template: str, chassis: str, record: NodeRecord) -> str:
         cartridge="" if record.cartridge is None else record.cartridge,
         node="" if record.node is None else record.node,
     )
+
+
+def node_to_dict(node: NamedNode) -> dict[str, Any]:
+    """A node as a Chassis status (and the standalone state file) records it; empty fields are
+    left out."""
+    rec = node.record
+    data: dict[str, Any] = {
+        "id": rec.id,
+        "name": node.name,
+        "macs": [str(m) for m in rec.macs],
+        "macsKnown": rec.macs_known,
+        "power": rec.power.value,
+        "health": rec.health.value,
+    }
+    optional = {"cartridge": rec.cartridge, "node": rec.node, "product": rec.product,
+                "serial": rec.serial}  # fmt: skip
+    data.update({k: v for k, v in optional.items() if v not in (None, "")})
+    return data
+
+
+def node_from_dict(chassis: str, entry: Mapping[str, Any]) -> NamedNode:
+    """The inverse of ``node_to_dict``, for a node of ``chassis``."""
+    record = NodeRecord(
+        id=entry["id"],
+        macs=tuple(MacAddress(m) for m in entry.get("macs") or []),
+        power=PowerState(entry.get("power", "unknown")),
+        health=Health(entry.get("health", "unknown")),
+        product=entry.get("product", ""),
+        serial=entry.get("serial", ""),
+        cartridge=entry.get("cartridge"),
+        node=entry.get("node"),
+        macs_known=entry.get("macsKnown", True),
+    )
+    return NamedNode(entry.get("name") or record.id, chassis, record)
 
 
 def resolve(reference: str, nodes: Sequence[NamedNode]) -> NamedNode:

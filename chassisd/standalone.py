@@ -24,8 +24,7 @@ from typing import Any
 import yaml
 
 from chassisd.farm import Farm, FarmView
-from chassisd.model import Health, MacAddress, NodeRecord, PowerState
-from chassisd.noderef import NamedNode
+from chassisd.noderef import NamedNode, node_from_dict, node_to_dict
 from chassisd.reconcile import (
     KnownNode,
     PoolPlan,
@@ -120,35 +119,18 @@ def _load_state(path: Path) -> dict[str, Any]:
 
 
 def _known_to_state(entry: KnownNode) -> dict[str, Any]:
-    node, rec = entry.node, entry.node.record
     return {
-        "name": node.name,
-        "chassis": node.chassis,
-        "id": rec.id,
-        "macs": [str(m) for m in rec.macs],
-        "power": rec.power.value,
-        "health": rec.health.value,
-        "cartridge": rec.cartridge,
-        "node": rec.node,
-        "macsKnown": rec.macs_known,
+        **node_to_dict(entry.node),
+        "chassis": entry.node.chassis,
         "firstSeen": entry.first_seen.isoformat(),
         "absentSince": entry.absent_since.isoformat() if entry.absent_since else None,
     }
 
 
 def _known_from_state(entry: dict[str, Any]) -> KnownNode:
-    record = NodeRecord(
-        id=entry["id"],
-        macs=tuple(MacAddress(m) for m in entry["macs"]),
-        power=PowerState(entry["power"]),
-        health=Health(entry["health"]),
-        cartridge=entry["cartridge"],
-        node=entry["node"],
-        macs_known=entry.get("macsKnown", True),
-    )
     absent = entry.get("absentSince")
     return KnownNode(
-        NamedNode(entry["name"], entry["chassis"], record),
+        node_from_dict(entry["chassis"], entry),
         datetime.fromisoformat(entry["firstSeen"]),
         datetime.fromisoformat(absent) if absent else None,
     )
