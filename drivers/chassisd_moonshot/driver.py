@@ -119,7 +119,7 @@ class MoonshotDriver(Driver):
         return result, [f"{command!r} refused; read MACs node by node"]
 
     def power_state(self, node_id: str) -> PowerState:
-        node = _node_id(node_id)
+        node = self._node_id(node_id)
         command = f"show node power {node}"
         try:
             states = parse.parse_power(self._read(command), command=command)
@@ -134,14 +134,14 @@ class MoonshotDriver(Driver):
     def set_power(self, node_id: str, action: PowerAction) -> None:
         if action not in POWER_COMMANDS:
             raise self._unsupported(Feature.POWER_SET)
-        command = POWER_COMMANDS[action].format(node=_node_id(node_id))
+        command = POWER_COMMANDS[action].format(node=self._node_id(node_id))
         try:
             parse.check_set_reply(self._read_changing(command), command=command)
         except DeviceError as exc:
             raise self._located(exc) from exc
 
     def pxe_once(self, node_id: str) -> None:
-        command = f"set node bootonce pxe {_node_id(node_id)}"
+        command = f"set node bootonce pxe {self._node_id(node_id)}"
         try:
             parse.check_set_reply(
                 self._read_changing(command), command=command, expect="bootonce: PXE"
@@ -149,12 +149,15 @@ class MoonshotDriver(Driver):
         except DeviceError as exc:
             raise self._located(exc) from exc
 
+    def _node_id(self, text: str) -> NodeId:
+        try:
+            return NodeId.parse(text)
+        except ValueError as exc:
+            raise DeviceError(
+                f"{text!r} is not a Moonshot node id (c<cartridge>n<node>)",
+                chassis=self.target.name,
+                driver=self.name,
+            ) from exc
+
     def _read_changing(self, command: str) -> str:
         return parse.clean_output(self._session.run(command, changes_state=True), command)
-
-
-def _node_id(text: str) -> NodeId:
-    try:
-        return NodeId.parse(text)
-    except ValueError as exc:
-        raise DeviceError(f"{text!r} is not a Moonshot node id (c<cartridge>n<node>)") from exc
