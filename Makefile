@@ -3,13 +3,15 @@
 #   make test        lint, types, layers, the whole test suite (real peers included)
 #   make testenv     build or find kube-apiserver + etcd; last line KUBEBUILDER_ASSETS=<dir>
 #   make dev-cluster a local control plane in the foreground (kubeconfig in .cache/dev-cluster)
+#   make helm        build or find helm (tools/helm/go.mod); last line is its path
+#   make manifests   copy crds/ into the chart and regenerate deploy/manifests
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all demo test lint typecheck unit testenv dev-cluster deps-debian clean
+.PHONY: all demo test lint typecheck unit testenv dev-cluster deps-debian clean helm manifests
 
 all: test
 
@@ -42,8 +44,18 @@ typecheck: $(STAMP)
 testenv:
 	@bash tools/testenv/testenv.sh
 
+helm:
+	@bash tools/helm/helm.sh
+
+manifests:
+	cp crds/*.yaml deploy/helm/chassisd/crds/
+	bash deploy/manifests/generate.sh
+
+# The Go-built peers are built before pytest so its per-test time limit does not cover them.
 test: $(STAMP) deps-debian lint typecheck
 	@set -o pipefail; assets=$$(bash tools/testenv/testenv.sh | tail -n 1) && export "$$assets" && \
+	  helm=$$(bash tools/helm/helm.sh | tail -n 1) && export HELM="$$helm" && \
+	  kb=$$(bash tools/helm/helm.sh kustomize | tail -n 1) && export KUSTOMIZE_BUILD="$$kb" && \
 	  $(BIN)/python -m pytest -q
 
 demo: $(STAMP)

@@ -116,6 +116,7 @@ class ClusterAgent:
         self._memory_loaded: set[Key] = set()  # chassis whose status nodes are in _known
         self._failures: dict[Key, int] = {}
         self._confirmed: set[Key] = set()  # chassis polled successfully by this process
+        self._target_namespaces: dict[str, set[str]] = {}  # namespace → where its pools write
         self._scheduled: dict[Key, tuple[Any, ...]] = {}  # chassis → (generation, interval)
         self._dirty: set[str] = set()
         self._running_actions: set[Key] = set()
@@ -420,11 +421,17 @@ class ClusterAgent:
                         "name": meta["name"],
                     }
                 )
-        target_namespaces = {ns for _, ns, _ in desired} | {
-            ref["namespace"]
-            for o in pool_objs.values()
-            for ref in (o.get("status") or {}).get("written") or []
-        }
+        # Every namespace this namespace's pools write or wrote into (pools deleted while this
+        # process runs included), so objects of a removed pool are found and removed.
+        with self._lock:
+            target_namespaces = self._target_namespaces.setdefault(namespace, set())
+            target_namespaces.update(ns for _, ns, _ in desired)
+            target_namespaces.update(
+                ref["namespace"]
+                for o in pool_objs.values()
+                for ref in (o.get("status") or {}).get("written") or []
+            )
+            target_namespaces = set(target_namespaces)
         selector = f"app.kubernetes.io/managed-by=chassisd,{POOL_NAMESPACE_LABEL}={namespace}"
         actual: dict[tuple[str, str, str], dict[str, Any]] = {}
         for target_ns in sorted(target_namespaces):
