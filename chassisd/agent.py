@@ -48,7 +48,7 @@ from chassisd.kube.gateway import (
 )
 from chassisd.metrics import Metrics, PollResultLabel
 from chassisd.model import Outcome, PowerAction
-from chassisd.noderef import node_from_dict, node_to_dict, resolve
+from chassisd.noderef import NamedNode, node_from_dict, node_to_dict, resolve
 from chassisd.poller import PollResult, RetryPolicy, poll_chassis
 from chassisd.power import PowerService
 from chassisd.reconcile import (
@@ -112,7 +112,10 @@ class ClusterAgent:
             POWERACTION: {},
         }
         self._synced: set[Kind] = set()
-        self._known: dict[str, dict[str, KnownNode]] = {}  # namespace → chassis/id → node
+        # What is known, per chassis (namespace, name) → chassis/id → node. Per chassis so one
+        # poll touches only its own nodes (a 1,000-chassis farm has 45,000).
+        self._known: dict[Key, dict[str, KnownNode]] = {}
+        self._configs: dict[str, tuple[Config, dict[str, str]]] = {}  # parsed, per namespace
         self._memory_loaded: set[Key] = set()  # chassis whose status nodes are in _known
         self._failures: dict[Key, int] = {}
         self._confirmed: set[Key] = set()  # chassis polled successfully by this process
@@ -123,7 +126,6 @@ class ClusterAgent:
         self._scheduler = JobScheduler(workers=settings.workers)
         self._power_pool = ThreadPoolExecutor(max_workers=settings.power_workers)
         self._stop = threading.Event()
-        self.first_sync_done = threading.Event()
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -170,49 +172,65 @@ class ClusterAgent:
                 with self._lock:
                     self._objects[kind] = {_key(o): o for o in items}
                     self._synced.add(kind)
-                self._changed(kind)
+                self._changed(kind, None)
                 delay = 1.0
                 for event, obj in self._gw.watch(
                     kind, self._settings.namespace, version, self._settings.relist_interval
                 ):
                     if self._stop.is_set():
                         return
+                    key = _key(obj)
                     with self._lock:
                         if event == "DELETED":
-                            self._objects[kind].pop(_key(obj), None)
+                            old = self._objects[kind].pop(key, None)
                         else:
-                            self._objects[kind][_key(obj)] = obj
-                    self._changed(kind)
+                            old = self._objects[kind].get(key)
+                            self._objects[kind][key] = obj
+                    # Our own status writes come back as events: only spec changes matter.
+                    if old is None or event == "DELETED" or _generation(old) != _generation(obj):
+                        self._changed(kind, key)
             except KubeApiError as exc:
                 log.warning("following %s failed, retrying in %.0f s: %s", kind.kind, delay, exc)
                 self._stop.wait(delay)
                 delay = min(delay * 2, 30.0)
 
-    def _changed(self, kind: Kind) -> None:
-        if kind is CHASSIS:
-            self._schedule_chassis()
+    def _changed(self, kind: Kind, key: Key | None) -> None:
+        """The spec of ``key`` changed, it appeared or it went (None: a fresh list of every
+        object of ``kind``)."""
+        if kind is POWERACTION:
+            return
         with self._lock:
-            self._dirty.update(ns for ns, _ in self._objects[CHASSIS])
-            self._dirty.update(ns for ns, _ in self._objects[NODEPOOL])
-            if self.synced:
-                self.first_sync_done.set()
+            if key is None:
+                self._configs.clear()
+                self._dirty.update(ns for ns, _ in self._objects[CHASSIS])
+                self._dirty.update(ns for ns, _ in self._objects[NODEPOOL])
+            else:
+                self._configs.pop(key[0], None)
+                self._dirty.add(key[0])
+        if kind is CHASSIS:
+            self._schedule_chassis(None if key is None else [key])
 
-    def _schedule_chassis(self) -> None:
-        """One poll job per valid, unpaused chassis; jobs of deleted or paused ones removed."""
+    def _schedule_chassis(self, keys: list[Key] | None = None) -> None:
+        """One poll job per valid, unpaused chassis (``keys``, or all); the jobs and memory of
+        deleted chassis removed, and the jobs of invalid or paused ones."""
         with self._lock:
             chassis = dict(self._objects[CHASSIS])
-        wanted: set[Key] = set()
-        for key, obj in chassis.items():
+        for key in chassis if keys is None else keys:
+            obj = chassis.get(key)
+            if obj is None:
+                self._unschedule(key, forget=True)
+                continue
             if key not in self._memory_loaded:
                 self._load_memory(key, obj)
             try:
                 spec = _parse_chassis(obj)
             except ConfigError as exc:
+                self._unschedule(key, forget=False)
                 self._report_invalid_chassis(obj, exc)
                 continue
             if spec.paused:
+                self._unschedule(key, forget=False)
                 continue
-            wanted.add(key)
             schedule = (obj["metadata"].get("generation"), spec.poll_interval)
             if self._scheduled.get(key) != schedule:
                 self._scheduled[key] = schedule
@@ -223,17 +241,26 @@ class ClusterAgent:
                     jitter=spec.poll_interval * 0.1,
                     first_in=random.uniform(0, min(2.0, spec.poll_interval)),  # noqa: S311 - jitter
                 )
-        for key in list(self._scheduled):
-            if key not in wanted:
-                self._scheduler.remove(_job_id(key))
-                del self._scheduled[key]
-                self._metrics.forget_chassis(f"{key[0]}/{key[1]}")
+        if keys is None:
+            for key in set(self._scheduled) | set(self._known):
+                if key not in chassis:
+                    self._unschedule(key, forget=True)
+
+    def _unschedule(self, key: Key, *, forget: bool) -> None:
+        """Stop polling a chassis; ``forget`` its nodes too when the Chassis was deleted."""
+        if self._scheduled.pop(key, None) is not None:
+            self._scheduler.remove(_job_id(key))
+        if forget:
+            self._metrics.forget_chassis(f"{key[0]}/{key[1]}")
+            with self._lock:
+                self._known.pop(key, None)
+                self._memory_loaded.discard(key)
 
     def _load_memory(self, key: Key, obj: dict[str, Any]) -> None:
         """Take the nodes a previous run recorded in the Chassis status as known."""
-        namespace, name = key
+        name = key[1]
         with self._lock:
-            known = self._known.setdefault(namespace, {})
+            known = self._known.setdefault(key, {})
             for entry in (obj.get("status") or {}).get("nodes") or []:
                 node = node_from_dict(name, entry)
                 first = _parse_time(entry.get("firstSeen")) or datetime.now(UTC)
@@ -242,10 +269,30 @@ class ClusterAgent:
                 )
             self._memory_loaded.add(key)
 
+    def _nodes_of(self, namespace: str) -> list[NamedNode]:
+        """Every known node of a namespace (call with the lock held)."""
+        return [
+            entry.node
+            for (ns, _), known in self._known.items()
+            if ns == namespace
+            for entry in known.values()
+        ]
+
     # --- configuration of one namespace -------------------------------------------------------
 
     def _config(self, namespace: str) -> tuple[Config, dict[str, str]]:
-        """The valid Chassis and NodePools of a namespace, and pool problems by pool name."""
+        """The valid Chassis and NodePools of a namespace, and pool problems by pool name;
+        parsed again only after a spec in the namespace changed."""
+        with self._lock:
+            cached = self._configs.get(namespace)
+        if cached is not None:
+            return cached
+        built = self._build_config(namespace)
+        with self._lock:
+            self._configs[namespace] = built
+        return built
+
+    def _build_config(self, namespace: str) -> tuple[Config, dict[str, str]]:
         with self._lock:
             chassis_objs = [o for (ns, _), o in self._objects[CHASSIS].items() if ns == namespace]
             pool_objs = [o for (ns, _), o in self._objects[NODEPOOL].items() if ns == namespace]
@@ -302,14 +349,16 @@ class ClusterAgent:
         label = f"{namespace}/{name}"
         self._metrics.observe_poll(label, result.driver, _result_label(result), result.seconds)
         with self._lock:
-            known = self._known.setdefault(namespace, {})
+            known = self._known.setdefault(key, {})
             if result.ok:
                 self._confirmed.add(key)
                 polled = {name: list(name_nodes(config, [result]))}
                 updated, dropped = remember(config, known, polled, now)
-                self._known[namespace] = updated
+                self._known[key] = updated
                 for ref in dropped:
                     log.info("chassis=%s node=%s removed after its grace period", label, ref)
+                if _reservable(updated) != _reservable(known):
+                    self._dirty.add(namespace)  # nodes, names or MACs changed
                 self._failures[key] = 0
             else:
                 self._failures[key] = self._failures.get(key, 0) + 1
@@ -317,8 +366,7 @@ class ClusterAgent:
                     "chassis=%s driver=%s poll failed: %s", label, result.driver, result.error
                 )
             failures = self._failures[key]
-            mine = [k for k in self._known[namespace].values() if k.node.chassis == name]
-            self._dirty.add(namespace)
+            mine = list(self._known[key].values())
         self._metrics.set_reachable(label, result.ok)
         self._metrics.set_nodes(label, len(mine))
         if result.inventory is not None:
@@ -396,7 +444,7 @@ class ClusterAgent:
         date with what is known; write only what differs."""
         config, problems = self._config(namespace)
         with self._lock:
-            nodes = [k.node for k in self._known.get(namespace, {}).values()]
+            nodes = self._nodes_of(namespace)
             pool_objs = {
                 name: o for (ns, name), o in self._objects[NODEPOOL].items() if ns == namespace
             }
@@ -592,7 +640,7 @@ class ClusterAgent:
             )
         )
         with self._lock:
-            nodes = [k.node for k in self._known.get(namespace, {}).values()]
+            nodes = self._nodes_of(namespace)
         extra: dict[str, Any] = {"startTime": started}
         try:
             node = resolve(str(spec.get("node", "")), nodes)
@@ -713,6 +761,15 @@ def _spec_interval(obj: dict[str, Any]) -> float:
         return _parse_chassis(obj).poll_interval
     except ConfigError:
         return 300.0
+
+
+def _generation(obj: dict[str, Any]) -> Any:
+    return obj["metadata"].get("generation")
+
+
+def _reservable(known: Mapping[str, KnownNode]) -> set[tuple[str, str, tuple[str, ...]]]:
+    """What of a chassis's nodes the reservations depend on: identity, name, MACs."""
+    return {(ref, k.node.name, tuple(map(str, k.node.record.macs))) for ref, k in known.items()}
 
 
 def _key(obj: dict[str, Any]) -> Key:
