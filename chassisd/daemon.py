@@ -55,8 +55,10 @@ def _setup_logging(log_format: str) -> None:
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-    for noisy in ("paramiko", "kubernetes", "urllib3", "apscheduler"):
+    for noisy in ("paramiko", "kubernetes", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)  # one line per failure is ours to log
+    # A poll still running when its next run is due is skipped by design (max_instances=1).
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 
 def build_parser() -> argparse.ArgumentParser:
