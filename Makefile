@@ -5,13 +5,14 @@
 #   make dev-cluster a local control plane in the foreground (kubeconfig in .cache/dev-cluster)
 #   make helm        build or find helm (tools/helm/go.mod); last line is its path
 #   make manifests   copy crds/ into the chart and regenerate deploy/manifests
+#   make bench       the fleet benchmark (200 simulated chassis; BENCH_ARGS="--chassis 1000")
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all demo test lint typecheck unit testenv dev-cluster deps-debian clean helm manifests
+.PHONY: all demo test lint typecheck unit testenv dev-cluster deps-debian clean helm manifests bench
 
 all: test
 
@@ -57,6 +58,10 @@ test: $(STAMP) deps-debian lint typecheck
 	  helm=$$(bash tools/helm/helm.sh | tail -n 1) && export HELM="$$helm" && \
 	  kb=$$(bash tools/helm/helm.sh kustomize | tail -n 1) && export KUSTOMIZE_BUILD="$$kb" && \
 	  $(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	@set -o pipefail; assets=$$(bash tools/testenv/testenv.sh | tail -n 1) && export "$$assets" && \
+	  $(BIN)/python -m bench $(BENCH_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/python -m chassisd.demo

@@ -1,0 +1,15 @@
+"""Fleet benchmark: chassisd against the connection-per-command approach, on one machine.
+
+Owns ``python -m bench`` (``make bench``): a simulated Moonshot fleet in one child process, the
+real control plane, one ``chassisd run`` subprocess, the measurements taken from outside the
+agent (simulator counters, ``/proc``, ``/metrics``, API watches), and a baseline client that
+opens a new SSH connection per command. Must not change chassisd's behaviour or reach into its
+internals: the agent is measured as it ships, through the same interfaces an operator has.
+
+Modules: ``settings`` (options), ``fleetproc`` (the simulator process), ``farm`` (the
+Kubernetes objects), ``agentproc`` (the agent process and its metrics), ``apiwatch`` (API
+changes as the watch sees them), ``sweeps`` (poll rounds from the simulator's counters),
+``baseline`` (the connection-per-command client), ``procstat`` (``/proc`` readers), ``runner``
+(the phases), ``report`` (table, JSON, ratios, targets), ``agent_profiled`` (cProfile and
+tracemalloc around an agent, for ``--profile-agent``).
+"""
