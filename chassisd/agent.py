@@ -185,6 +185,8 @@ class ClusterAgent:
                             old = self._objects[kind].pop(key, None)
                         else:
                             old = self._objects[kind].get(key)
+                            if old is not None and _older(obj, old):
+                                continue  # we already hold what our own write returned
                             self._objects[kind][key] = obj
                     # Our own status writes come back as events: only spec changes matter.
                     if old is None or event == "DELETED" or _generation(old) != _generation(obj):
@@ -422,7 +424,7 @@ class ClusterAgent:
         status["lastPollTime"] = _stamp(now)
         if result.ok:
             status["lastSuccessTime"] = _stamp(now)
-        self._write(lambda: self._gw.apply_status({**_ref(obj), "status": status}))
+        self._write(lambda: self._apply_status(CHASSIS, obj, status))
 
     # --- reconcile ----------------------------------------------------------------------------
 
@@ -583,7 +585,7 @@ class ClusterAgent:
         old_conflict: dict[str, Any] = next(
             (c for c in old.get("conditions") or [] if c.get("type") == "Conflict"), {}
         )
-        ok = self._write(lambda: self._gw.apply_status({**_ref(obj), "status": status}))
+        ok = self._write(lambda: self._apply_status(NODEPOOL, obj, status))
         message = conditions[1]["message"]
         if ok and conflicts and old_conflict.get("message") != message:
             self._write(
@@ -693,6 +695,14 @@ class ClusterAgent:
 
     # --- helpers ----------------------------------------------------------------------------
 
+    def _apply_status(self, kind: Kind, obj: dict[str, Any], status: dict[str, Any]) -> None:
+        """Write a status and keep the answer as the cached object, so the next comparison is
+        against what was written even when the watch lags behind (a large farm)."""
+        written = self._gw.apply_status({**_ref(obj), "status": status})
+        with self._lock:
+            if _key(written) in self._objects[kind]:
+                self._objects[kind][_key(written)] = written
+
     def _write(self, call: Callable[[], object]) -> bool:
         """Make one write if this replica may act. An API failure is logged and returned as
         False (the caller tries again later); nothing is lost by a failed write."""
@@ -761,6 +771,13 @@ def _spec_interval(obj: dict[str, Any]) -> float:
         return _parse_chassis(obj).poll_interval
     except ConfigError:
         return 300.0
+
+
+def _older(obj: dict[str, Any], than: dict[str, Any]) -> bool:
+    """Whether ``obj`` is an earlier version than ``than``. resourceVersions are opaque to
+    clients in general; kube-apiserver's are etcd revisions (integers), compared only then."""
+    a, b = obj["metadata"].get("resourceVersion", ""), than["metadata"].get("resourceVersion", "")
+    return a.isdigit() and b.isdigit() and int(a) < int(b)
 
 
 def _generation(obj: dict[str, Any]) -> Any:
