@@ -7,6 +7,7 @@ generated kubeconfig. Every behaviour here is one the in-process emulators got w
 from __future__ import annotations
 
 import datetime
+import time
 from typing import Any
 
 import pytest
@@ -256,7 +257,18 @@ def test_service_account_without_permission_is_forbidden(
                 ],
             ),
         )
-        listed = sa_custom.list_namespaced_custom_object(GROUP, VERSION, kube_namespace, PLURAL)
+        # The RBAC authorizer learns of new bindings through its own watch: allow it a moment.
+        listed: dict[str, object] = {}
+        deadline = time.monotonic() + 15
+        while not listed:
+            try:
+                listed = sa_custom.list_namespaced_custom_object(
+                    GROUP, VERSION, kube_namespace, PLURAL
+                )
+            except ApiException as exc:
+                if exc.status != 403 or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
         assert listed["items"] == []
         with pytest.raises(ApiException) as still_denied:
             sa_custom.create_namespaced_custom_object(
