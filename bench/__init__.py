@@ -10,6 +10,6 @@ Modules: ``settings`` (options), ``fleetproc`` (the simulator process), ``farm``
 Kubernetes objects), ``agentproc`` (the agent process and its metrics), ``apiwatch`` (API
 changes as the watch sees them), ``sweeps`` (poll rounds from the simulator's counters),
 ``baseline`` (the connection-per-command client), ``procstat`` (``/proc`` readers), ``runner``
-(the phases), ``report`` (table, JSON, ratios, targets), ``agent_profiled`` (cProfile and
-tracemalloc around an agent, for ``--profile-agent``).
+(the phases), ``report`` (table, JSON, ratios, targets), ``agent_profiled`` (the agent under
+cProfile or tracemalloc, for ``--profile-agent`` and ``--profile-memory``).
 """

@@ -112,6 +112,16 @@ class ApiRecorder:
         version = meta["resourceVersion"] if isinstance(meta, dict) else meta.resource_version
         return str(version)
 
+    def _relist(self, kind: _Kind) -> str:
+        """After a lost watch: take the current objects as seen now (changes in the gap are not
+        counted, ``restarts`` says it happened) and return the version to watch from."""
+        result = kind.list_fn(*kind.args)
+        if not isinstance(result, dict):
+            return str(result.metadata.resource_version)
+        for obj in result.get("items") or []:
+            self._note(kind.kind, obj, time.monotonic())
+        return str(result["metadata"]["resourceVersion"])
+
     def _follow(self, kind: _Kind, watch: Watch, version: str) -> None:
         while not self._stop.is_set():
             try:
@@ -132,7 +142,14 @@ class ApiRecorder:
                 if exc.status != 410:
                     raise
                 self.restarts += 1
-                version = self._list_version(kind)
+                version = self._relist(kind)
+            except KeyError:
+                # kubernetes.watch reads event["raw_object"] on an ERROR event (an expired
+                # resourceVersion), which it only sets when it deserialises: start over.
+                if self._stop.is_set():
+                    return
+                self.restarts += 1
+                version = self._relist(kind)
             except Exception:
                 if self._stop.is_set():
                     return  # stop() shut the socket down under the read
@@ -158,15 +175,21 @@ class ApiRecorder:
         change = Change(now, kind, name, event["type"], str(version), heartbeat)
         with self._lock:
             self._changes.append(change)
-            if kind == "DhcpHosts" and event["type"] != "DELETED":
+        if event["type"] != "DELETED":
+            self._note(kind, obj, now)
+        return str(version) if version else None
+
+    def _note(self, kind: str, obj: dict[str, Any], now: float) -> None:
+        """Record the MACs of a DhcpHosts and a PowerAction's final phase, first sighting only."""
+        with self._lock:
+            if kind == "DhcpHosts":
                 for host in (obj.get("spec") or {}).get("hosts") or []:
                     for mac in host.get("macs") or []:
                         self._mac_seen.setdefault(mac, now)
             if kind == "PowerAction":
                 phase = (obj.get("status") or {}).get("phase")
                 if phase in FINAL_PHASES:
-                    self._finished.setdefault(change.name, (now, obj))
-        return str(version) if version else None
+                    self._finished.setdefault(obj["metadata"]["name"], (now, obj))
 
     # --- queries ------------------------------------------------------------------------------
 

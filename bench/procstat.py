@@ -1,12 +1,14 @@
 """Readers of ``/proc``: CPU seconds and peak memory of a process, and the load average.
 
-Owns parsing ``/proc/<pid>/stat`` (utime + stime) and ``/proc/<pid>/status`` (VmHWM, VmRSS).
-Measures from outside: nothing here runs inside the process it measures. Linux only.
+Owns parsing ``/proc/<pid>/stat`` (utime + stime), ``/proc/<pid>/status`` (VmHWM, VmRSS) and
+the process's TCP connections (its socket fds matched against ``/proc/net/tcp``). Measures from
+outside: nothing here runs inside the process it measures. Linux only.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Container
 from pathlib import Path
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -42,3 +44,37 @@ def loadavg() -> tuple[float, float, float]:
     """The 1, 5 and 15 minute load averages."""
     one, five, fifteen = Path("/proc/loadavg").read_text().split()[:3]
     return float(one), float(five), float(fifteen)
+
+
+_ESTABLISHED = "01"
+
+
+def established_connections(pid: int, remote_ports: Container[int]) -> int:
+    """TCP connections ``pid`` holds open (ESTABLISHED, IPv4 or IPv6) to any of
+    ``remote_ports``. Counted on the client's side: a socket the process has closed is gone at
+    once, even while the peer is still tearing the connection down."""
+    inodes = set()
+    fd_dir = Path(f"/proc/{pid}/fd")
+    for fd in fd_dir.iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            remote, state, inode = fields[2], fields[3], fields[9]
+            if (
+                state == _ESTABLISHED
+                and inode in inodes
+                and int(remote.rsplit(":", 1)[1], 16) in remote_ports
+            ):
+                count += 1
+    return count

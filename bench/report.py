@@ -58,9 +58,11 @@ class ChassisdFigures:
     api_heartbeats_steady: int  # of those, Chassis status changes of only lastPollTime
     peak_rss_mb: float
     rss_end_mb: float
-    max_sessions: int  # most sessions open at once during the two sweeps
+    max_agent_connections: int  # most SSH connections the agent held at once in the sweeps
+    max_sessions: int  # the same as the fleet counted them (connections still closing included)
     max_sessions_per_chassis: int
-    max_sessions_latency_phase: int  # the same while PowerActions run beside the polls
+    max_agent_connections_latency_phase: int  # the same while PowerActions run beside polls
+    max_sessions_latency_phase: int
     max_sessions_per_chassis_latency_phase: int
     new_node_latency_s: list[float | None]  # None: not reserved within the phase timeout
     power_elapsed_s: list[float | None]  # None: no final phase within the wait
@@ -90,6 +92,7 @@ class BaselineFigures:
     macs_found: int
     macs_expected: int
     failed_chassis: int
+    errors: list[str]  # the first few, one per failed chassis
 
 
 @dataclass(frozen=True)
@@ -188,9 +191,9 @@ def targets(c: ChassisdFigures, chassis: int) -> list[Target]:
         ),
         Target(
             "concurrency bounded",
-            f"<= {c.workers} sessions, 1 per chassis",
-            f"{c.max_sessions} at once, {c.max_sessions_per_chassis} per chassis",
-            c.max_sessions <= c.workers and c.max_sessions_per_chassis <= 1,
+            f"<= {c.workers} connections (--workers), 1 per chassis",
+            f"{c.max_agent_connections} at once, {c.max_sessions_per_chassis} per chassis",
+            c.max_agent_connections <= c.workers and c.max_sessions_per_chassis <= 1,
         ),
     ]
 
@@ -341,14 +344,15 @@ def render(result: BenchResult) -> str:
             "",
         ),
         (
-            "sessions open at once in sweeps (fleet; one chassis)",
-            f"{c.max_sessions}; {c.max_sessions_per_chassis}",
+            "SSH connections at once in sweeps (agent; fleet; 1 chassis)",
+            f"{c.max_agent_connections}; {c.max_sessions}; {c.max_sessions_per_chassis}",
             "—",
             "",
         ),
         (
             "  the same while PowerActions run",
-            f"{c.max_sessions_latency_phase}; {c.max_sessions_per_chassis_latency_phase}",
+            f"{c.max_agent_connections_latency_phase}; {c.max_sessions_latency_phase}; "
+            f"{c.max_sessions_per_chassis_latency_phase}",
             "—",
             "",
         ),
@@ -371,6 +375,7 @@ def render(result: BenchResult) -> str:
         lines.append(
             f"baseline: {b.chassis} chassis, {b.nodes_found:,}/{b.nodes_expected:,} nodes and "
             f"{b.macs_found:,}/{b.macs_expected:,} MACs found, {b.failed_chassis} chassis failed"
+            + (f" (first: {b.errors[0]})" if b.errors else "")
         )
     lines.append(f"chassisd: {c.failed_polls} failed polls; power phases {c.power_phases}")
     if any(unmeasured):

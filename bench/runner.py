@@ -9,10 +9,12 @@ Owns the sequence of one run and the definition of every figure:
    arrived for ``settle`` seconds. Writes, polls, logins, commands and CPU of this window.
 3. **Steady sweep**: the first round of polls that every chassis began after (2) ended, plus
    ``settle`` seconds for the reconcile that follows. Nothing changed on the chassis, so every
-   write counted here is a write that should not have happened.
+   write counted here is a write that should not have happened, except the documented
+   10-minute ``lastPollTime`` heartbeat (the watch tells those apart).
 4. **Latencies**: cartridges inserted into empty slots (timed to their MAC in ``DhcpHosts``)
    while PowerActions ``on`` for nodes switched off out of band run one by one (timed to a
-   final phase, minus the simulated power delay). Then the agent's peak RSS, and it is stopped.
+   final phase, minus the simulated power delay); a sample not done within the phase timeout
+   is recorded as missing, not as a failed run. Then the agent's peak RSS; then it is stopped.
 5. **Baseline** on the same fleet (counters reset, inserted cartridges removed), one sweep.
 
 Must not: pass anything to the agent but its command line and the Kubernetes objects.
@@ -255,10 +257,12 @@ def _measure_chassisd(run: _Run) -> ChassisdFigures:
         api_heartbeats_steady=recorder.heartbeats(end_a, end_b),
         peak_rss_mb=peak,
         rss_end_mb=rss_end,
-        max_sessions=max(sessions_a[0], sessions_b[0]),
-        max_sessions_per_chassis=max(sessions_a[1], sessions_b[1]),
-        max_sessions_latency_phase=sessions_c[0],
-        max_sessions_per_chassis_latency_phase=sessions_c[1],
+        max_agent_connections=max(sessions_a[0], sessions_b[0]),
+        max_sessions=max(sessions_a[1], sessions_b[1]),
+        max_sessions_per_chassis=max(sessions_a[2], sessions_b[2]),
+        max_agent_connections_latency_phase=sessions_c[0],
+        max_sessions_latency_phase=sessions_c[1],
+        max_sessions_per_chassis_latency_phase=sessions_c[2],
         new_node_latency_s=latency,
         power_elapsed_s=power_elapsed,
         power_overhead_s=[None if e is None else e - s.power_delay for e in power_elapsed],
@@ -404,6 +408,7 @@ def _measure_baseline(run: _Run) -> BaselineFigures:
         macs_found=sum(c["macs"] for c in per_chassis),
         macs_expected=sum(len(m) for c in targets for _, m in c.nodes),
         failed_chassis=sum(1 for c in per_chassis if c["error"]),
+        errors=[f"{c['name']}: {c['error']}" for c in per_chassis if c["error"]][:5],
     )
 
 
@@ -473,6 +478,8 @@ def run_bench(
         )
         stack.callback(run.agent.stop)
         run.agent.start()
+        run.sampler.ports = frozenset(c.port for c in info.chassis)
+        run.sampler.agent_pid = run.agent.pid
         chassisd = _measure_chassisd(run)
         run.sampler.stop()
         baseline = _measure_baseline(run) if settings.baseline else None

@@ -4,7 +4,9 @@ Owns a sampler thread that reads every chassis's counters a few times a second a
 into, per chassis, when its k-th poll started (its k-th successful login) and when it ended
 (its k-th ``show node macaddr all`` was answered and no connection is open any more). A sweep
 (round k) is every chassis's k-th poll; its span is from the earliest start to the latest end.
-Also records the most sessions open at once, fleet-wide and on one chassis.
+Also records the most connections open at once: as the agent holds them (its own sockets, read
+from ``/proc``), as the fleet counts them (which includes connections the agent has closed but
+the simulator has not yet torn down), and on any one chassis.
 
 Resolution is the sampling interval (0.05-0.25 s, longer for bigger fleets). Built for an agent
 that polls each chassis over one connection; the baseline is timed by its own process instead.
@@ -19,6 +21,7 @@ import time
 from dataclasses import dataclass
 
 from bench.fleetproc import Counters, FleetProcess
+from bench.procstat import established_connections
 
 
 @dataclass(frozen=True)
@@ -44,8 +47,11 @@ class SweepSampler:
         self._starts: list[list[float]] = [[] for _ in range(chassis)]
         self._ends: list[list[float]] = [[] for _ in range(chassis)]
         self._latest: list[Counters] = []
-        self.max_sessions = 0  # most connections open at once, fleet-wide
+        self.max_sessions = 0  # most connections open at once, fleet-wide (simulator's count)
         self.max_sessions_per_chassis = 0
+        self.max_agent_connections = 0  # most the agent held open at once (its own sockets)
+        self.agent_pid: int | None = None  # set once the agent runs
+        self.ports: frozenset[int] = frozenset()  # the fleet's SSH ports
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="bench-sweeps")
         self._error: BaseException | None = None
@@ -88,12 +94,20 @@ class SweepSampler:
                     while len(ends) < min(c.macaddr_all, len(starts)):
                         ends.append(now)
             self.max_sessions = max(self.max_sessions, active)
+        if self.agent_pid is not None:
+            try:
+                held = established_connections(self.agent_pid, self.ports)
+            except OSError:
+                return  # the agent has exited
+            with self._lock:
+                self.max_agent_connections = max(self.max_agent_connections, held)
 
-    def take_peaks(self) -> tuple[int, int]:
-        """Most sessions open at once (fleet-wide, on one chassis) since the last call."""
+    def take_peaks(self) -> tuple[int, int, int]:
+        """Most connections open at once since the last call: held by the agent, fleet-wide as
+        the simulator counts them (connections still closing included), and on one chassis."""
         with self._lock:
-            peaks = self.max_sessions, self.max_sessions_per_chassis
-            self.max_sessions = self.max_sessions_per_chassis = 0
+            peaks = self.max_agent_connections, self.max_sessions, self.max_sessions_per_chassis
+            self.max_agent_connections = self.max_sessions = self.max_sessions_per_chassis = 0
             return peaks
 
     def latest(self) -> list[Counters]:
