@@ -15,7 +15,9 @@ Error mapping, by how far the request got:
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
+import hmac
 import socket
 import time
 from io import StringIO
@@ -57,19 +59,34 @@ def known_hosts_name(host: str, port: int) -> str:
     return host if port == DEFAULT_PORT else f"[{host}]:{port}"
 
 
-def parse_known_hosts(text: str) -> paramiko.HostKeys:
-    """Load OpenSSH known_hosts text (plain or hashed host names) into ``HostKeys``."""
-    keys = paramiko.HostKeys()
-    for line in text.splitlines():
-        line = line.strip()
+def known_host_keys(text: str, name: str) -> dict[str, paramiko.PKey]:
+    """The keys OpenSSH known_hosts ``text`` lists for host field ``name``, by key type.
+
+    Host names are matched first (plain, or hashed ``|1|salt|hash`` as ``ssh-keygen -H``
+    writes them) and only the matching lines' keys are decoded: a fleet-wide known_hosts of
+    1,000 chassis is read on every poll, and decoding every key each time costs O(fleet).
+    """
+    keys: dict[str, paramiko.PKey] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        entry = HostKeyEntry.from_line(line)
-        if entry is None or entry.key is None:
+        hosts = line.split(None, 1)[0].split(",")
+        if not any(_host_matches(h, name) for h in hosts):
             continue
-        for name in entry.hostnames:
-            keys.add(name, entry.key.get_name(), entry.key)
+        entry = HostKeyEntry.from_line(line)
+        if entry is not None and entry.key is not None:
+            keys.setdefault(entry.key.get_name(), entry.key)
     return keys
+
+
+def _host_matches(field: str, name: str) -> bool:
+    if field.startswith("|1|"):
+        try:
+            return hmac.compare_digest(paramiko.HostKeys.hash_host(name, field), field)
+        except (ValueError, binascii.Error, AssertionError):
+            return False  # a damaged hashed entry names no host
+    return field == name
 
 
 class SshSession:
@@ -137,8 +154,8 @@ class SshSession:
         if self._target.insecure_skip_verify:
             return
         name = known_hosts_name(host, port)
-        known = parse_known_hosts(self._target.known_hosts).lookup(name)
-        if known is not None and key.get_name() in known:
+        known = known_host_keys(self._target.known_hosts, name)
+        if key.get_name() in known:
             if known[key.get_name()] == key:
                 return
             self.close()
