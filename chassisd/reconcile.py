@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -123,6 +123,11 @@ def plan_pools(
 ) -> tuple[PoolPlan, ...]:
     """Decide every pool's reservations. ``previous_allocations`` is pool → node key → IP."""
     ordered = sorted(nodes, key=_order)
+    # Nodes by chassis, each list in node order: a pool looks only at its members' chassis, so
+    # planning stays O(nodes) on a farm of hundreds of pools and chassis.
+    by_chassis: dict[str, list[NamedNode]] = {}
+    for node in ordered:
+        by_chassis.setdefault(node.chassis, []).append(node)
     claimed: dict[str, str] = {}  # node key → pool
     used_macs: dict[str, str] = {}  # mac → node key
     used_ips: dict[str, str] = {}  # ip → node key
@@ -131,7 +136,7 @@ def plan_pools(
     for pool in pools:
         conflicts: list[str] = []
         members: list[NamedNode] = []
-        for node in ordered:
+        for node in ordered if pool.catch_all else _candidates(pool, by_chassis):
             rec = node.record
             selected = (
                 not claimed.get(node.ref)
@@ -152,6 +157,14 @@ def plan_pools(
         )
         plans.append(PoolPlan(pool, tuple(hosts), tuple(conflicts), allocations))
     return tuple(sorted(plans, key=lambda p: p.pool.name))
+
+
+def _candidates(
+    pool: NodePoolSpec, by_chassis: Mapping[str, list[NamedNode]]
+) -> Iterator[NamedNode]:
+    """The nodes on the chassis ``pool`` names, in node order (chassis name first)."""
+    for chassis in sorted({m.chassis for m in pool.members}):
+        yield from by_chassis.get(chassis, ())
 
 
 def _hosts(
