@@ -14,6 +14,7 @@ touched; only the leader polls, writes and powers. Talks to Kubernetes only thro
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
@@ -111,6 +112,12 @@ class ClusterAgent:
             NODEPOOL: {},
             POWERACTION: {},
         }
+        # Digest of each cached object's full status: the cache keeps Chassis and NodePool
+        # objects without their node lists (45,000 nodes are held once, in _known).
+        self._digests: dict[tuple[Kind, Key], bytes] = {}
+        # Owned DhcpHosts/ConfigMaps per target namespace, as last listed or written, with the
+        # time of the list: reconcile compares against this, not a fresh list every round.
+        self._owned: dict[str, tuple[float, dict[tuple[str, str, str], _Owned]]] = {}
         self._synced: set[Kind] = set()
         # What is known, per chassis (namespace, name) → chassis/id → node. Per chassis so one
         # poll touches only its own nodes (a 1,000-chassis farm has 45,000).
@@ -170,7 +177,9 @@ class ClusterAgent:
             try:
                 items, version = self._gw.list(kind, self._settings.namespace)
                 with self._lock:
-                    self._objects[kind] = {_key(o): o for o in items}
+                    self._objects[kind] = {}
+                    for item in items:
+                        self._store(kind, item)
                     self._synced.add(kind)
                 self._changed(kind, None)
                 delay = 1.0
@@ -183,11 +192,12 @@ class ClusterAgent:
                     with self._lock:
                         if event == "DELETED":
                             old = self._objects[kind].pop(key, None)
+                            self._digests.pop((kind, key), None)
                         else:
                             old = self._objects[kind].get(key)
                             if old is not None and _older(obj, old):
                                 continue  # we already hold what our own write returned
-                            self._objects[kind][key] = obj
+                            self._store(kind, obj)
                     # Our own status writes come back as events: only spec changes matter.
                     if old is None or event == "DELETED" or _generation(old) != _generation(obj):
                         self._changed(kind, key)
@@ -195,6 +205,25 @@ class ClusterAgent:
                 log.warning("following %s failed, retrying in %.0f s: %s", kind.kind, delay, exc)
                 self._stop.wait(delay)
                 delay = min(delay * 2, 30.0)
+
+    def _store(self, kind: Kind, obj: dict[str, Any]) -> None:
+        """Cache ``obj`` (call with the lock held): without managedFields, and for Chassis and
+        NodePools without the node lists of their status, kept as a digest of the full status.
+        A Chassis seen for the first time first hands its recorded nodes to the memory."""
+        key = _key(obj)
+        meta = {k: v for k, v in obj["metadata"].items() if k != "managedFields"}
+        slim = {**obj, "metadata": meta}
+        status = obj.get("status")
+        heavy = {CHASSIS: "nodes", NODEPOOL: "members"}.get(kind)
+        if heavy is not None:
+            if kind is CHASSIS and key not in self._memory_loaded:
+                self._load_memory(key, obj)
+            if status is None:
+                self._digests.pop((kind, key), None)
+            else:
+                self._digests[(kind, key)] = _digest(status)
+                slim["status"] = {k: v for k, v in status.items() if k != heavy}
+        self._objects[kind][key] = slim
 
     def _changed(self, kind: Kind, key: Key | None) -> None:
         """The spec of ``key`` changed, it appeared or it went (None: a fresh list of every
@@ -204,6 +233,7 @@ class ClusterAgent:
         with self._lock:
             if key is None:
                 self._configs.clear()
+                self._owned.clear()  # a periodic relist: look at the owned objects again too
                 self._dirty.update(ns for ns, _ in self._objects[CHASSIS])
                 self._dirty.update(ns for ns, _ in self._objects[NODEPOOL])
             else:
@@ -222,8 +252,6 @@ class ClusterAgent:
             if obj is None:
                 self._unschedule(key, forget=True)
                 continue
-            if key not in self._memory_loaded:
-                self._load_memory(key, obj)
             try:
                 spec = _parse_chassis(obj)
             except ConfigError as exc:
@@ -257,9 +285,11 @@ class ClusterAgent:
             with self._lock:
                 self._known.pop(key, None)
                 self._memory_loaded.discard(key)
+                self._digests.pop((CHASSIS, key), None)
 
     def _load_memory(self, key: Key, obj: dict[str, Any]) -> None:
-        """Take the nodes a previous run recorded in the Chassis status as known."""
+        """Take the nodes a previous run recorded in the Chassis status as known (call with
+        the lock held, with the full object)."""
         name = key[1]
         with self._lock:
             known = self._known.setdefault(key, {})
@@ -419,7 +449,9 @@ class ClusterAgent:
             if stamp in old:
                 status[stamp] = old[stamp]
         stale = _older_than(old.get("lastPollTime"), now, self._settings.status_heartbeat)
-        if _same(status, old) and not stale:
+        with self._lock:
+            unchanged = self._digests.get((CHASSIS, _key(obj))) == _digest(status)
+        if unchanged and not stale:
             return
         status["lastPollTime"] = _stamp(now)
         if result.ok:
@@ -482,17 +514,13 @@ class ClusterAgent:
                 for ref in (o.get("status") or {}).get("written") or []
             )
             target_namespaces = set(target_namespaces)
-        selector = f"app.kubernetes.io/managed-by=chassisd,{POOL_NAMESPACE_LABEL}={namespace}"
-        actual: dict[tuple[str, str, str], dict[str, Any]] = {}
+        actual: dict[tuple[str, str, str], _Owned] = {}
         for target_ns in sorted(target_namespaces):
-            for kind in (DHCPHOSTS, CONFIGMAP):
-                items, _ = self._gw.list(kind, target_ns, selector)
-                for item in items:
-                    actual[(kind.kind, target_ns, item["metadata"]["name"])] = item
+            actual.update(self._owned_in(namespace, target_ns))
         ok = True
         for key, obj in sorted(desired.items()):
             if not _same_content(obj, actual.get(key)):
-                ok &= self._write(lambda obj=obj: self._gw.apply(obj))  # type: ignore[misc]
+                ok &= self._write(lambda obj=obj: self._apply_owned(namespace, obj))  # type: ignore[misc]
         live_pools = {p.name for p in config.pools}
         chassis_names = {c.name for c in config.chassis}
         with self._lock:
@@ -500,7 +528,7 @@ class ClusterAgent:
         for key, item in sorted(actual.items()):
             if key in desired:
                 continue
-            labels = item["metadata"].get("labels") or {}
+            labels = item.labels
             pool, chassis = labels.get(POOL_LABEL, ""), labels.get(CHASSIS_LABEL, "")
             # Remove an owned object only when its pool is gone, or its chassis is gone, or this
             # process has itself polled the chassis and every node has passed its grace period.
@@ -508,8 +536,7 @@ class ClusterAgent:
             gone = pool not in pool_objs or (pool in live_pools and chassis not in chassis_names)
             emptied = pool in live_pools and chassis in confirmed
             if gone or emptied:
-                kind = DHCPHOSTS if key[0] == DHCPHOSTS.kind else CONFIGMAP
-                ok &= self._write(lambda kind=kind, key=key: self._gw.delete(kind, key[1], key[2]))  # type: ignore[misc]
+                ok &= self._write(lambda key=key: self._delete_owned(namespace, key))  # type: ignore[misc]
         for plan in plans:
             name = plan.pool.name
             ok &= self._write_pool_status(
@@ -521,6 +548,44 @@ class ClusterAgent:
         if not ok:
             with self._lock:
                 self._dirty.add(namespace)  # try the failed writes again next round
+                for target_ns in target_namespaces:  # and look at what is really there
+                    self._owned.pop(_owned_key(namespace, target_ns), None)
+
+    def _owned_in(self, namespace: str, target_ns: str) -> dict[tuple[str, str, str], _Owned]:
+        """The DhcpHosts and ConfigMaps in ``target_ns`` that the pools of ``namespace`` own:
+        listed at most every ``relist_interval`` (or after a failed write), kept up to date
+        by our own writes in between. An object someone else edits or deletes is put right
+        at the next list."""
+        cache_key = _owned_key(namespace, target_ns)
+        with self._lock:
+            cached = self._owned.get(cache_key)
+        if cached is not None and time.monotonic() - cached[0] < self._settings.relist_interval:
+            return dict(cached[1])
+        selector = f"app.kubernetes.io/managed-by=chassisd,{POOL_NAMESPACE_LABEL}={namespace}"
+        listed: dict[tuple[str, str, str], _Owned] = {}
+        for kind in (DHCPHOSTS, CONFIGMAP):
+            items, _ = self._gw.list(kind, target_ns, selector)
+            for item in items:
+                listed[(kind.kind, target_ns, item["metadata"]["name"])] = _Owned.of(item)
+        with self._lock:
+            self._owned[cache_key] = (time.monotonic(), listed)
+        return dict(listed)
+
+    def _apply_owned(self, namespace: str, obj: dict[str, Any]) -> None:
+        written = self._gw.apply(obj)
+        meta = written["metadata"]
+        with self._lock:
+            cached = self._owned.get(_owned_key(namespace, meta["namespace"]))
+            if cached is not None:
+                cached[1][(written["kind"], meta["namespace"], meta["name"])] = _Owned.of(written)
+
+    def _delete_owned(self, namespace: str, key: tuple[str, str, str]) -> None:
+        kind = DHCPHOSTS if key[0] == DHCPHOSTS.kind else CONFIGMAP
+        self._gw.delete(kind, key[1], key[2])
+        with self._lock:
+            cached = self._owned.get(_owned_key(namespace, key[1]))
+            if cached is not None:
+                cached[1].pop(key, None)
 
     def _write_pool_status(
         self,
@@ -580,7 +645,9 @@ class ClusterAgent:
         }
         pool_label = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
         self._metrics.set_pool(pool_label, members=len(members), conflicts=len(conflicts))
-        if _same(status, old):
+        with self._lock:
+            unchanged = self._digests.get((NODEPOOL, _key(obj))) == _digest(status)
+        if unchanged:
             return True
         old_conflict: dict[str, Any] = next(
             (c for c in old.get("conditions") or [] if c.get("type") == "Conflict"), {}
@@ -701,7 +768,7 @@ class ClusterAgent:
         written = self._gw.apply_status({**_ref(obj), "status": status})
         with self._lock:
             if _key(written) in self._objects[kind]:
-                self._objects[kind][_key(written)] = written
+                self._store(kind, written)
 
     def _write(self, call: Callable[[], object]) -> bool:
         """Make one write if this replica may act. An API failure is logged and returned as
@@ -722,13 +789,37 @@ class ClusterAgent:
         conditions = [
             _condition(old, "Reachable", False, "InvalidSpec", str(error), generation, now)
         ]
+        key = _key(obj)
+        with self._lock:
+            known = list(self._known.get(key, {}).values())
+            before = self._digests.get((CHASSIS, key))
         status = {**old, "observedGeneration": generation, "conditions": conditions}
-        if _same(status, old) or not self.may_act():
+        if known:  # the cache holds no node list: write the remembered nodes back unchanged
+            status["nodes"] = [_node_status(k) for k in sorted(known, key=_known_order)]
+        if before == _digest(status) or not self.may_act():
             return
         try:
             self._gw.apply_status({**_ref(obj), "status": status})
         except KubeApiError as exc:
             log.error("status of invalid Chassis %s: %s", obj["metadata"]["name"], exc)
+
+
+@dataclass(frozen=True)
+class _Owned:
+    """What reconcile needs of an owned DhcpHosts or ConfigMap: its labels and a digest of its
+    content (``spec``, or ``data`` for a ConfigMap)."""
+
+    labels: Mapping[str, str]
+    digest: bytes
+
+    @classmethod
+    def of(cls, obj: dict[str, Any]) -> _Owned:
+        field = "data" if obj["kind"] == CONFIGMAP.kind else "spec"
+        return cls(dict(obj["metadata"].get("labels") or {}), _digest(obj.get(field)))
+
+
+def _owned_key(namespace: str, target_ns: str) -> str:
+    return f"{namespace}\0{target_ns}"
 
 
 class _ClusterSecrets(Mapping[str, Mapping[str, str]]):
@@ -821,21 +912,21 @@ def _older_than(text: str | None, now: datetime, seconds: float) -> bool:
     return moment is None or now - moment > timedelta(seconds=seconds)
 
 
-def _same(new: Any, old: Any) -> bool:
-    return json.dumps(new, sort_keys=True, default=str) == json.dumps(
-        old, sort_keys=True, default=str
-    )
+def _digest(value: Any) -> bytes:
+    """A digest of a JSON value, equal for equal values whatever their key order."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
-def _same_content(desired: dict[str, Any], actual: dict[str, Any] | None) -> bool:
+def _same_content(desired: dict[str, Any], actual: _Owned | None) -> bool:
     """Whether the live object already carries everything we would apply."""
     if actual is None:
         return False
-    labels = actual["metadata"].get("labels") or {}
+    labels = actual.labels
     if any(labels.get(k) != v for k, v in desired["metadata"].get("labels", {}).items()):
         return False
     field = "spec" if "spec" in desired else "data"
-    return _same(desired.get(field), actual.get(field))
+    return _digest(desired.get(field)) == actual.digest
 
 
 def _condition(

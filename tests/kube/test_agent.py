@@ -225,6 +225,19 @@ def test_steady_farm_writes_nothing(world: World) -> None:
     assert _writes(metrics) == writes
 
 
+def test_owned_object_deleted_by_hand_is_put_back(world: World) -> None:
+    """Reconcile compares against the owned objects as last listed; the periodic relist
+    (``relist_interval``, 3 s here) finds one deleted behind chassisd's back and restores it."""
+    standard_farm(world)
+    world.start_agent()
+    assert wait_until(lambda: len(all_hosts(world)) == 12, timeout=20)
+    before = world.dhcphosts()["chassisd-cluster-a-m1"]["spec"]
+    world.gateway.delete(DHCPHOSTS, world.namespace, "chassisd-cluster-a-m1")
+    assert "chassisd-cluster-a-m1" not in world.dhcphosts()
+    assert wait_until(lambda: "chassisd-cluster-a-m1" in world.dhcphosts(), timeout=15)
+    assert world.dhcphosts()["chassisd-cluster-a-m1"]["spec"] == before
+
+
 def _writes(metrics: Metrics) -> float:
     from prometheus_client.exposition import generate_latest
     from prometheus_client.parser import text_string_to_metric_families
