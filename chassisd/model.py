@@ -29,7 +29,7 @@ def normalize_mac(text: str) -> str:
     return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class MacAddress:
     """One hardware address, always lower-case colon form."""
 
@@ -79,7 +79,7 @@ class Feature(enum.Enum):
     PXE_ONCE = "pxe-once"
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class NodeId:
     """A node's native id on its chassis: Moonshot ``c<cartridge>n<node>``."""
 
@@ -98,7 +98,7 @@ class NodeId:
         return f"c{self.cartridge}n{self.node}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NodeRecord:
     """One node as one poll saw it.
 

@@ -17,7 +17,7 @@ from chassisd.errors import NodeRefError
 from chassisd.model import Health, MacAddress, NodeRecord, PowerState
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NamedNode:
     """A node with the name its chassis's template gives it."""
 

@@ -31,7 +31,7 @@ CHASSIS_LABEL = "chassisd.io/chassis"
 MAX_NAME = 253  # a DNS subdomain, the limit for object names
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class KnownNode:
     """A node chassisd remembers: as last seen, since when, and since when it is missing."""
 
