@@ -70,6 +70,7 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (namespace, name)
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed", "Unknown"})
+POLL_JITTER = 0.05  # share of a chassis's poll interval added at random to each wait
 
 
 @dataclass(frozen=True)
@@ -144,9 +145,12 @@ class ClusterAgent:
             thread.start()
         self._scheduler.start()
         self._scheduler.every(
-            "reconcile", self._reconcile_dirty, seconds=self._settings.reconcile_interval
+            "reconcile",
+            self._reconcile_dirty,
+            seconds=self._settings.reconcile_interval,
+            housekeeping=True,
         )
-        self._scheduler.every("power", self._power_tick, seconds=0.5)
+        self._scheduler.every("power", self._power_tick, seconds=0.5, housekeeping=True)
 
     def stop(self) -> None:
         """Stop the jobs and wait for running work. Watch threads are daemons that end when
@@ -268,7 +272,6 @@ class ClusterAgent:
                     _job_id(key),
                     lambda key=key: self._poll(key),  # type: ignore[misc]
                     seconds=spec.poll_interval,
-                    jitter=spec.poll_interval * 0.1,
                     first_in=random.uniform(0, min(2.0, spec.poll_interval)),  # noqa: S311 - jitter
                 )
         if keys is None:
@@ -367,8 +370,17 @@ class ClusterAgent:
         namespace, name = key
         with self._lock:
             obj = self._objects[CHASSIS].get(key)
+            schedule = self._scheduled.get(key)
         if obj is None:
             return
+        if schedule is not None:
+            # The next poll is an interval after this one *started*, plus a little jitter: a
+            # chassis keeps the phase its first poll got when the fleet queued for workers, so
+            # rounds stay spread out instead of all falling due at once, and a new node waits
+            # at most one interval (+ POLL_JITTER) for its poll.
+            interval = float(schedule[1])
+            jitter = random.uniform(0, interval * POLL_JITTER)  # noqa: S311 - jitter
+            self._scheduler.delay(_job_id(key), interval + jitter)
         config, _problems = self._config(namespace)
         try:
             spec = config.chassis_named(name)

@@ -1,9 +1,10 @@
 """The polling scheduler (APScheduler 3.x): runs jobs on intervals, never overlapping.
 
 Owns the APScheduler objects; the only module that imports ``apscheduler``. Every job runs at
-most once at a time (``max_instances=1``), missed runs are coalesced into one, and each run is
+most once at a time (``max_instances=1``), missed runs are coalesced into one, and runs can be
 jittered so a fleet is not polled in lockstep. A job can be pushed back (back-off after a
-failure) without changing its interval.
+failure, or the next poll timed from when this one really started) without changing its
+interval.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 log = logging.getLogger(__name__)
 
+HOUSEKEEPING = "housekeeping"  # the executor of short bookkeeping jobs
+
 
 def run_every(job: Callable[[], None], *, seconds: float, jitter: float, name: str) -> None:
-    """Run ``job`` now and then every ``seconds`` (± ``jitter``) until interrupted."""
+    """Run ``job`` now and then every ``seconds`` (plus up to ``jitter``) until interrupted."""
     job()
     scheduler = BlockingScheduler(timezone="UTC")
     scheduler.add_job(
@@ -40,13 +43,18 @@ class JobScheduler:
     """Interval jobs on a bounded thread pool, in the background.
 
     ``workers`` bounds how many jobs run at once (chassis managers are slow; the agent has few
-    cores). Jobs are keyed by id; adding an existing id replaces its schedule.
+    cores). Housekeeping jobs (reconcile, starting power actions) get their own small pool, so
+    they never queue behind a fleet's worth of polls. Jobs are keyed by id; adding an existing
+    id replaces its schedule.
     """
 
     def __init__(self, *, workers: int) -> None:
         self._scheduler = BackgroundScheduler(
             timezone="UTC",
-            executors={"default": ThreadPoolExecutor(max_workers=workers)},
+            executors={
+                "default": ThreadPoolExecutor(max_workers=workers),
+                HOUSEKEEPING: ThreadPoolExecutor(max_workers=2),
+            },
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
         )
 
@@ -75,8 +83,10 @@ class JobScheduler:
         seconds: float,
         jitter: float = 0.0,
         first_in: float = 0.0,
+        housekeeping: bool = False,
     ) -> None:
-        """Run ``func`` every ``seconds`` (± ``jitter``), the first time after ``first_in``."""
+        """Run ``func`` every ``seconds`` (plus up to ``jitter``, APScheduler's: random in
+        [0, jitter] added to each run), the first time after ``first_in``."""
         self._scheduler.add_job(
             func,
             "interval",
@@ -84,6 +94,7 @@ class JobScheduler:
             jitter=jitter or None,
             id=job_id,
             replace_existing=True,
+            executor=HOUSEKEEPING if housekeeping else "default",
             next_run_time=datetime.now(UTC) + timedelta(seconds=first_in),
         )
 

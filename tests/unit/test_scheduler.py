@@ -1,0 +1,58 @@
+"""The polling scheduler on APScheduler: bounded workers, housekeeping beside them, delays."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from chassisd.scheduler import JobScheduler
+
+
+@pytest.fixture
+def scheduler() -> Iterator[JobScheduler]:
+    jobs = JobScheduler(workers=2)
+    jobs.start()
+    try:
+        yield jobs
+    finally:
+        jobs.shutdown()
+
+
+def test_housekeeping_runs_while_every_worker_is_busy(scheduler: JobScheduler) -> None:
+    """Polls that fill the worker pool do not hold up housekeeping (reconcile, power)."""
+    release = threading.Event()
+    busy = threading.Semaphore(0)
+
+    def poll() -> None:
+        busy.release()
+        release.wait(10)
+
+    for i in range(4):
+        scheduler.every(f"poll:{i}", poll, seconds=60)
+    for _ in range(2):
+        assert busy.acquire(timeout=5)  # both workers now wait, two polls queue behind them
+    ran = threading.Event()
+    try:
+        scheduler.every("reconcile", ran.set, seconds=60, housekeeping=True)
+        assert ran.wait(5)
+        assert not busy.acquire(timeout=0.2)  # the queued polls are still waiting
+    finally:
+        release.set()
+
+
+def test_delay_moves_the_next_run(scheduler: JobScheduler) -> None:
+    """``delay`` pushes a job's next run out; it then runs after that delay, not before."""
+    runs: list[float] = []
+    scheduler.every("poll:x", lambda: runs.append(time.monotonic()), seconds=0.3, first_in=5)
+    start = time.monotonic()
+    scheduler.delay("poll:x", 0.5)
+    deadline = time.monotonic() + 5
+    while not runs and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert runs, "the delayed job never ran"
+    assert 0.4 <= runs[0] - start < 3.0
+    scheduler.remove("poll:x")
+    assert not scheduler.has("poll:x")
