@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 _MAC_HEX = re.compile(r"[0-9a-fA-F]{12}")
+_MAC_CANONICAL = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
+_MAC_SEPARATORS = re.compile(r"[:\-.]")
 _NODE_ID = re.compile(r"[cC](\d+)[nN](\d+)")
 
 
@@ -22,7 +24,9 @@ def normalize_mac(text: str) -> str:
     Accepts ``:``, ``-`` or ``.`` separators and any case (devices differ; see
     ``moonshot-cli.md`` §4.2).
     """
-    digits = re.sub(r"[:\-.]", "", text.strip())
+    if _MAC_CANONICAL.fullmatch(text):
+        return text  # already normal: the usual case (a MacAddress from a parser)
+    digits = _MAC_SEPARATORS.sub("", text.strip())
     if not _MAC_HEX.fullmatch(digits):
         raise ValueError(f"not a MAC address: {text!r}")
     digits = digits.lower()
