@@ -70,7 +70,7 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (namespace, name)
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed", "Unknown"})
-POLL_JITTER = 0.05  # share of a chassis's poll interval added at random to each wait
+POLL_JITTER = 0.05  # share of a chassis's poll interval taken off at random from each wait
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,8 @@ class AgentSettings:
     namespace: str | None = None  # None: every namespace
     workers: int = 16  # chassis polled at once: each poll is one mostly-waiting device session
     power_workers: int = 4  # power requests carried out at once (one per chassis at a time)
+    write_concurrency: int = 4  # DhcpHosts/ConfigMap applies in flight at once in a reconcile
+    secret_ttl: float = 30.0  # a Secret read for a poll is used this long before reading again
     relist_interval: int = 300  # a watch is restarted with a fresh list this often (safety net)
     reconcile_interval: float = 2.0  # pools of a namespace are reconciled at most this often
     status_heartbeat: float = 600.0  # refresh lastPollTime/lastSuccessTime even if unchanged
@@ -133,6 +135,10 @@ class ClusterAgent:
         self._running_actions: set[Key] = set()
         self._scheduler = JobScheduler(workers=settings.workers)
         self._power_pool = ThreadPoolExecutor(max_workers=settings.power_workers)
+        self._secrets = SecretCache(gateway, settings.secret_ttl)
+        self._write_pool = ThreadPoolExecutor(
+            max_workers=settings.write_concurrency, thread_name_prefix="api-write"
+        )
         self._stop = threading.Event()
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -158,6 +164,7 @@ class ClusterAgent:
         self._stop.set()
         self._scheduler.shutdown()
         self._power_pool.shutdown(wait=True)
+        self._write_pool.shutdown(wait=True)
 
     def kick(self) -> None:
         """Poll every chassis and reconcile every namespace soon (a new leader starts work)."""
@@ -358,7 +365,7 @@ class ClusterAgent:
                     continue
                 catch_all = name
             pools.append(pool)
-        secrets = _ClusterSecrets(self._gw, namespace)
+        secrets = _ClusterSecrets(self._secrets, namespace)
         return Config(chassis=tuple(chassis), pools=tuple(pools), secrets=secrets), problems
 
     # --- polling ------------------------------------------------------------------------------
@@ -374,13 +381,13 @@ class ClusterAgent:
         if obj is None:
             return
         if schedule is not None:
-            # The next poll is an interval after this one *started*, plus a little jitter: a
-            # chassis keeps the phase its first poll got when the fleet queued for workers, so
-            # rounds stay spread out instead of all falling due at once, and a new node waits
-            # at most one interval (+ POLL_JITTER) for its poll.
+            # The next poll is due an interval after this one *started*, less a little jitter:
+            # a chassis keeps the phase its first poll got when the fleet queued for workers,
+            # so rounds stay spread out instead of all falling due at once, and a chassis is
+            # polled at least every pollInterval (a new node waits at most that long).
             interval = float(schedule[1])
             jitter = random.uniform(0, interval * POLL_JITTER)  # noqa: S311 - jitter
-            self._scheduler.delay(_job_id(key), interval + jitter)
+            self._scheduler.delay(_job_id(key), interval - jitter)
         config, _problems = self._config(namespace)
         try:
             spec = config.chassis_named(name)
@@ -529,10 +536,12 @@ class ClusterAgent:
         actual: dict[tuple[str, str, str], _Owned] = {}
         for target_ns in sorted(target_namespaces):
             actual.update(self._owned_in(namespace, target_ns))
-        ok = True
-        for key, obj in sorted(desired.items()):
-            if not _same_content(obj, actual.get(key)):
-                ok &= self._write(lambda obj=obj: self._apply_owned(namespace, obj))  # type: ignore[misc]
+        # Applies go out a few at a time: a first sweep of a large farm writes thousands.
+        changed = [o for k, o in sorted(desired.items()) if not _same_content(o, actual.get(k))]
+        applied = self._write_pool.map(
+            lambda obj: self._write(lambda: self._apply_owned(namespace, obj)), changed
+        )
+        ok = all(list(applied))
         live_pools = {p.name for p in config.pools}
         chassis_names = {c.name for c in config.chassis}
         with self._lock:
@@ -834,16 +843,42 @@ def _owned_key(namespace: str, target_ns: str) -> str:
     return f"{namespace}\0{target_ns}"
 
 
-class _ClusterSecrets(Mapping[str, Mapping[str, str]]):
-    """Secrets of one namespace, read when a chassis needs them (never cached, never logged)."""
+class SecretCache:
+    """Secrets read through the API and kept for ``ttl`` seconds, in memory only (never logged,
+    never written anywhere). Every poll needs its chassis's credentials and known hosts; with a
+    fleet-wide known_hosts Secret, reading it per poll cost a 100 KB GET per chassis. A rotated
+    credential is used within ``ttl``; a missing Secret is not remembered (read again next time).
+    """
 
-    def __init__(self, gateway: KubeGateway, namespace: str) -> None:
+    def __init__(self, gateway: KubeGateway, ttl: float) -> None:
         self._gw = gateway
+        self._ttl = ttl
+        self._lock = threading.Lock()
+        self._data: dict[Key, tuple[float, Mapping[str, str]]] = {}
+
+    def get(self, namespace: str, name: str) -> Mapping[str, str]:
+        """The Secret's data; ``ConfigError`` if it does not exist."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._data.get((namespace, name))
+        if cached is not None and now - cached[0] < self._ttl:
+            return cached[1]
+        data = self._gw.secret_data(namespace, name)
+        with self._lock:
+            self._data[(namespace, name)] = (now, data)
+        return data
+
+
+class _ClusterSecrets(Mapping[str, Mapping[str, str]]):
+    """Secrets of one namespace, read when a chassis needs them, through a ``SecretCache``."""
+
+    def __init__(self, cache: SecretCache, namespace: str) -> None:
+        self._cache = cache
         self._namespace = namespace
 
     def __getitem__(self, name: str) -> Mapping[str, str]:
         try:
-            return self._gw.secret_data(self._namespace, name)
+            return self._cache.get(self._namespace, name)
         except ConfigError:
             raise KeyError(name) from None
 

@@ -172,6 +172,21 @@ class IpRange:
     def __contains__(self, address: object) -> bool:
         return isinstance(address, ipaddress.IPv4Address) and self.start <= address <= self.end
 
+    def holds(self, text: str) -> bool:
+        """Whether dotted-quad ``text`` is an address in the range (False if it is not one).
+        Reconcile asks this for every remembered allocation of a farm, so it skips building
+        ``IPv4Address`` objects."""
+        parts = text.split(".")
+        if len(parts) != 4 or not all(p.isascii() and p.isdigit() and len(p) <= 3 for p in parts):
+            return False
+        value = 0
+        for part in parts:
+            octet = int(part)
+            if octet > 255 or (len(part) > 1 and part[0] == "0"):
+                return False  # as IPv4Address: no leading zeros
+            value = value << 8 | octet
+        return int(self.start) <= value <= int(self.end)
+
     def addresses(self) -> Iterable[ipaddress.IPv4Address]:
         """Every address in the range, in order."""
         for value in range(int(self.start), int(self.end) + 1):

@@ -11,7 +11,6 @@ Also renders the results as dnsmasq-controller ``DhcpHosts`` objects and dnsmasq
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -243,12 +242,7 @@ def _natural(text: str) -> tuple[tuple[int, str], ...]:
 
 
 def _in_range(pool: NodePoolSpec, ip: str) -> bool:
-    if pool.ip_range is None:
-        return True
-    try:
-        return ipaddress.IPv4Address(ip) in pool.ip_range
-    except ValueError:
-        return False
+    return pool.ip_range is None or pool.ip_range.holds(ip)
 
 
 def dhcphosts_name(pool: str, chassis: str) -> str:

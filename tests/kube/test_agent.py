@@ -96,6 +96,7 @@ class World:
                 namespace=self.namespace,
                 reconcile_interval=0.2,
                 relist_interval=3,
+                secret_ttl=2.0,
                 retry=RetryPolicy(attempts=1),
                 backoff_max=1.0,
             ),
@@ -294,6 +295,24 @@ def test_unreachable_chassis_removes_nothing(world: World) -> None:
     assert "password" not in reason["message"].lower() or "hunter" not in reason["message"]
     time.sleep(3)  # longer than the grace period: still nothing may go
     assert all_hosts(world) == before
+
+
+def test_changed_credentials_are_used_after_the_secret_ttl(world: World) -> None:
+    """Secrets are kept for ``secret_ttl`` (2 s here): a password changed in the Secret is used
+    by the polls after that, both ways (wrong → AuthFailed, right again → Reachable)."""
+    standard_farm(world)
+    world.start_agent()
+    assert wait_until(lambda: len(all_hosts(world)) == 12, timeout=20)
+    core = k8s.CoreV1Api(world.gateway.api)
+
+    def reachable_reason() -> str:
+        conds = world.get(CHASSIS, "m1")["status"]["conditions"]
+        return next(c["reason"] for c in conds if c["type"] == "Reachable")
+
+    core.patch_namespaced_secret("creds", world.namespace, {"stringData": {"password": "nope"}})
+    assert wait_until(lambda: reachable_reason() == "AuthFailed", timeout=20)
+    core.patch_namespaced_secret("creds", world.namespace, {"stringData": {"password": "password"}})
+    assert wait_until(lambda: reachable_reason() == "PollSucceeded", timeout=20)
 
 
 def test_duplicate_mac_is_a_conflict_with_an_event(world: World) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from chassisd.config import load_config, parse_duration
+from chassisd.config import IpRange, load_config, parse_duration
 from chassisd.errors import ConfigError
 
 GOOD = """\
@@ -194,3 +197,29 @@ def test_power_routes_follow_the_fallback_list(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(write(tmp_path, bad))
     assert info.value.path == "spec.fallback[0].address"
+
+
+_RANGE = IpRange(ipaddress.IPv4Address("10.0.0.10"), ipaddress.IPv4Address("10.0.1.5"))
+
+
+def _holds_by_ipaddress(text: str) -> bool:
+    try:
+        return ipaddress.IPv4Address(text) in _RANGE
+    except ValueError:
+        return False
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["10.0.0.10", "10.0.1.5", "10.0.1.6", "10.0.0.9", "010.0.0.10", "10.00.0.10", "10.0.0",
+     "256.0.0.1", "10.0.0.10 ", "", "1.2.3.4.5", "10.0.0.1\u0663", "10.0.0.+1"],
+)  # fmt: skip
+def test_ip_range_holds_agrees_with_ipaddress(text: str) -> None:
+    """The fast range check answers exactly as ``ipaddress`` does, garbage included."""
+    assert _RANGE.holds(text) == _holds_by_ipaddress(text)
+
+
+@given(st.one_of(st.text(alphabet="0123456789.+ ", max_size=17), st.integers(0, 2**32 - 1)))
+def test_ip_range_holds_agrees_with_ipaddress_on_anything(value: str | int) -> None:
+    text = str(ipaddress.IPv4Address(value)) if isinstance(value, int) else value
+    assert _RANGE.holds(text) == _holds_by_ipaddress(text)
