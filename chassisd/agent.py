@@ -506,27 +506,15 @@ class ClusterAgent:
             for name, o in pool_objs.items()
         }
         plans = plan_pools(config, nodes, previous)
-        desired: dict[tuple[str, str, str], dict[str, Any]] = {}
-        written: dict[str, list[dict[str, str]]] = {}
-        for plan in plans:
-            objs = dhcphosts_objects(plan, pool_namespace=namespace)
-            configmap = kubefarm_configmap(plan, pool_namespace=namespace)
-            for obj in [*objs, *([configmap] if configmap else [])]:
-                meta = obj["metadata"]
-                desired[(obj["kind"], meta["namespace"], meta["name"])] = obj
-                written.setdefault(plan.pool.name, []).append(
-                    {
-                        "apiVersion": obj["apiVersion"],
-                        "kind": obj["kind"],
-                        "namespace": meta["namespace"],
-                        "name": meta["name"],
-                    }
-                )
         # Every namespace this namespace's pools write or wrote into (pools deleted while this
         # process runs included), so objects of a removed pool are found and removed.
         with self._lock:
             target_namespaces = self._target_namespaces.setdefault(namespace, set())
-            target_namespaces.update(ns for _, ns, _ in desired)
+            for plan in plans:
+                dhcp_ns = plan.pool.dhcp.namespace
+                target_namespaces.add(dhcp_ns)
+                if plan.pool.kubefarm is not None:
+                    target_namespaces.add(plan.pool.kubefarm.namespace or dhcp_ns)
             target_namespaces.update(
                 ref["namespace"]
                 for o in pool_objs.values()
@@ -536,8 +524,29 @@ class ClusterAgent:
         actual: dict[tuple[str, str, str], _Owned] = {}
         for target_ns in sorted(target_namespaces):
             actual.update(self._owned_in(namespace, target_ns))
+        # Objects are built pool by pool and only those that differ are kept (a 1,000-chassis
+        # farm has thousands, and holding them all would double the agent's memory).
+        desired: set[tuple[str, str, str]] = set()
+        written: dict[str, list[dict[str, str]]] = {}
+        changed: list[dict[str, Any]] = []
+        for plan in plans:
+            objs = dhcphosts_objects(plan, pool_namespace=namespace)
+            configmap = kubefarm_configmap(plan, pool_namespace=namespace)
+            for obj in [*objs, *([configmap] if configmap else [])]:
+                meta = obj["metadata"]
+                key = (obj["kind"], meta["namespace"], meta["name"])
+                desired.add(key)
+                written.setdefault(plan.pool.name, []).append(
+                    {
+                        "apiVersion": obj["apiVersion"],
+                        "kind": obj["kind"],
+                        "namespace": meta["namespace"],
+                        "name": meta["name"],
+                    }
+                )
+                if not _same_content(obj, actual.get(key)):
+                    changed.append(obj)
         # Applies go out a few at a time: a first sweep of a large farm writes thousands.
-        changed = [o for k, o in sorted(desired.items()) if not _same_content(o, actual.get(k))]
         applied = self._write_pool.map(
             lambda obj: self._write(lambda: self._apply_owned(namespace, obj)), changed
         )

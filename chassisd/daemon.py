@@ -124,8 +124,9 @@ def limit_malloc_arenas() -> bool:
     glibc gives threads their own arenas (up to 8 per core); every poll worker allocates and
     frees large buffers (SSH packets, API responses), and memory freed in many arenas is
     rarely returned. Measured at 1,000 chassis (``bench/``): peak RSS 598 MB with glibc's
-    default (32 workers), 266 MB with two arenas (48 workers), at the same CPU per poll. An operator's ``MALLOC_ARENA_MAX`` wins; on a libc
-    without ``mallopt`` (musl) nothing happens. Returns whether the cap was set.
+    default (32 workers), 266 MB with two arenas (48 workers), at the same CPU per poll. An
+    operator's ``MALLOC_ARENA_MAX`` wins; on a libc without ``mallopt`` (musl) nothing happens.
+    Returns whether the cap was set.
     """
     if os.environ.get("MALLOC_ARENA_MAX"):
         return False
