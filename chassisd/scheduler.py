@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -57,6 +58,27 @@ class JobScheduler:
             },
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
         )
+        # Runs in progress, counted here: APScheduler's own shutdown(wait=True) holds its job
+        # store lock while it waits, so a running job that touches its schedule (delay) would
+        # deadlock it.
+        self._state = threading.Condition()
+        self._running = 0
+        self._stopping = False
+
+    def _tracked(self, func: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            with self._state:
+                if self._stopping:
+                    return  # queued before shutdown: not started any more
+                self._running += 1
+            try:
+                func()
+            finally:
+                with self._state:
+                    self._running -= 1
+                    self._state.notify_all()
+
+        return run
 
     def start(self, *, paused: bool = False) -> None:
         """Start the scheduler (optionally with every job held until ``resume``)."""
@@ -71,9 +93,13 @@ class JobScheduler:
         self._scheduler.resume()
 
     def shutdown(self) -> None:
-        """Stop; waits for running jobs."""
+        """Stop: no new runs, queued runs dropped, waits for the runs in progress."""
+        with self._state:
+            self._stopping = True
         if self._scheduler.running:
-            self._scheduler.shutdown(wait=True)
+            self._scheduler.shutdown(wait=False)
+        with self._state:
+            self._state.wait_for(lambda: self._running == 0)
 
     def every(
         self,
@@ -88,7 +114,7 @@ class JobScheduler:
         """Run ``func`` every ``seconds`` (plus up to ``jitter``, APScheduler's: random in
         [0, jitter] added to each run), the first time after ``first_in``."""
         self._scheduler.add_job(
-            func,
+            self._tracked(func),
             "interval",
             seconds=seconds,
             jitter=jitter or None,
@@ -111,6 +137,8 @@ class JobScheduler:
 
     def delay(self, job_id: str, seconds: float) -> None:
         """Make the job's next run ``seconds`` from now (back-off), keeping its interval."""
+        if self._stopping:
+            return
         job = self._scheduler.get_job(job_id)
         if job is not None:
             job.modify(next_run_time=datetime.now(UTC) + timedelta(seconds=seconds))

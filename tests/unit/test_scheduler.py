@@ -56,3 +56,27 @@ def test_delay_moves_the_next_run(scheduler: JobScheduler) -> None:
     assert 0.4 <= runs[0] - start < 3.0
     scheduler.remove("poll:x")
     assert not scheduler.has("poll:x")
+
+
+def test_shutdown_waits_for_a_run_that_reschedules_itself() -> None:
+    """A poll that calls ``delay`` on its own job while the scheduler shuts down (a failing
+    chassis backing off) finishes, and shutdown returns; queued runs are dropped."""
+    jobs = JobScheduler(workers=1)
+    jobs.start()
+    started, finished, queued_ran = threading.Event(), threading.Event(), threading.Event()
+
+    def poll() -> None:
+        started.set()
+        time.sleep(0.5)  # shutdown begins meanwhile
+        jobs.delay("poll:a", 60)
+        finished.set()
+
+    jobs.every("poll:a", poll, seconds=60)
+    jobs.every("poll:b", queued_ran.set, seconds=60)  # waits behind poll:a for the one worker
+    assert started.wait(5)
+    stopper = threading.Thread(target=jobs.shutdown)
+    stopper.start()
+    stopper.join(10)
+    assert not stopper.is_alive(), "shutdown deadlocked"
+    assert finished.is_set()
+    assert not queued_ran.is_set()
