@@ -96,6 +96,7 @@ class SshSession:
         self._target = target
         self._driver = driver
         self._transport: paramiko.Transport | None = None
+        self._sock: socket.socket | None = None
 
     def _error(self, cls: type[DriverError], message: str) -> DriverError:
         return cls(message, chassis=self._target.name, driver=self._driver)
@@ -108,6 +109,7 @@ class SshSession:
             sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as exc:
             raise self._error(TransientError, f"cannot connect to {host}:{port}: {exc}") from exc
+        self._sock = sock
         transport = paramiko.Transport(sock)
         self._transport = transport
         transport.banner_timeout = timeout
@@ -243,10 +245,15 @@ class SshSession:
         return b"".join(chunks).decode("utf-8", errors="replace")
 
     def close(self) -> None:
-        """Disconnect; never raises."""
+        """Disconnect; never raises. The socket is closed here too: paramiko's ``close`` does
+        nothing once its transport thread has ended (the chassis hung up first), which would
+        leave the connection open until garbage collection."""
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
 
 
 def _load_private_key(text: str) -> paramiko.PKey:
