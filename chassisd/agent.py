@@ -118,9 +118,10 @@ class ClusterAgent:
         # Digest of each cached object's full status: the cache keeps Chassis and NodePool
         # objects without their node lists (45,000 nodes are held once, in _known).
         self._digests: dict[tuple[Kind, Key], bytes] = {}
-        # Owned DhcpHosts/ConfigMaps per target namespace, as last listed or written, with the
-        # time of the list: reconcile compares against this, not a fresh list every round.
-        self._owned: dict[str, tuple[float, dict[tuple[str, str, str], _Owned]]] = {}
+        # Owned DhcpHosts/ConfigMaps per (pool namespace, target namespace), as last listed or
+        # written, with the time of the list: reconcile compares against this, not a fresh
+        # list every round.
+        self._owned: dict[Key, tuple[float, dict[tuple[str, str, str], _Owned]]] = {}
         self._synced: set[Kind] = set()
         # What is known, per chassis (namespace, name) → chassis/id → node. Per chassis so one
         # poll touches only its own nodes (a 1,000-chassis farm has 45,000).
@@ -579,14 +580,14 @@ class ClusterAgent:
             with self._lock:
                 self._dirty.add(namespace)  # try the failed writes again next round
                 for target_ns in target_namespaces:  # and look at what is really there
-                    self._owned.pop(_owned_key(namespace, target_ns), None)
+                    self._owned.pop((namespace, target_ns), None)
 
     def _owned_in(self, namespace: str, target_ns: str) -> dict[tuple[str, str, str], _Owned]:
         """The DhcpHosts and ConfigMaps in ``target_ns`` that the pools of ``namespace`` own:
         listed at most every ``relist_interval`` (or after a failed write), kept up to date
         by our own writes in between. An object someone else edits or deletes is put right
         at the next list."""
-        cache_key = _owned_key(namespace, target_ns)
+        cache_key = (namespace, target_ns)
         with self._lock:
             cached = self._owned.get(cache_key)
         if cached is not None and time.monotonic() - cached[0] < self._settings.relist_interval:
@@ -605,7 +606,7 @@ class ClusterAgent:
         written = self._gw.apply(obj)
         meta = written["metadata"]
         with self._lock:
-            cached = self._owned.get(_owned_key(namespace, meta["namespace"]))
+            cached = self._owned.get((namespace, meta["namespace"]))
             if cached is not None:
                 cached[1][(written["kind"], meta["namespace"], meta["name"])] = _Owned.of(written)
 
@@ -613,7 +614,7 @@ class ClusterAgent:
         kind = DHCPHOSTS if key[0] == DHCPHOSTS.kind else CONFIGMAP
         self._gw.delete(kind, key[1], key[2])
         with self._lock:
-            cached = self._owned.get(_owned_key(namespace, key[1]))
+            cached = self._owned.get((namespace, key[1]))
             if cached is not None:
                 cached[1].pop(key, None)
 
@@ -846,10 +847,6 @@ class _Owned:
     def of(cls, obj: dict[str, Any]) -> _Owned:
         field = "data" if obj["kind"] == CONFIGMAP.kind else "spec"
         return cls(dict(obj["metadata"].get("labels") or {}), _digest(obj.get(field)))
-
-
-def _owned_key(namespace: str, target_ns: str) -> str:
-    return f"{namespace}\0{target_ns}"
 
 
 class SecretCache:
