@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from chassisd.agent import TERMINAL_PHASES
+from chassisd.cluster.status import TERMINAL_PHASES
 from chassisd.kube.gateway import CHASSIS, POWERACTION, KubeGateway
 from chassisd.model import PowerAction
 from chassisd.noderef import NamedNode, node_from_dict

@@ -3,7 +3,7 @@
 Owns the ``chassisd run`` command line, logging set-up and wiring. Two modes:
 
 - **cluster** (default): in-cluster config or ``--kubeconfig``; follows Chassis, NodePool and
-  PowerAction objects (``chassisd.agent``), leader election on a Lease, ``/healthz``,
+  PowerAction objects (``chassisd.cluster``), leader election on a Lease, ``/healthz``,
   ``/readyz`` and ``/metrics`` on one HTTP port.
 - **standalone** (``--config FILE --output-dir DIR``): the same resources from a YAML file,
   results written to a directory (``chassisd.standalone``), repeated on the shortest poll
@@ -169,16 +169,19 @@ def _standalone(config_path: Path, output_dir: Path, *, once: bool) -> int:
 
 
 def _cluster(args: argparse.Namespace) -> int:
-    from chassisd.agent import AgentSettings, ClusterAgent
+    from chassisd.cluster.manager import Manager
+    from chassisd.cluster.settings import AgentSettings, PollSettings
     from chassisd.health import HealthServer
     from chassisd.kube.gateway import KubeGateway, load_api_client
     from chassisd.kube.leader import LeaderElector
     from chassisd.metrics import Metrics
 
     stop = threading.Event()
-    settings = AgentSettings(namespace=args.namespace, workers=args.workers)
+    settings = AgentSettings(namespace=args.namespace, poll=PollSettings(workers=args.workers))
     # Every poll worker, writer, power worker, watch and the lease may hold a connection.
-    connections = settings.workers + settings.write_concurrency + settings.power_workers + 4
+    connections = (
+        settings.poll.workers + settings.reconcile.write_concurrency + settings.power.workers + 4
+    )
     api = load_api_client(args.kubeconfig, connections=connections)
     metrics = Metrics()
     gateway = KubeGateway(api, metrics)
@@ -192,23 +195,17 @@ def _cluster(args: argparse.Namespace) -> int:
         )
     leader = elector
 
-    def may_act() -> bool:
+    def fence() -> bool:
         return leader is None or leader.is_leader
 
-    agent = ClusterAgent(
-        gateway,
-        Registry(),
-        metrics,
-        settings,
-        may_act=may_act,
-    )
+    manager = Manager(gateway, Registry(), metrics, settings, fence=fence)
     host, _, port = args.health_address.rpartition(":")
     health = HealthServer(
         host or "0.0.0.0",  # noqa: S104 - a pod's probes come from the node
         int(port),
         metrics,
         alive=lambda: not stop.is_set(),
-        ready=lambda: (agent.synced, "" if agent.synced else "resources not listed yet"),
+        ready=lambda: (manager.synced, "" if manager.synced else "resources not listed yet"),
     )
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
@@ -218,7 +215,7 @@ def _cluster(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     health.start()
     log.info("chassisd running: identity=%s health=%s:%d", args.identity, host, health.port)
-    agent.start()
+    manager.start(leading=elector is None)
     try:
         if elector is None:
             metrics.set_leader(True)
@@ -227,14 +224,15 @@ def _cluster(args: argparse.Namespace) -> int:
 
             def started() -> None:
                 metrics.set_leader(True)
-                agent.kick()
+                manager.lead()
 
             def stopped() -> None:
                 metrics.set_leader(False)
+                manager.follow()
 
             elector.run(stop, on_started_leading=started, on_stopped_leading=stopped)
     finally:
-        agent.stop()
+        manager.stop()
         health.stop()
     return 0
 

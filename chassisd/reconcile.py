@@ -14,12 +14,11 @@ import hashlib
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
 import yaml
 
-from chassisd.config import DEFAULT_GRACE_PERIOD, Config, NodePoolSpec
+from chassisd.config import Config, NodePoolSpec
 from chassisd.noderef import NamedNode
 
 DHCPHOSTS_API_VERSION = "dnsmasq.kvaps.cf/v1beta1"
@@ -28,65 +27,6 @@ POOL_LABEL = "chassisd.io/pool"
 POOL_NAMESPACE_LABEL = "chassisd.io/pool-namespace"
 CHASSIS_LABEL = "chassisd.io/chassis"
 MAX_NAME = 253  # a DNS subdomain, the limit for object names
-
-
-@dataclass(frozen=True, slots=True)
-class KnownNode:
-    """A node chassisd remembers: as last seen, since when, and since when it is missing."""
-
-    node: NamedNode
-    first_seen: datetime
-    absent_since: datetime | None = None
-
-
-def grace_period(config: Config, node: NamedNode) -> timedelta:
-    """How long ``node`` keeps its reservation after a successful poll stops reporting it:
-    the grace period of the pool that lists it, else the catch-all's, else the default."""
-    rec = node.record
-    listing = [
-        p
-        for p in config.pools
-        if any(m.matches(node.chassis, rec.id, rec.cartridge, rec.node) for m in p.members)
-    ]
-    pools = listing or [p for p in config.pools if p.catch_all]
-    return timedelta(seconds=pools[0].grace_period if pools else DEFAULT_GRACE_PERIOD)
-
-
-def remember(
-    config: Config,
-    known: Mapping[str, KnownNode],
-    polled: Mapping[str, Sequence[NamedNode]],
-    now: datetime,
-) -> tuple[dict[str, KnownNode], tuple[str, ...]]:
-    """Update what is known from the chassis polled *successfully* (``polled``: chassis → nodes).
-
-    Nodes of chassis not in ``polled`` (failed or not polled) are kept unchanged; a node a
-    successful poll no longer reports gets ``absent_since`` and is dropped only once its grace
-    period has passed; nodes of chassis no longer configured are dropped. Returns the new
-    memory (by ``chassis/id``) and the refs dropped.
-    """
-    configured = {c.name for c in config.chassis}
-    result: dict[str, KnownNode] = {}
-    dropped: list[str] = []
-    for nodes in polled.values():
-        for node in nodes:
-            before = known.get(node.ref)
-            result[node.ref] = KnownNode(node, before.first_seen if before else now, None)
-    for ref, entry in sorted(known.items()):
-        if ref in result:
-            continue
-        chassis = entry.node.chassis
-        if chassis not in configured:
-            dropped.append(ref)
-        elif chassis in polled:
-            absent_since = entry.absent_since or now
-            if now - absent_since > grace_period(config, entry.node):
-                dropped.append(ref)
-            else:
-                result[ref] = KnownNode(entry.node, entry.first_seen, absent_since)
-        else:
-            result[ref] = entry
-    return result, tuple(dropped)
 
 
 @dataclass(frozen=True)

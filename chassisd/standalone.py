@@ -6,7 +6,7 @@ with ``firstSeen``/``absentSince``, and the IP allocations that keep addresses s
 ConfigMaps under ``kubefarm/`` for pools that ask for them, and a dnsmasq ``dhcp-hostsfile``.
 Files are replaced atomically and only when their content changes.
 
-The rules are the reconcile module's (shared with cluster mode): a chassis whose poll failed
+The rules are ``chassisd.memory``'s (shared with cluster mode): a chassis whose poll failed
 keeps every node it had; a node that a *successful* poll no longer reports keeps its
 reservation until its pool's grace period has passed.
 """
@@ -24,15 +24,14 @@ from typing import Any
 import yaml
 
 from chassisd.farm import Farm, FarmView
-from chassisd.noderef import NamedNode, node_from_dict, node_to_dict
+from chassisd.memory import KnownNode, known_from_dict, known_to_dict, remember
+from chassisd.noderef import NamedNode
 from chassisd.reconcile import (
-    KnownNode,
     PoolPlan,
     dhcphosts_objects,
     hostsfile_line,
     kubefarm_configmap,
     plan_pools,
-    remember,
 )
 
 STATE_FILE = "state.json"
@@ -55,7 +54,10 @@ def sync(farm: Farm, output_dir: Path, *, now: datetime | None = None) -> SyncRe
     now = now or datetime.now(UTC)
     view = farm.poll()
     state = _load_state(output_dir / STATE_FILE)
-    known = {ref: _known_from_state(entry) for ref, entry in state.get("nodes", {}).items()}
+    known = {
+        ref: known_from_dict(entry["chassis"], entry, now)
+        for ref, entry in state.get("nodes", {}).items()
+    }
     polled: dict[str, list[NamedNode]] = {r.chassis: [] for r in view.results if r.ok}
     for node in view.nodes:
         polled[node.chassis].append(node)
@@ -64,7 +66,9 @@ def sync(farm: Farm, output_dir: Path, *, now: datetime | None = None) -> SyncRe
     plans = plan_pools(farm.config, nodes, state.get("allocations", {}))
     written = _write_outputs(output_dir, plans)
     new_state = {
-        "nodes": {ref: _known_to_state(entry) for ref, entry in sorted(known.items())},
+        "nodes": {
+            ref: known_to_dict(entry, with_chassis=True) for ref, entry in sorted(known.items())
+        },
         "allocations": {p.pool.name: dict(sorted(p.allocations.items())) for p in plans},
     }
     if _atomic_write(output_dir / STATE_FILE, json.dumps(new_state, indent=1, sort_keys=True)):
@@ -116,21 +120,3 @@ def _load_state(path: Path) -> dict[str, Any]:
         return {}
     data = json.loads(path.read_text(encoding="utf-8"))
     return data if isinstance(data, dict) else {}
-
-
-def _known_to_state(entry: KnownNode) -> dict[str, Any]:
-    return {
-        **node_to_dict(entry.node),
-        "chassis": entry.node.chassis,
-        "firstSeen": entry.first_seen.isoformat(),
-        "absentSince": entry.absent_since.isoformat() if entry.absent_since else None,
-    }
-
-
-def _known_from_state(entry: dict[str, Any]) -> KnownNode:
-    absent = entry.get("absentSince")
-    return KnownNode(
-        node_from_dict(entry["chassis"], entry),
-        datetime.fromisoformat(entry["firstSeen"]),
-        datetime.fromisoformat(absent) if absent else None,
-    )

@@ -31,7 +31,6 @@ import pytest
 import yaml
 from deploy_helpers import CHART, EXAMPLE_VALUES, REPO, Helm, find, token_kubeconfig
 
-from chassisd.agent import wait_until
 from chassisd.kube.gateway import (
     CHASSIS,
     CONFIGMAP,
@@ -46,6 +45,7 @@ from chassisd.kube.gateway import (
 )
 from chassisd.sim.model import Cartridge, ChassisSpec, SimNode
 from chassisd.sim.moonshot import MoonshotSimulator, SimHandle
+from chassisd.testing import wait_until
 from chassisd.testing.controlplane import ControlPlane, service_account_client
 
 pytestmark = [pytest.mark.kube, pytest.mark.slow]

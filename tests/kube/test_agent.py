@@ -1,4 +1,5 @@
-"""Cluster mode end to end: the agent, the real kube-apiserver, and simulated chassis."""
+"""Cluster mode end to end: the manager and its controllers, the real kube-apiserver, and
+simulated chassis."""
 
 from __future__ import annotations
 
@@ -12,14 +13,21 @@ import kubernetes.client as k8s
 import pytest
 import yaml
 
-from chassisd.agent import AgentSettings, ClusterAgent, wait_until
+from chassisd.cluster.manager import Manager
+from chassisd.cluster.settings import (
+    AgentSettings,
+    PollSettings,
+    PowerControllerSettings,
+    ReconcileSettings,
+)
 from chassisd.kube.gateway import CHASSIS, DHCPHOSTS, NODEPOOL, POWERACTION, KubeGateway
 from chassisd.metrics import Metrics
 from chassisd.poller import RetryPolicy
-from chassisd.power import PowerService, PowerSettings
+from chassisd.power import PowerSettings
 from chassisd.registry import Registry
 from chassisd.sim.model import Cartridge, ChassisSpec, Faults, SimNode
 from chassisd.sim.moonshot import MoonshotSimulator, SimHandle
+from chassisd.testing import wait_until
 from chassisd.testing.controlplane import UPSTREAM_CRDS_DIR
 
 pytestmark = pytest.mark.kube
@@ -43,7 +51,7 @@ class World:
     namespace: str
     gateway: KubeGateway
     sims: dict[str, SimHandle]
-    agents: list[ClusterAgent] = field(default_factory=list)
+    agents: list[Manager] = field(default_factory=list)
 
     def chassis(self, name: str, handle: SimHandle, **spec: Any) -> None:
         body = {
@@ -85,25 +93,22 @@ class World:
         return {i["metadata"]["name"]: i for i in items}
 
     def start_agent(
-        self, metrics: Metrics | None = None, may_act: Callable[[], bool] = lambda: True
-    ) -> ClusterAgent:
-        registry = Registry()
-        agent = ClusterAgent(
-            self.gateway,
-            registry,
-            metrics or Metrics(),
-            AgentSettings(
-                namespace=self.namespace,
-                reconcile_interval=0.2,
-                relist_interval=3,
-                secret_ttl=2.0,
-                retry=RetryPolicy(attempts=1),
-                backoff_max=1.0,
+        self, metrics: Metrics | None = None, fence: Callable[[], bool] | None = None
+    ) -> Manager:
+        """A manager with short intervals; it leads at once unless ``fence`` is given (then
+        the caller's leader election calls ``lead``/``follow``)."""
+        settings = AgentSettings(
+            namespace=self.namespace,
+            poll=PollSettings(retry=RetryPolicy(attempts=1), max_backoff=1.0, secret_ttl=2.0),
+            reconcile=ReconcileSettings(interval=0.2, relist_interval=3),
+            power=PowerControllerSettings(
+                device=PowerSettings(settle_timeout=10, settle_interval=0.1)
             ),
-            may_act=may_act,
-            power=PowerService(registry, PowerSettings(settle_timeout=10, settle_interval=0.1)),
         )
-        agent.start()
+        agent = Manager(
+            self.gateway, Registry(), metrics or Metrics(), settings, fence=fence or (lambda: True)
+        )
+        agent.start(leading=fence is None)
         self.agents.append(agent)
         return agent
 
@@ -473,10 +478,10 @@ def test_only_the_leader_polls_and_the_other_takes_over(world: World) -> None:
         )
         stop = threading.Event()
         m = Metrics()
+        agent = world.start_agent(m, fence=lambda e=elector: e.is_leader)
         threading.Thread(
-            target=elector.run, args=(stop, lambda: None, lambda: None), daemon=True
+            target=elector.run, args=(stop, agent.lead, agent.follow), daemon=True
         ).start()
-        world.start_agent(m, may_act=lambda e=elector: e.is_leader)
         electors.append(elector)
         stops.append(stop)
         metrics.append(m)

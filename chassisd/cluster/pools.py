@@ -1,0 +1,309 @@
+"""The pool reconciler: keeps each namespace's DhcpHosts, kubefarm ConfigMaps and NodePool
+statuses in step with the known nodes.
+
+Owns reconciling one namespace (a key of its work queue): plan its pools (``chassisd.reconcile``,
+pure) from the node memory, apply the owned objects that differ, delete the owned objects
+that must go, and write each NodePool's status, with an Event when a new conflict appears.
+Rules: only what differs is written; an owned object is removed only when its pool or chassis
+is gone, or this process itself polled the chassis and every node passed its grace period —
+never because of a failed poll, an invalid edit or a restart. A failed write requeues the
+namespace. Writes only through the writer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from chassisd.cluster.cache import ObjectCache, key_of
+from chassisd.cluster.informer import Change
+from chassisd.cluster.nodes import NodeMemory
+from chassisd.cluster.owned import Owned, OwnedKey, OwnedObjects, owned_key
+from chassisd.cluster.settings import ReconcileSettings
+from chassisd.cluster.specs import NamespaceSpecs
+from chassisd.cluster.status import condition, digest, find_condition
+from chassisd.cluster.workqueue import WorkQueue
+from chassisd.cluster.writer import Writer
+from chassisd.config import Config
+from chassisd.errors import ChassisdError
+from chassisd.kube.gateway import CHASSIS, CONFIGMAP, DHCPHOSTS, NODEPOOL, KubeGateway
+from chassisd.metrics import Metrics
+from chassisd.reconcile import (
+    CHASSIS_LABEL,
+    POOL_LABEL,
+    Host,
+    PoolPlan,
+    dhcphosts_objects,
+    kubefarm_configmap,
+    plan_pools,
+)
+
+log = logging.getLogger(__name__)
+
+
+class PoolReconciler:
+    """Reconciles namespaces taken from its work queue."""
+
+    def __init__(
+        self,
+        cache: ObjectCache,
+        specs: NamespaceSpecs,
+        memory: NodeMemory,
+        writer: Writer,
+        gateway: KubeGateway,
+        metrics: Metrics,
+        settings: ReconcileSettings,
+        *,
+        confirmed: Callable[[str], set[str]],
+        synced: Callable[[], bool],
+    ) -> None:
+        self._cache = cache
+        self._specs = specs
+        self._memory = memory
+        self._writer = writer
+        self._metrics = metrics
+        self._settings = settings
+        self._confirmed = confirmed
+        self._synced = synced
+        self.queue: WorkQueue[str] = WorkQueue("reconcile")
+        self._owned = OwnedObjects(gateway, settings.relist_interval)
+        self._lock = threading.Lock()
+        # Every namespace a namespace's pools write or wrote into (pools deleted while this
+        # process runs included), so the objects of a removed pool are found and removed.
+        self._targets: dict[str, set[str]] = {}
+        self._applies = ThreadPoolExecutor(
+            max_workers=settings.write_concurrency, thread_name_prefix="api-write"
+        )
+
+    def stop(self) -> None:
+        """Wait for applies in flight."""
+        self._applies.shutdown(wait=True)
+
+    # --- events -----------------------------------------------------------------------------
+
+    def on_change(self, change: Change) -> None:
+        """Informer handler (Chassis and NodePools): a spec change re-plans its namespace."""
+        if change.key is None:
+            self._specs.invalidate()
+            self._owned.forget()  # a periodic relist: look at the owned objects again too
+            self.enqueue_all()
+        elif change.spec_changed:
+            self._specs.invalidate(change.key[0])
+            self.enqueue(change.key[0])
+
+    def enqueue(self, namespace: str) -> None:
+        """Reconcile ``namespace`` soon (changes within ``interval`` are batched)."""
+        self.queue.add(namespace, after=self._settings.interval)
+
+    def enqueue_all(self) -> None:
+        """Reconcile every namespace that has Chassis or NodePools, now."""
+        for namespace in self._cache.namespaces(*_KINDS):
+            self.queue.add(namespace)
+
+    # --- reconcile --------------------------------------------------------------------------
+
+    def reconcile(self, namespace: str) -> None:
+        """Work-queue handler: reconcile one namespace; requeue it if a write failed."""
+        if not self._writer.leading:
+            return  # a new leader reconciles every namespace when it starts
+        if not self._synced():
+            # Before every kind is listed a pool may look deleted: its objects would go.
+            self.queue.add(namespace, after=self._settings.interval)
+            return
+        try:
+            ok = self._reconcile(namespace)
+        except ChassisdError as exc:
+            log.error("namespace=%s reconcile failed, will retry: %s", namespace, exc)
+            ok = False
+        if not ok:
+            with self._lock:
+                targets = set(self._targets.get(namespace, set()))
+            self._owned.forget(namespace, targets)  # look at what is really there next time
+            self.queue.add(namespace, after=self._settings.interval)
+
+    def _reconcile(self, namespace: str) -> bool:
+        config, problems = self._specs.config(namespace)
+        nodes = self._memory.of_namespace(namespace)
+        pool_objs = {key[1]: o for key, o in self._cache.items(NODEPOOL, namespace).items()}
+        previous = {
+            name: dict((o.get("status") or {}).get("allocations") or {})
+            for name, o in pool_objs.items()
+        }
+        plans = plan_pools(config, nodes, previous)
+        targets = self._target_namespaces(namespace, plans, pool_objs)
+        actual: dict[OwnedKey, Owned] = {}
+        for target_ns in sorted(targets):
+            actual.update(self._owned.in_namespace(namespace, target_ns))
+        # Objects are built pool by pool and only those that differ are kept (a 1,000-chassis
+        # farm has thousands, and holding them all would double the agent's memory).
+        desired: set[OwnedKey] = set()
+        written: dict[str, list[dict[str, str]]] = {}
+        changed: list[dict[str, Any]] = []
+        for plan in plans:
+            objs = dhcphosts_objects(plan, pool_namespace=namespace)
+            configmap = kubefarm_configmap(plan, pool_namespace=namespace)
+            for obj in [*objs, *([configmap] if configmap else [])]:
+                key = owned_key(obj)
+                desired.add(key)
+                written.setdefault(plan.pool.name, []).append(
+                    {
+                        "apiVersion": obj["apiVersion"],
+                        "kind": key[0],
+                        "namespace": key[1],
+                        "name": key[2],
+                    }
+                )
+                live = actual.get(key)
+                if live is None or not live.carries(obj):
+                    changed.append(obj)
+        # Applies go out a few at a time: a first sweep of a large farm writes thousands.
+        ok = all(list(self._applies.map(lambda o: self._apply(namespace, o), changed)))
+        ok &= self._remove_stale(namespace, config, pool_objs, actual, desired)
+        live_pools = {p.name for p in config.pools}
+        for plan in plans:
+            name = plan.pool.name
+            ok &= self._write_status(
+                pool_objs.get(name), plan, written.get(name, []), problems.get(name, "")
+            )
+        for name, problem in problems.items():
+            if name not in live_pools and name in pool_objs:
+                ok &= self._write_status(pool_objs[name], None, [], problem)
+        return ok
+
+    def _target_namespaces(
+        self, namespace: str, plans: tuple[PoolPlan, ...], pool_objs: dict[str, dict[str, Any]]
+    ) -> set[str]:
+        with self._lock:
+            targets = self._targets.setdefault(namespace, set())
+            for plan in plans:
+                targets.add(plan.pool.dhcp.namespace)
+                if plan.pool.kubefarm is not None:
+                    targets.add(plan.pool.kubefarm.namespace or plan.pool.dhcp.namespace)
+            targets.update(
+                ref["namespace"]
+                for o in pool_objs.values()
+                for ref in (o.get("status") or {}).get("written") or []
+            )
+            return set(targets)
+
+    def _remove_stale(
+        self,
+        namespace: str,
+        config: Config,
+        pool_objs: dict[str, dict[str, Any]],
+        actual: dict[OwnedKey, Owned],
+        desired: set[OwnedKey],
+    ) -> bool:
+        live_pools = {p.name for p in config.pools}
+        chassis_names = {c.name for c in config.chassis}
+        confirmed = self._confirmed(namespace)
+        ok = True
+        for key, item in sorted(actual.items()):
+            if key in desired:
+                continue
+            pool = item.labels.get(POOL_LABEL, "")
+            chassis = item.labels.get(CHASSIS_LABEL, "")
+            gone = pool not in pool_objs or (pool in live_pools and chassis not in chassis_names)
+            emptied = pool in live_pools and chassis in confirmed
+            if gone or emptied:
+                ok &= self._delete(namespace, key)
+        return ok
+
+    def _apply(self, namespace: str, obj: dict[str, Any]) -> bool:
+        try:
+            self._owned.written(namespace, self._writer.apply(obj))
+        except ChassisdError as exc:
+            log.error("namespace=%s apply failed: %s", namespace, exc)
+            return False
+        return True
+
+    def _delete(self, namespace: str, key: OwnedKey) -> bool:
+        kind = DHCPHOSTS if key[0] == DHCPHOSTS.kind else CONFIGMAP
+        try:
+            self._writer.delete(kind, key[1], key[2])
+        except ChassisdError as exc:
+            log.error("namespace=%s delete failed: %s", namespace, exc)
+            return False
+        self._owned.deleted(namespace, key)
+        return True
+
+    # --- NodePool status --------------------------------------------------------------------
+
+    def _write_status(
+        self,
+        obj: dict[str, Any] | None,
+        plan: PoolPlan | None,
+        written: list[dict[str, str]],
+        problem: str,
+    ) -> bool:
+        if obj is None:
+            return True
+        now = datetime.now(UTC)
+        old = obj.get("status") or {}
+        generation = obj["metadata"].get("generation")
+        conflicts = list(plan.conflicts) if plan else []
+        ready_reason, _, ready_message = problem.partition(": ")
+        conditions = [
+            condition(
+                old,
+                "Ready",
+                not problem,
+                ready_reason or "Reconciled",
+                ready_message,
+                generation,
+                now,
+            ),
+            condition(
+                old,
+                "Conflict",
+                bool(conflicts),
+                "Conflict" if conflicts else "NoConflict",
+                "; ".join(conflicts),
+                generation,
+                now,
+            ),
+        ]
+        members = [_member(host) for host in plan.hosts] if plan is not None else []
+        status: dict[str, Any] = {
+            "observedGeneration": generation,
+            "conditions": conditions,
+            "memberCount": len(members),
+            "members": members,
+            "allocations": dict(sorted((plan.allocations if plan else {}).items())),
+            "written": sorted(written, key=lambda r: (r["kind"], r["namespace"], r["name"])),
+        }
+        pool_label = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+        self._metrics.set_pool(pool_label, members=len(members), conflicts=len(conflicts))
+        if self._cache.status_digest(NODEPOOL, key_of(obj)) == digest(status):
+            return True
+        old_message = find_condition(old, "Conflict").get("message")
+        try:
+            self._writer.status(obj, status)
+            message = conditions[1]["message"]
+            if conflicts and old_message != message:
+                self._writer.event(obj, reason="Conflict", message=message, warning=True)
+        except ChassisdError as exc:
+            log.error("status of NodePool %s not written: %s", pool_label, exc)
+            return False
+        return True
+
+
+_KINDS = (CHASSIS, NODEPOOL)
+
+
+def _member(host: Host) -> dict[str, Any]:
+    chassis, _, node_id = host.key.partition("/")
+    member: dict[str, Any] = {
+        "node": host.hostname,
+        "chassis": chassis,
+        "id": node_id,
+        "macs": list(host.macs),
+        "hostname": host.hostname,
+    }
+    if host.ip:
+        member["ip"] = host.ip
+    return member

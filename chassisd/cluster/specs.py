@@ -1,0 +1,93 @@
+"""The parsed specs of each namespace: its valid Chassis and NodePools as one ``Config``.
+
+Owns parsing the cached Chassis and NodePool objects of a namespace into the same ``Config``
+standalone mode loads from a file, once per change (a namespace is parsed again only after a
+spec in it changed), and the problems found per pool. An invalid Chassis is left out here and
+reported in its own status by the chassis controller. Reads the shared cache; writes nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from chassisd.cluster.cache import ObjectCache
+from chassisd.cluster.secrets import SecretCache
+from chassisd.config import ChassisSpec, Config, NodePoolSpec, parse_object
+from chassisd.errors import ConfigError
+from chassisd.kube.gateway import CHASSIS, NODEPOOL
+
+#: Problems of a namespace's pools, by pool name: "Reason: message".
+PoolProblems = dict[str, str]
+
+
+def parse_chassis(obj: dict[str, Any]) -> ChassisSpec:
+    """A Chassis object's spec, validated (``ConfigError`` naming the field)."""
+    parsed = parse_object(obj, label=obj["metadata"].get("namespace", ""))
+    if not isinstance(parsed, ChassisSpec):
+        raise ConfigError("not a Chassis")
+    return parsed
+
+
+class NamespaceSpecs:
+    """``Config`` per namespace, built from the cache and kept until a spec there changes."""
+
+    def __init__(self, cache: ObjectCache, secrets: SecretCache) -> None:
+        self._cache = cache
+        self._secrets = secrets
+        self._lock = threading.Lock()
+        self._built: dict[str, tuple[Config, PoolProblems]] = {}
+
+    def invalidate(self, namespace: str | None = None) -> None:
+        """Forget the parsed specs of ``namespace`` (None: of every namespace)."""
+        with self._lock:
+            if namespace is None:
+                self._built.clear()
+            else:
+                self._built.pop(namespace, None)
+
+    def config(self, namespace: str) -> tuple[Config, PoolProblems]:
+        """The valid Chassis and NodePools of ``namespace``, and the problems of its pools."""
+        with self._lock:
+            built = self._built.get(namespace)
+        if built is None:
+            built = self._build(namespace)
+            with self._lock:
+                self._built[namespace] = built
+        return built
+
+    def _build(self, namespace: str) -> tuple[Config, PoolProblems]:
+        chassis: list[ChassisSpec] = []
+        for obj in self._cache.items(CHASSIS, namespace).values():
+            try:
+                chassis.append(parse_chassis(obj))
+            except ConfigError:
+                continue  # reported in its own status
+        names = {c.name for c in chassis}
+        pools: list[NodePoolSpec] = []
+        problems: PoolProblems = {}
+        catch_all = ""
+        pool_objs = self._cache.items(NODEPOOL, namespace).values()
+        for obj in sorted(pool_objs, key=lambda o: o["metadata"]["name"]):
+            name = obj["metadata"]["name"]
+            try:
+                pool = parse_object(obj, label=namespace)
+            except ConfigError as exc:
+                problems[name] = f"InvalidSpec: {exc}"
+                continue
+            assert isinstance(pool, NodePoolSpec)
+            missing = sorted({m.chassis for m in pool.members} - names)
+            if missing:
+                problems[name] = f"UnknownChassis: no valid Chassis named {', '.join(missing)}"
+            if pool.catch_all:
+                if catch_all:
+                    problems[name] = f"DuplicateCatchAll: {catch_all!r} is already the catch-all"
+                    continue
+                catch_all = name
+            pools.append(pool)
+        config = Config(
+            chassis=tuple(chassis),
+            pools=tuple(pools),
+            secrets=self._secrets.of_namespace(namespace),
+        )
+        return config, problems

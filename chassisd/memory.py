@@ -1,0 +1,104 @@
+"""Node memory, pure: what chassisd remembers of every node, and its one record format.
+
+Owns ``KnownNode`` (a node as last seen, since when, since when it is missing), the grace
+period rule (``remember``: a node a *successful* poll no longer reports keeps its reservation
+until its pool's grace period has passed; a failed poll changes nothing), and the codec between
+a ``KnownNode`` and the dict recorded in a Chassis status and in the standalone state file, so
+both modes remember the same way. No I/O, no clock: callers pass ``now``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from chassisd.config import DEFAULT_GRACE_PERIOD, Config
+from chassisd.noderef import NamedNode, node_from_dict, node_to_dict
+from chassisd.timestamps import parse_time, stamp
+
+
+@dataclass(frozen=True, slots=True)
+class KnownNode:
+    """A node chassisd remembers: as last seen, since when, and since when it is missing."""
+
+    node: NamedNode
+    first_seen: datetime
+    absent_since: datetime | None = None
+
+
+def grace_period(config: Config, node: NamedNode) -> timedelta:
+    """How long ``node`` keeps its reservation after a successful poll stops reporting it:
+    the grace period of the pool that lists it, else the catch-all's, else the default."""
+    rec = node.record
+    listing = [
+        p
+        for p in config.pools
+        if any(m.matches(node.chassis, rec.id, rec.cartridge, rec.node) for m in p.members)
+    ]
+    pools = listing or [p for p in config.pools if p.catch_all]
+    return timedelta(seconds=pools[0].grace_period if pools else DEFAULT_GRACE_PERIOD)
+
+
+def remember(
+    config: Config,
+    known: Mapping[str, KnownNode],
+    polled: Mapping[str, Sequence[NamedNode]],
+    now: datetime,
+) -> tuple[dict[str, KnownNode], tuple[str, ...]]:
+    """Update what is known from the chassis polled *successfully* (``polled``: chassis → nodes).
+
+    Nodes of chassis not in ``polled`` (failed or not polled) are kept unchanged; a node a
+    successful poll no longer reports gets ``absent_since`` and is dropped only once its grace
+    period has passed; nodes of chassis no longer configured are dropped. Returns the new
+    memory (by ``chassis/id``) and the refs dropped.
+    """
+    configured = {c.name for c in config.chassis}
+    result: dict[str, KnownNode] = {}
+    dropped: list[str] = []
+    for nodes in polled.values():
+        for node in nodes:
+            before = known.get(node.ref)
+            result[node.ref] = KnownNode(node, before.first_seen if before else now, None)
+    for ref, entry in sorted(known.items()):
+        if ref in result:
+            continue
+        chassis = entry.node.chassis
+        if chassis not in configured:
+            dropped.append(ref)
+        elif chassis in polled:
+            absent_since = entry.absent_since or now
+            if now - absent_since > grace_period(config, entry.node):
+                dropped.append(ref)
+            else:
+                result[ref] = KnownNode(entry.node, entry.first_seen, absent_since)
+        else:
+            result[ref] = entry
+    return result, tuple(dropped)
+
+
+def known_order(entry: KnownNode) -> tuple[int, int, str]:
+    """The order nodes are recorded in: cartridge, node, native id."""
+    rec = entry.node.record
+    return rec.cartridge or 0, rec.node or 0, rec.id
+
+
+def known_to_dict(entry: KnownNode, *, with_chassis: bool = False) -> dict[str, Any]:
+    """A remembered node as recorded (a Chassis status entry; the state file adds the chassis)."""
+    data = node_to_dict(entry.node)
+    if with_chassis:
+        data["chassis"] = entry.node.chassis
+    data["firstSeen"] = stamp(entry.first_seen)
+    if entry.absent_since is not None:
+        data["absentSince"] = stamp(entry.absent_since)
+    return data
+
+
+def known_from_dict(chassis: str, entry: Mapping[str, Any], now: datetime) -> KnownNode:
+    """The inverse of ``known_to_dict`` for a node of ``chassis`` (``now`` when no firstSeen)."""
+    return KnownNode(
+        node_from_dict(chassis, entry),
+        parse_time(entry.get("firstSeen")) or now,
+        parse_time(entry.get("absentSince")),
+    )
