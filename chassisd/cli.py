@@ -22,10 +22,11 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from chassisd.cluster.status import TERMINAL_PHASES
 from chassisd.config import load_config
 from chassisd.errors import ChassisdError, ConfigError, DriverError, NodeRefError
 from chassisd.farm import Farm, FarmView
@@ -33,6 +34,10 @@ from chassisd.model import Outcome, PowerAction
 from chassisd.noderef import NamedNode, node_to_dict
 from chassisd.power import PowerService
 from chassisd.registry import Registry
+
+if TYPE_CHECKING:
+    from chassisd.clusterctl import PowerOutcome
+    from chassisd.kube.gateway import KubeGateway
 
 EXIT_OK, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_DEVICE, EXIT_UNKNOWN = 0, 2, 3, 4, 5
 
@@ -63,9 +68,22 @@ def build_parser() -> argparse.ArgumentParser:
     nodes = commands.add_parser("nodes", help="list every node of every chassis")
     nodes.add_argument("-o", "--output", choices=("table", "wide", "json", "yaml"), default="table")
 
-    power = commands.add_parser("power", help="power control: on|off|shutdown|cycle|reset|status")
-    power.add_argument("verb", choices=(*POWER_VERBS, "status"))
-    power.add_argument("nodes", nargs="+", metavar="NODE", help="name, CHASSIS/ID or native id")
+    power = commands.add_parser(
+        "power",
+        help="power control: on|off|shutdown|cycle|reset|status|cancel",
+        description="Every NODE is resolved before anything is done: one reference that "
+        "matches no node, or several, and nothing is sent (exit 3). In cluster mode each "
+        "request is a PowerAction the agent carries out; one that has not started when "
+        "--timeout ends is cancelled (deleted) and never runs later. `cancel` deletes pending "
+        "PowerActions, named by node or by PowerAction name.",
+    )
+    power.add_argument("verb", choices=(*POWER_VERBS, "status", "cancel"))
+    power.add_argument(
+        "nodes",
+        nargs="+",
+        metavar="NODE",
+        help="name, CHASSIS/ID or native id (cancel: or a PowerAction name)",
+    )
 
     pxe = commands.add_parser("pxe", help="boot from the network at the next boot only")
     pxe.add_argument("nodes", nargs="+", metavar="NODE")
@@ -126,18 +144,20 @@ def _cluster(args: argparse.Namespace) -> int:
         nodes = cluster_nodes(gateway, args.namespace)
         if args.command == "nodes":
             return _print_nodes(nodes, args.output, failures=())
+        if args.command == "power" and args.verb == "cancel":
+            return _cancel(gateway, args.namespace, args.nodes, nodes)
+        resolved = [resolve(reference, nodes) for reference in args.nodes]  # all, before any
         worst = EXIT_OK
-        for reference in args.nodes:
-            node = resolve(reference, nodes)
+        for node in resolved:
             if args.command == "power" and args.verb == "status":
                 print(f"{node.name} ({node.ref}): {node.record.power.value} (as of the last poll)")
                 continue
             action = PowerAction("pxe-once" if args.command == "pxe" else POWER_VERBS[args.verb])
-            obj = request_power(
+            outcome = request_power(
                 gateway, args.namespace, node, action, wait=not args.no_wait, timeout=args.timeout
             )
             worst = max(
-                worst, _report_action(node, obj, waited=not args.no_wait, timeout=args.timeout)
+                worst, _report_action(node, outcome, waited=not args.no_wait, timeout=args.timeout)
             )
         return worst
     except ConfigError as exc:
@@ -148,16 +168,21 @@ def _cluster(args: argparse.Namespace) -> int:
         return _fail(EXIT_DEVICE, str(exc))
 
 
-def _report_action(node: NamedNode, obj: dict[str, Any], *, waited: bool, timeout: float) -> int:
+def _report_action(node: NamedNode, outcome: PowerOutcome, *, waited: bool, timeout: float) -> int:
+    obj = outcome.obj
     name = obj["metadata"]["name"]
     status = obj.get("status") or {}
-    phase = status.get("phase", "Pending")
+    phase = outcome.phase.value
     if not waited:
         print(f"{node.name} ({node.ref}): PowerAction {name} created")
         return EXIT_OK
-    if phase not in ("Succeeded", "Failed", "Unknown"):
+    if outcome.cancelled:
+        print(f"chassisctl: {node.name}: PowerAction {name} not started within {timeout:g} s: "
+              "cancelled (deleted); nothing was sent", file=sys.stderr)  # fmt: skip
+        return EXIT_DEVICE
+    if phase not in TERMINAL_PHASES:
         print(f"chassisctl: {node.name}: PowerAction {name} still {phase} after {timeout:g} s "
-              "(left in place; check `kubectl get poweraction`)", file=sys.stderr)  # fmt: skip
+              "(it started; check `kubectl get poweraction`)", file=sys.stderr)  # fmt: skip
         return EXIT_DEVICE
     message = f" ({status['message']})" if status.get("message") else ""
     print(
@@ -166,6 +191,28 @@ def _report_action(node: NamedNode, obj: dict[str, Any], *, waited: bool, timeou
         f"PowerAction {name}{message}"
     )
     return {"Succeeded": EXIT_OK, "Unknown": EXIT_UNKNOWN}.get(phase, EXIT_DEVICE)
+
+
+def _cancel(
+    gateway: KubeGateway, namespace: str, references: list[str], nodes: list[NamedNode]
+) -> int:
+    from chassisd.clusterctl import cancel, pending_actions
+
+    actions = pending_actions(gateway, namespace, references, nodes)
+    if not actions:
+        print(f"chassisctl: nothing pending to cancel for {', '.join(references)}",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_DEVICE
+    worst = EXIT_OK
+    for obj in actions:
+        name = obj["metadata"]["name"]
+        if cancel(gateway, obj):
+            print(f"PowerAction {name} ({obj['spec']['node']} {obj['spec']['action']}) cancelled")
+        else:
+            print(f"chassisctl: PowerAction {name} started meanwhile; not cancelled",
+                  file=sys.stderr)  # fmt: skip
+            worst = EXIT_DEVICE
+    return worst
 
 
 def _fail(code: int, message: str) -> int:
@@ -210,10 +257,12 @@ def _print_nodes(nodes: list[NamedNode], output: str, *, failures: Sequence[obje
 
 
 def _power(farm: Farm, verb: str, references: list[str]) -> int:
+    if verb == "cancel":
+        return _fail(EXIT_USAGE, "cancel is for PowerActions in a cluster (no --config)")
     service = PowerService(farm.registry)
+    nodes, _view = farm.locate_all(references)  # every reference, before anything is sent
     worst = EXIT_OK
-    for reference in references:
-        node, _view = farm.locate(reference)
+    for node in nodes:
         spec = farm.config.chassis_named(node.chassis)
         target = farm.config.target(spec)
         try:

@@ -177,7 +177,9 @@ def _cluster(args: argparse.Namespace) -> int:
     from chassisd.metrics import Metrics
 
     stop = threading.Event()
-    settings = AgentSettings(namespace=args.namespace, poll=PollSettings(workers=args.workers))
+    settings = AgentSettings(
+        namespace=args.namespace, identity=args.identity, poll=PollSettings(workers=args.workers)
+    )
     # Every poll worker, writer, power worker, watch and the lease may hold a connection.
     connections = (
         settings.poll.workers + settings.reconcile.write_concurrency + settings.power.workers + 4

@@ -65,20 +65,28 @@ class Farm:
         return poll_chassis(self.registry, spec.driver, target, self._retry)
 
     def locate(self, reference: str) -> tuple[NamedNode, FarmView]:
-        """Resolve a node reference against a fresh poll (only its chassis for ``CHASSIS/ID``)."""
-        chassis = None
-        if "/" in reference:
-            name = reference.split("/", 1)[0]
-            chassis = [c for c in self.config.chassis if c.name == name] or None
+        """Resolve one node reference against a fresh poll (see ``locate_all``)."""
+        nodes, view = self.locate_all([reference])
+        return nodes[0], view
+
+    def locate_all(self, references: Sequence[str]) -> tuple[list[NamedNode], FarmView]:
+        """Resolve every reference against one fresh poll, or raise for the first that
+        matches no node or several: nothing is acted on unless all resolve. When every
+        reference is ``CHASSIS/ID`` only those chassis are polled, not the whole farm."""
+        chassis: list[ChassisSpec] | None = None
+        if references and all("/" in r for r in references):
+            names = {r.split("/", 1)[0] for r in references}
+            chassis = [c for c in self.config.chassis if c.name in names]
         view = self.poll(chassis)
         try:
-            return resolve(reference, view.nodes), view
+            return [resolve(reference, view.nodes) for reference in references], view
         except ChassisdError:
             if view.failures:
                 # The node may be on a chassis that could not be read: say so, not just "no node".
                 failed = ", ".join(f"{r.chassis} ({r.error})" for r in view.failures)
                 raise ChassisdError(
-                    f"cannot resolve {reference!r}: some chassis could not be read: {failed}"
+                    f"cannot resolve {', '.join(references)!r}: some chassis could not be read: "
+                    f"{failed}"
                 ) from None
             raise
 

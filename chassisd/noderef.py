@@ -76,30 +76,40 @@ def node_from_dict(chassis: str, entry: Mapping[str, Any]) -> NamedNode:
 
 
 def resolve(reference: str, nodes: Sequence[NamedNode]) -> NamedNode:
-    """Return the one node ``reference`` names, trying in order: exact name,
-    ``chassis/id``, then a native id that only one chassis has."""
+    """Return the one node ``reference`` names.
+
+    ``CHASSIS/ID`` is taken apart first and matches only that chassis's node (node names never
+    contain ``/``). Anything else is looked up both as a node name and as a native id: it must
+    name exactly one node either way — a name of one node that is another node's native id is
+    ambiguous, never silently taken as the name.
+    """
     ref = reference.strip()
-    by_name = [n for n in nodes if n.name == ref]
-    if by_name:
-        return _one(ref, by_name, "name")
     if "/" in ref:
         chassis, _, native = ref.partition("/")
-        matches = [
-            n for n in nodes if n.chassis == chassis and n.record.id.lower() == native.lower()
-        ]
-        if matches:
-            return _one(ref, matches, "chassis/id")
-        if not any(n.chassis == chassis for n in nodes):
+        on_chassis = [n for n in nodes if n.chassis == chassis]
+        if not on_chassis:
             known = sorted({n.chassis for n in nodes})
             raise NodeRefError(
                 f"no chassis {chassis!r} in the inventory (chassis: {', '.join(known) or 'none'})",
                 reference=ref,
                 candidates=tuple(known),
             )
-    else:
-        by_id = [n for n in nodes if n.record.id.lower() == ref.lower()]
-        if by_id:
-            return _one(ref, by_id, "native id")
+        matches = [n for n in on_chassis if n.record.id.lower() == native.lower()]
+        if matches:
+            return _one(ref, matches, "chassis/id")
+        close = difflib.get_close_matches(ref, sorted(n.ref for n in on_chassis), n=5, cutoff=0.6)
+        hint = f"; did you mean: {', '.join(close)}" if close else ""
+        raise NodeRefError(
+            f"chassis {chassis!r} has no node {native!r}{hint}",
+            reference=ref,
+            candidates=tuple(close),
+        )
+    by_name = [n for n in nodes if n.name == ref]
+    by_id = [n for n in nodes if n.record.id.lower() == ref.lower()]
+    matches = list({n.ref: n for n in [*by_name, *by_id]}.values())
+    if matches:
+        how = "name" if not by_id else "native id" if not by_name else "name or native id"
+        return _one(ref, matches, how)
     close = _suggestions(ref, nodes)
     hint = f"; did you mean: {', '.join(close)}" if close else ""
     raise NodeRefError(f"no node matches {ref!r}{hint}", reference=ref, candidates=tuple(close))

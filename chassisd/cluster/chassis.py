@@ -285,6 +285,21 @@ class ChassisController:
             status["lastSuccessTime"] = stamp(now)
         self._write(obj, status)
 
+    def read_back(self, key: Key) -> None:
+        """A power action read a node's state back into the node memory: show it in the
+        Chassis status now, not at the next poll."""
+        obj = self._cache.get(CHASSIS, key)
+        if obj is None:
+            return
+        known = sorted(self._memory.get(key).values(), key=known_order)
+        status = {
+            **(obj.get("status") or {}),
+            "nodeCount": len(known),
+            "nodes": [known_to_dict(k) for k in known],
+        }
+        if self._cache.status_digest(CHASSIS, key) != digest(status):
+            self._write(obj, status)
+
     def _report_invalid(self, key: Key, obj: dict[str, Any]) -> None:
         try:
             parse_chassis(obj)

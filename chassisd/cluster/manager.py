@@ -86,7 +86,9 @@ class Manager:
             PowerService(registry, settings.power.device),
             metrics,
             settings.power,
+            identity=settings.identity,
             synced=lambda: self.synced,
+            read_back=lambda key: self.chassis.read_back(key),
         )
         self._settings = settings
         self._informers = {

@@ -1,18 +1,45 @@
-"""The power controller: carries out PowerActions.
+"""The power controller: carries out each PowerAction exactly once, or not at all.
 
-Owns the PowerAction lifecycle: a pending action is resolved to one node, marked ``Running``,
-sent through the power service, and finished with its outcome, the state read back and the
-driver used; an action found ``Running`` that this process did not start (a restart or a
-leader change) ends ``Unknown`` and is never sent again; finished actions are deleted after
-their TTL. Each action key is handled by one worker at a time (the work queue's rule); every
-status goes through the writer, so the cache holds what was written.
+Owns the PowerAction lifecycle, a state machine::
+
+    Pending ──(deadline passed)──────────────> Expired     device never touched
+    Pending ──(deleted / being deleted)──────> Cancelled   device never touched
+    Pending ──(bad reference or action)──────> Failed      device never touched
+    Pending ──(Running written AND confirmed)─> Running ──(sent)──> Succeeded | Failed | Unknown
+    Running, not in this process's ledger ───> Unknown     never re-sent
+
+The one rule: **nothing is sent unless the transition to Running has been written and
+confirmed by the API server** — applied with the object's ``uid`` and ``resourceVersion`` as
+preconditions, carrying this agent's identity and a fresh attempt id — and the answer shows the
+object still exists, is not being deleted, and this replica still leads. What happens at each
+step when something fails:
+
+- *Running write fails* (API error, 5xx/429, dropped connection, RBAC denies the status
+  subresource, 404 deleted, 409 changed): nothing is sent; the action stays Pending and is
+  looked at again after a back-off — until its deadline, then it ends Expired. A write that
+  reached etcd though its answer was lost shows up from the watch as Running with *our* attempt
+  id, and the ledger knows nothing was sent: it goes on from there, still exactly once.
+- *Crash after Running was written* (SIGKILL, node loss) or *leader change*: the next leader
+  finds Running with an attempt it has no record of and ends it Unknown, never re-sent.
+- *Final status write fails*: the outcome stays in the in-memory **ledger** (per uid) and the
+  write is retried with back-off until it is persisted; the ledger is consulted before anything
+  else, so a lagging watch or a stale cache can never cause a second send.
+
+Fairness: one device conversation at a time per (namespace, chassis) — a worker never waits
+for a busy chassis, it requeues the action; at most half the workers serve one namespace; a
+chassis that nothing could reach fails its queued actions at once for a short while instead of
+timing out one by one. The state read back is recorded in the node memory and the Chassis
+status (``read_back``). Statuses go only through the writer, so the cache holds what was written.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,11 +51,11 @@ from chassisd.cluster.specs import NamespaceSpecs
 from chassisd.cluster.status import PowerPhase, older_than, phase_of
 from chassisd.cluster.workqueue import WorkQueue
 from chassisd.cluster.writer import Writer
-from chassisd.errors import ChassisdError, NodeRefError
+from chassisd.errors import ChassisdError, NodeRefError, TransientError
 from chassisd.kube.gateway import POWERACTION
 from chassisd.metrics import Metrics
-from chassisd.model import Outcome, PowerAction
-from chassisd.noderef import resolve
+from chassisd.model import Outcome, PowerAction, PowerState
+from chassisd.noderef import NamedNode, resolve
 from chassisd.power import PowerService
 from chassisd.timestamps import parse_time, stamp
 
@@ -39,10 +66,32 @@ _PHASE = {
     Outcome.FAILED: PowerPhase.FAILED,
     Outcome.UNKNOWN: PowerPhase.UNKNOWN,
 }
+DEFAULT_DEADLINE = 300  # seconds; the CRD's default for spec.deadlineSeconds
+BUSY_REQUEUE = 0.2  # seconds before looking again at an action whose chassis is busy
+UNREACHABLE_HOLD = 30.0  # seconds a chassis nothing could reach fails its queued actions fast
+WRITE_RETRY_FIRST, WRITE_RETRY_MAX = 0.5, 30.0  # back-off of failed status writes
+
+
+@dataclass
+class _Entry:
+    """What this process did with one PowerAction (by uid): survives failed writes."""
+
+    attempt: str
+    sent: bool = False
+    final: dict[str, Any] | None = None  # the terminal status to persist
+    persisted: bool = False
+    failures: int = 0  # failed writes in a row (back-off)
+
+
+@dataclass
+class _Fairness:
+    busy: set[tuple[str, str]] = field(default_factory=set)  # (namespace, chassis) in use
+    per_namespace: dict[str, int] = field(default_factory=dict)
+    unreachable: dict[tuple[str, str], tuple[float, str]] = field(default_factory=dict)
 
 
 class PowerController:
-    """Takes PowerAction keys from its work queue and carries the actions out."""
+    """Takes PowerAction keys from its work queue and moves each along its lifecycle."""
 
     def __init__(
         self,
@@ -54,7 +103,9 @@ class PowerController:
         metrics: Metrics,
         settings: PowerControllerSettings,
         *,
+        identity: str,
         synced: Callable[[], bool],
+        read_back: Callable[[Key], None],
     ) -> None:
         self._cache = cache
         self._specs = specs
@@ -63,10 +114,16 @@ class PowerController:
         self._service = service
         self._metrics = metrics
         self._settings = settings
+        self._identity = identity
         self._synced = synced
+        self._read_back = read_back
         self.queue: WorkQueue[Key] = WorkQueue("power")
         self._lock = threading.Lock()
-        self._started: set[Key] = set()  # actions this process marked Running
+        self._ledger: dict[str, _Entry] = {}
+        self._fair = _Fairness()
+        self._namespace_share = max(1, settings.workers // 2)
+
+    # --- events -----------------------------------------------------------------------------
 
     def on_change(self, change: Change) -> None:
         """Informer handler: look at a PowerAction whenever it changes (all after a list)."""
@@ -74,41 +131,228 @@ class PowerController:
             self.enqueue_all()
         elif change.new is not None:
             self.queue.add(change.key)
+        elif change.old is not None:  # deleted: its ledger entry is of no more use
+            with self._lock:
+                self._ledger.pop(change.old["metadata"].get("uid", ""), None)
 
     def enqueue_all(self) -> None:
         """Look at every PowerAction now (a new leader starts work)."""
         for key in self._cache.items(POWERACTION):
             self.queue.add(key)
 
+    def ledger_entry(self, uid: str) -> _Entry | None:
+        """What this process did with the action ``uid`` (tests and diagnostics)."""
+        with self._lock:
+            return self._ledger.get(uid)
+
+    # --- the state machine --------------------------------------------------------------------
+
     def handle(self, key: Key) -> None:
         """Work-queue handler: move one PowerAction along its lifecycle."""
         if not self._writer.leading:
-            return
+            return  # a new leader looks at every action when it starts
         if not self._synced():
             self.queue.add(key, after=0.5)
             return
         obj = self._cache.get(POWERACTION, key)
         if obj is None:
-            return
+            return  # deleted: a pending action is never carried out
+        uid = obj["metadata"].get("uid", "")
+        with self._lock:
+            entry = self._ledger.get(uid)
         phase = phase_of(obj)
+        if entry is not None and entry.final is not None:
+            if not entry.persisted:
+                self._persist(key, obj, entry)
+            elif phase.terminal:
+                self._expire_later(key, obj)
+            return
         if phase.terminal:
-            self._expire(key, obj)
+            self._expire_later(key, obj)
+            return
+        status = obj.get("status") or {}
+        if phase is PowerPhase.RUNNING:
+            ours = entry is not None and status.get("attempt") == entry.attempt
+            if ours and entry is not None and not entry.sent:
+                self._send(key, obj, entry)  # our Running write reached etcd; nothing was sent
+            elif not ours:  # started by a process that is gone: it may have sent it
+                self._conclude(
+                    key, obj, PowerPhase.UNKNOWN,
+                    "chassisd restarted or lost leadership while carrying it out; not re-sent",
+                    {}, entry,
+                )  # fmt: skip
+            return
+        self._start(key, obj, entry)
+
+    def _start(self, key: Key, obj: dict[str, Any], entry: _Entry | None) -> None:
+        meta = obj["metadata"]
+        if meta.get("deletionTimestamp"):
+            self._conclude(key, obj, PowerPhase.CANCELLED, "deleted before it started", {}, entry)
+            return
+        deadline = _deadline(obj)
+        if deadline is not None and datetime.now(UTC) >= deadline:
+            self._conclude(
+                key, obj, PowerPhase.EXPIRED,
+                f"not started within {_deadline_seconds(obj)} s of its creation; not sent",
+                {}, entry,
+            )  # fmt: skip
+            return
+        spec = obj.get("spec") or {}
+        namespace = key[0]
+        try:
+            node = resolve(str(spec.get("node", "")), self._memory.of_namespace(namespace))
+            PowerAction(spec.get("action"))
+        except (NodeRefError, ValueError) as exc:
+            self._conclude(key, obj, PowerPhase.FAILED, str(exc), {}, entry)
+            return
+        chassis = (namespace, node.chassis)
+        hold = self._unreachable(chassis)
+        if hold:
+            self._conclude(
+                key, obj, PowerPhase.FAILED, f"not sent: {hold}", {"resolvedNode": node.ref},
+                entry,
+            )  # fmt: skip
+            return
+        if not self._claim(chassis):
+            self.queue.add(key, after=BUSY_REQUEUE)  # chassis or namespace busy: look again
+            return
+        try:
+            entry = _Entry(attempt=uuid.uuid4().hex)
+            with self._lock:
+                self._ledger[meta["uid"]] = entry
+            started = stamp(datetime.now(UTC))
+            running = {
+                "phase": PowerPhase.RUNNING.value,
+                "startTime": started,
+                "agent": self._identity,
+                "attempt": entry.attempt,
+                "resolvedNode": node.ref,
+            }
+            try:
+                answer = self._writer.status(
+                    obj, running, uid=meta["uid"], resource_version=meta.get("resourceVersion")
+                )
+            except ChassisdError as exc:
+                # Nothing is sent. If the write did reach etcd, the watch shows our attempt.
+                log.warning("PowerAction %s/%s: Running not confirmed, not sent: %s",
+                            *key, exc)  # fmt: skip
+                self.queue.add(key, after=self._retry_delay(entry))
+                return
+            if answer["metadata"].get("deletionTimestamp"):
+                self._conclude(key, answer, PowerPhase.CANCELLED, "deleted before it started",
+                               {"startTime": started}, entry)  # fmt: skip
+                return
+            self._send(key, answer, entry, node=node, claimed=True)
+        finally:
+            self._release(chassis)
+
+    def _send(
+        self,
+        key: Key,
+        obj: dict[str, Any],
+        entry: _Entry,
+        *,
+        node: NamedNode | None = None,
+        claimed: bool = False,
+    ) -> None:
+        namespace = key[0]
+        spec = obj.get("spec") or {}
+        status = obj.get("status") or {}
+        extra: dict[str, Any] = {
+            k: status[k] for k in ("startTime", "agent", "attempt", "resolvedNode") if k in status
+        }
+        try:
+            node = node or resolve(str(spec.get("node", "")), self._memory.of_namespace(namespace))
+            action = PowerAction(spec.get("action"))
+        except (NodeRefError, ValueError) as exc:
+            self._conclude(key, obj, PowerPhase.FAILED, str(exc), extra, entry)
+            return
+        chassis_key = (namespace, node.chassis)
+        if not claimed and not self._claim(chassis_key):
+            self.queue.add(key, after=BUSY_REQUEUE)
+            return
+        try:
+            config, _ = self._specs.config(namespace)
+            driver = ""
+            try:
+                chassis = config.chassis_named(node.chassis)
+                routes = config.power_routes(chassis)
+                driver = chassis.driver
+                extra["driver"] = driver
+                if not self._writer.leading:
+                    self._conclude(key, obj, PowerPhase.FAILED,
+                                   "this replica lost leadership before sending; not sent",
+                                   extra, entry)  # fmt: skip
+                    return
+                with self._lock:
+                    entry.sent = True  # from here on, never again
+                result = self._service.run_routes(routes, node.record.id, action)
+            except ChassisdError as exc:
+                if isinstance(exc, TransientError):
+                    self._mark_unreachable(chassis_key, str(exc))
+                self._metrics.count_power(action.value, "failed", driver)
+                self._conclude(key, obj, PowerPhase.FAILED, str(exc), extra, entry)
+                return
+        finally:
+            if not claimed:
+                self._release(chassis_key)
+        self._metrics.count_power(action.value, result.outcome.value, result.driver)
+        extra.update(powerState=result.state.value, driver=result.driver)
+        if result.state is not PowerState.UNKNOWN and self._memory.record_power(
+            (namespace, node.chassis), node.record.id, result.state
+        ):
+            self._read_back((namespace, node.chassis))
+        self._conclude(key, obj, _PHASE[result.outcome], result.message, extra, entry)
+
+    def _conclude(
+        self,
+        key: Key,
+        obj: dict[str, Any],
+        phase: PowerPhase,
+        message: str,
+        extra: Mapping[str, Any],
+        entry: _Entry | None,
+    ) -> None:
+        """Record the final status in the ledger, then persist it."""
+        final = {
+            **extra,
+            "phase": phase.value,
+            "message": message[:1024],
+            "completionTime": stamp(datetime.now(UTC)),
+        }
+        uid = obj["metadata"].get("uid", "")
+        with self._lock:
+            entry = self._ledger.setdefault(uid, entry or _Entry(attempt=""))
+            entry.final = final
+        log.info("PowerAction %s/%s: %s %s", *key, phase.value, message)
+        self._persist(key, obj, entry)
+
+    def _persist(self, key: Key, obj: dict[str, Any], entry: _Entry) -> None:
+        assert entry.final is not None
+        try:
+            self._writer.status(obj, entry.final, uid=obj["metadata"].get("uid"))
+        except ChassisdError as exc:
+            if getattr(exc, "status", 0) == 404:
+                with self._lock:
+                    entry.persisted = True  # the object is gone: nothing left to record
+                return
+            delay = self._retry_delay(entry)
+            log.error("PowerAction %s/%s: final status not written, retrying in %.1f s: %s",
+                      *key, delay, exc)  # fmt: skip
+            self.queue.add(key, after=delay)
             return
         with self._lock:
-            mine = key in self._started
-        if phase is PowerPhase.RUNNING:
-            if not mine:  # a previous run may have sent it: never send again
-                self._finish(
-                    obj,
-                    PowerPhase.UNKNOWN,
-                    "chassisd restarted while carrying it out; not re-sent",
-                    {},
-                )
-            return
-        if not mine:
-            self._carry_out(key, obj)
+            entry.persisted = True
+            entry.failures = 0
+        self.queue.add(key, after=self._settings.ttl)
 
-    def _expire(self, key: Key, obj: dict[str, Any]) -> None:
+    def _retry_delay(self, entry: _Entry) -> float:
+        with self._lock:
+            entry.failures += 1
+            return float(min(WRITE_RETRY_FIRST * 2 ** (entry.failures - 1), WRITE_RETRY_MAX))
+
+    def _expire_later(self, key: Key, obj: dict[str, Any]) -> None:
+        """Delete a finished action once its TTL passed; look again then."""
         finished = (obj.get("status") or {}).get("completionTime")
         now = datetime.now(UTC)
         if older_than(finished, now, self._settings.ttl):
@@ -116,62 +360,55 @@ class PowerController:
                 self._writer.delete(POWERACTION, *key)
             except ChassisdError as exc:
                 log.error("PowerAction %s/%s not deleted: %s", *key, exc)
+                self.queue.add(key, after=WRITE_RETRY_MAX)
+                return
+            with self._lock:
+                self._ledger.pop(obj["metadata"].get("uid", ""), None)
             return
         moment = parse_time(finished) or now
         left = (moment + timedelta(seconds=self._settings.ttl) - now).total_seconds()
         self.queue.add(key, after=left + 1)
 
-    def _carry_out(self, key: Key, obj: dict[str, Any]) -> None:
-        namespace, _name = key
-        spec = obj.get("spec") or {}
-        started = stamp(datetime.now(UTC))
-        with self._lock:
-            self._started.add(key)
-        try:
-            self._writer.status(obj, {"phase": PowerPhase.RUNNING.value, "startTime": started})
-        except ChassisdError as exc:
-            log.error("PowerAction %s/%s: Running not written: %s", *key, exc)
-        extra: dict[str, Any] = {"startTime": started}
-        try:
-            node = resolve(str(spec.get("node", "")), self._memory.of_namespace(namespace))
-            action = PowerAction(spec.get("action"))
-        except (NodeRefError, ValueError) as exc:
-            self._finish(obj, PowerPhase.FAILED, str(exc), extra)
-            return
-        extra["resolvedNode"] = node.ref
-        config, _ = self._specs.config(namespace)
-        try:
-            chassis = config.chassis_named(node.chassis)
-            routes = config.power_routes(chassis)
-            extra["driver"] = chassis.driver
-            if not self._writer.leading:
-                self._finish(
-                    obj, PowerPhase.FAILED, "this replica lost leadership before sending", extra
-                )
-                return
-            result = self._service.run_routes(routes, node.record.id, action)
-        except ChassisdError as exc:
-            self._metrics.count_power(action.value, "failed", extra.get("driver", ""))
-            self._finish(obj, PowerPhase.FAILED, str(exc), extra)
-            return
-        self._metrics.count_power(action.value, result.outcome.value, result.driver)
-        extra.update(powerState=result.state.value, driver=result.driver)
-        self._finish(obj, _PHASE[result.outcome], result.message, extra)
+    # --- fairness -----------------------------------------------------------------------------
 
-    def _finish(
-        self, obj: dict[str, Any], phase: PowerPhase, message: str, extra: Mapping[str, Any]
-    ) -> None:
-        status = {
-            **extra,
-            "phase": phase.value,
-            "message": message[:1024],
-            "completionTime": stamp(datetime.now(UTC)),
-        }
-        meta = obj["metadata"]
-        try:
-            self._writer.status(obj, status)
-        except ChassisdError as exc:
-            log.error(
-                "PowerAction %s/%s: status not written: %s", meta["namespace"], meta["name"], exc
-            )
-        log.info("PowerAction %s/%s: %s %s", meta["namespace"], meta["name"], phase.value, message)
+    def _claim(self, chassis: tuple[str, str]) -> bool:
+        with self._lock:
+            fair = self._fair
+            if chassis in fair.busy:
+                return False
+            if fair.per_namespace.get(chassis[0], 0) >= self._namespace_share:
+                return False
+            fair.busy.add(chassis)
+            fair.per_namespace[chassis[0]] = fair.per_namespace.get(chassis[0], 0) + 1
+            return True
+
+    def _release(self, chassis: tuple[str, str]) -> None:
+        with self._lock:
+            fair = self._fair
+            if chassis in fair.busy:
+                fair.busy.discard(chassis)
+                fair.per_namespace[chassis[0]] -= 1
+
+    def _mark_unreachable(self, chassis: tuple[str, str], why: str) -> None:
+        with self._lock:
+            self._fair.unreachable[chassis] = (time.monotonic() + UNREACHABLE_HOLD, why)
+
+    def _unreachable(self, chassis: tuple[str, str]) -> str:
+        with self._lock:
+            held = self._fair.unreachable.get(chassis)
+            if held is None or time.monotonic() >= held[0]:
+                self._fair.unreachable.pop(chassis, None)
+                return ""
+            return f"chassis {chassis[1]} was unreachable moments ago: {held[1]}"
+
+
+def _deadline_seconds(obj: dict[str, Any]) -> int:
+    value = (obj.get("spec") or {}).get("deadlineSeconds")
+    return int(value) if isinstance(value, int) and value > 0 else DEFAULT_DEADLINE
+
+
+def _deadline(obj: dict[str, Any]) -> datetime | None:
+    created = parse_time(obj["metadata"].get("creationTimestamp"))
+    if created is None:
+        return None
+    return created + timedelta(seconds=_deadline_seconds(obj))

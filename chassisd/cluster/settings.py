@@ -61,6 +61,7 @@ class AgentSettings:
     """Everything the cluster agent can be tuned by."""
 
     namespace: str | None = None  # follow only this namespace (None: every namespace)
+    identity: str = "chassisd"  # this replica's name: the leader Lease holder, PowerAction agent
     poll: PollSettings = field(default_factory=PollSettings)
     reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
     power: PowerControllerSettings = field(default_factory=PowerControllerSettings)

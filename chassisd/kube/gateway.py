@@ -214,11 +214,25 @@ class KubeGateway:
         self._count(kind, "create")
         return dict(result)
 
-    def delete(self, kind: Kind, namespace: str, name: str) -> None:
-        """Delete one object; an object already gone is fine."""
+    def delete(
+        self,
+        kind: Kind,
+        namespace: str,
+        name: str,
+        *,
+        uid: str | None = None,
+        resource_version: str | None = None,
+    ) -> None:
+        """Delete one object; an object already gone is fine. With ``uid`` or
+        ``resource_version`` it is deleted only if it is still exactly that object (else
+        ``KubeApiError`` with status 409)."""
+        preconditions = {
+            k: v for k, v in (("uid", uid), ("resourceVersion", resource_version)) if v
+        }
+        body = {"preconditions": preconditions} if preconditions else None
         try:
             self._resource(kind).delete(
-                name=name, namespace=namespace, _request_timeout=REQUEST_TIMEOUT
+                name=name, namespace=namespace, body=body, _request_timeout=REQUEST_TIMEOUT
             )
         except NotFoundError:
             return

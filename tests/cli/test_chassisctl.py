@@ -141,3 +141,19 @@ def test_sim_command_prints_one_ready_line_and_stops_on_sigint(tmp_path: Path) -
         finally:
             process.send_signal(signal.SIGINT)
             assert process.wait(timeout=10) == 0
+
+
+def test_one_bad_reference_and_nothing_is_done_whatever_the_order(
+    chassisctl: Run, config_file: Path, farm: tuple[SimHandle, SimHandle]
+) -> None:
+    """Every reference is resolved before anything is sent: `power off GOOD BAD` and
+    `power off BAD GOOD` both exit 3 and leave the good node on."""
+    one = farm[0]
+    node_id, _ = next(iter(one.spec.nodes()))
+    good = f"c1n{node_id.cartridge}"
+    for order in ((good, "c1n99"), ("c1n99", good)):
+        result = chassisctl("--config", str(config_file), "power", "off", *order)
+        assert result.returncode == 3, result.stderr
+        assert "c1n99" in result.stderr
+        assert one.is_powered_on(node_id), f"{order}: {good} was powered off"
+    assert one.stats.commands_by_kind.get("power_off", 0) == 0

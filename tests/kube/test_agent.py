@@ -4,8 +4,7 @@ simulated chassis."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
@@ -13,26 +12,14 @@ import kubernetes.client as k8s
 import pytest
 import yaml
 
-from chassisd.cluster.manager import Manager
-from chassisd.cluster.settings import (
-    AgentSettings,
-    PollSettings,
-    PowerControllerSettings,
-    ReconcileSettings,
-)
-from chassisd.kube.gateway import CHASSIS, DHCPHOSTS, NODEPOOL, POWERACTION, KubeGateway
+from chassisd.kube.gateway import CHASSIS, DHCPHOSTS, NODEPOOL, POWERACTION
 from chassisd.metrics import Metrics
-from chassisd.poller import RetryPolicy
-from chassisd.power import PowerSettings
-from chassisd.registry import Registry
-from chassisd.sim.model import Cartridge, ChassisSpec, Faults, SimNode
-from chassisd.sim.moonshot import MoonshotSimulator, SimHandle
+from chassisd.sim.model import Cartridge, Faults, SimNode
 from chassisd.testing import wait_until
+from chassisd.testing.clusterworld import API, World, all_hosts, open_world, standard_farm
 from chassisd.testing.controlplane import UPSTREAM_CRDS_DIR
 
 pytestmark = pytest.mark.kube
-
-API = "chassisd.io/v1alpha1"
 
 
 def dhcphosts_schema() -> dict[str, Any]:
@@ -44,130 +31,11 @@ def dhcphosts_schema() -> dict[str, Any]:
     return dict(spec, properties=props, additionalProperties=False)
 
 
-@dataclass
-class World:
-    """A namespace with credentials, chassis and pools, and the agent(s) serving it."""
-
-    namespace: str
-    gateway: KubeGateway
-    sims: dict[str, SimHandle]
-    agents: list[Manager] = field(default_factory=list)
-
-    def chassis(self, name: str, handle: SimHandle, **spec: Any) -> None:
-        body = {
-            "driver": "moonshot",
-            "address": f"127.0.0.1:{handle.port}",
-            "credentialsSecretRef": {"name": "creds"},
-            "knownHostsSecretRef": {"name": "hostkeys"},
-            "pollInterval": "1s",
-            "connectTimeout": "5s",
-            "commandTimeout": "5s",
-            **spec,
-        }
-        self.gateway.create(
-            {
-                "apiVersion": API,
-                "kind": "Chassis",
-                "metadata": {"name": name, "namespace": self.namespace},
-                "spec": body,
-            }
-        )
-
-    def pool(self, name: str, spec: dict[str, Any]) -> None:
-        self.gateway.create(
-            {
-                "apiVersion": API,
-                "kind": "NodePool",
-                "metadata": {"name": name, "namespace": self.namespace},
-                "spec": spec,
-            }
-        )
-
-    def get(self, kind: Any, name: str) -> dict[str, Any]:
-        obj = self.gateway.get(kind, self.namespace, name)
-        assert obj is not None, f"{kind.kind} {name} not found"
-        return obj
-
-    def dhcphosts(self) -> dict[str, dict[str, Any]]:
-        items, _ = self.gateway.list(DHCPHOSTS, self.namespace)
-        return {i["metadata"]["name"]: i for i in items}
-
-    def start_agent(
-        self, metrics: Metrics | None = None, fence: Callable[[], bool] | None = None
-    ) -> Manager:
-        """A manager with short intervals; it leads at once unless ``fence`` is given (then
-        the caller's leader election calls ``lead``/``follow``)."""
-        settings = AgentSettings(
-            namespace=self.namespace,
-            poll=PollSettings(retry=RetryPolicy(attempts=1), max_backoff=1.0, secret_ttl=2.0),
-            reconcile=ReconcileSettings(interval=0.2, relist_interval=3),
-            power=PowerControllerSettings(
-                device=PowerSettings(settle_timeout=10, settle_interval=0.1)
-            ),
-        )
-        agent = Manager(
-            self.gateway, Registry(), metrics or Metrics(), settings, fence=fence or (lambda: True)
-        )
-        agent.start(leading=fence is None)
-        self.agents.append(agent)
-        return agent
-
-
-def sim_spec(name: str, index: int, slots: int = 6) -> ChassisSpec:
-    return ChassisSpec.generate(
-        name, seed=11, chassis_index=index, slots=slots, fill=1.0, multi_node=0.0
-    )
-
-
 @pytest.fixture
 def world(kube_api: k8s.ApiClient, kube_namespace: str) -> Iterator[World]:
     """Two simulated chassis (6 nodes each), their Secrets, and the gateway; agents stop after."""
-    with (
-        MoonshotSimulator(sim_spec("m1", 1)).running() as one,
-        MoonshotSimulator(sim_spec("m2", 2)).running() as two,
-    ):
-        gateway = KubeGateway(kube_api)
-        w = World(kube_namespace, gateway, {"m1": one, "m2": two})
-        gateway.create(
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": {"name": "creds", "namespace": kube_namespace},
-                "stringData": {"username": "admin", "password": "password"},
-            }
-        )
-        gateway.create(
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": {"name": "hostkeys", "namespace": kube_namespace},
-                "stringData": {"known_hosts": f"{one.known_hosts_line}\n{two.known_hosts_line}\n"},
-            }
-        )
-        try:
-            yield w
-        finally:
-            for agent in w.agents:
-                agent.stop()
-
-
-def standard_farm(w: World, grace: str = "1h") -> None:
-    w.chassis("m1", w.sims["m1"], nodeNameTemplate="c1n{cartridge}")
-    w.chassis("m2", w.sims["m2"])
-    w.pool(
-        "cluster-a",
-        {
-            "members": [{"chassis": "m1", "nodes": ["c1-4n1"]}],
-            "addressing": {"range": {"start": "10.28.36.10", "end": "10.28.36.50"}},
-            "dhcp": {"namespace": w.namespace, "setTags": ["cluster-a"]},
-            "gracePeriod": grace,
-        },
-    )
-    w.pool("unknown", {"catchAll": True, "dhcp": {"namespace": w.namespace, "leaseTime": "1h"}})
-
-
-def all_hosts(w: World) -> dict[str, dict[str, Any]]:
-    return {h["hostname"]: h for obj in w.dhcphosts().values() for h in obj["spec"]["hosts"]}
+    with open_world(kube_api, kube_namespace) as w:
+        yield w
 
 
 def test_discovery_fills_dhcphosts_and_statuses(world: World) -> None:

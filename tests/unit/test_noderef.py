@@ -34,12 +34,30 @@ def test_template_fields() -> None:
         ("moonshot-2-c43n1", "moonshot-2/c43n1"),
         ("moonshot-2/C43N1", "moonshot-2/c43n1"),  # chassis/id, any case
         ("c44n1", "moonshot-2/c44n1"),  # a native id only one chassis has
-        ("c1n1", "moonshot-1/c1n1"),  # the name c1n1 wins over the native id on moonshot-2
+        ("c2n1", "moonshot-1/c2n1"),  # the name c1n2 is another node's; c2n1 is one node
     ],
 )
 def test_resolve(reference: str, expected: str) -> None:
-    """Names first, then CHASSIS/ID, then an unambiguous native id."""
+    """CHASSIS/ID structurally; otherwise a name or native id that names one node."""
     assert resolve(reference, FARM).ref == expected
+
+
+def test_a_name_that_is_another_nodes_native_id_is_ambiguous() -> None:
+    """c1n1 is the name of moonshot-1/c1n1 and the native id of moonshot-2/c1n1: both are
+    listed, nothing is chosen silently."""
+    with pytest.raises(NodeRefError, match="ambiguous") as info:
+        resolve("c1n1", FARM)
+    assert info.value.candidates == ("c1n1 (moonshot-1/c1n1)", "moonshot-2-c1n1 (moonshot-2/c1n1)")
+
+
+def test_chassis_slash_id_never_matches_a_name_containing_a_slash() -> None:
+    """A node on chassis x whose (old-style) name is "moonshot-1/c43n1" is not what
+    moonshot-1/c43n1 means: the reference is taken apart and goes to moonshot-1's c43n1."""
+    record = NodeRecord(id="c5n1", cartridge=5, node=1)
+    decoy = NamedNode("moonshot-1/c43n1", "x", record)
+    assert resolve("moonshot-1/c43n1", [decoy, *FARM]).ref == "moonshot-1/c43n1"
+    with pytest.raises(NodeRefError, match="chassis 'moonshot-1' has no node 'c99n1'"):
+        resolve("moonshot-1/c99n1", [decoy, *FARM])
 
 
 def test_ambiguous_native_id_lists_candidates() -> None:
