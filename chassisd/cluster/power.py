@@ -36,16 +36,16 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chassisd.cluster.cache import Key, ObjectCache
 from chassisd.cluster.informer import Change
 from chassisd.cluster.nodes import NodeMemory
+from chassisd.cluster.powergate import PowerGate
 from chassisd.cluster.settings import PowerControllerSettings
 from chassisd.cluster.specs import NamespaceSpecs
 from chassisd.cluster.status import PowerPhase, older_than, phase_of
@@ -68,7 +68,6 @@ _PHASE = {
 }
 DEFAULT_DEADLINE = 300  # seconds; the CRD's default for spec.deadlineSeconds
 BUSY_REQUEUE = 0.2  # seconds before looking again at an action whose chassis is busy
-UNREACHABLE_HOLD = 30.0  # seconds a chassis nothing could reach fails its queued actions fast
 WRITE_RETRY_FIRST, WRITE_RETRY_MAX = 0.5, 30.0  # back-off of failed status writes
 
 
@@ -81,13 +80,6 @@ class _Entry:
     final: dict[str, Any] | None = None  # the terminal status to persist
     persisted: bool = False
     failures: int = 0  # failed writes in a row (back-off)
-
-
-@dataclass
-class _Fairness:
-    busy: set[tuple[str, str]] = field(default_factory=set)  # (namespace, chassis) in use
-    per_namespace: dict[str, int] = field(default_factory=dict)
-    unreachable: dict[tuple[str, str], tuple[float, str]] = field(default_factory=dict)
 
 
 class PowerController:
@@ -120,8 +112,7 @@ class PowerController:
         self.queue: WorkQueue[Key] = WorkQueue("power")
         self._lock = threading.Lock()
         self._ledger: dict[str, _Entry] = {}
-        self._fair = _Fairness()
-        self._namespace_share = max(1, settings.workers // 2)
+        self._gate = PowerGate(namespace_share=max(1, settings.workers // 2))
 
     # --- events -----------------------------------------------------------------------------
 
@@ -206,14 +197,14 @@ class PowerController:
             self._conclude(key, obj, PowerPhase.FAILED, str(exc), {}, entry)
             return
         chassis = (namespace, node.chassis)
-        hold = self._unreachable(chassis)
+        hold = self._gate.unreachable(chassis)
         if hold:
             self._conclude(
                 key, obj, PowerPhase.FAILED, f"not sent: {hold}", {"resolvedNode": node.ref},
                 entry,
             )  # fmt: skip
             return
-        if not self._claim(chassis):
+        if not self._gate.claim(chassis):
             self.queue.add(key, after=BUSY_REQUEUE)  # chassis or namespace busy: look again
             return
         try:
@@ -244,7 +235,7 @@ class PowerController:
                 return
             self._send(key, answer, entry, node=node, claimed=True)
         finally:
-            self._release(chassis)
+            self._gate.release(chassis)
 
     def _send(
         self,
@@ -268,7 +259,7 @@ class PowerController:
             self._conclude(key, obj, PowerPhase.FAILED, str(exc), extra, entry)
             return
         chassis_key = (namespace, node.chassis)
-        if not claimed and not self._claim(chassis_key):
+        if not claimed and not self._gate.claim(chassis_key):
             self.queue.add(key, after=BUSY_REQUEUE)
             return
         try:
@@ -289,13 +280,13 @@ class PowerController:
                 result = self._service.run_routes(routes, node.record.id, action)
             except ChassisdError as exc:
                 if isinstance(exc, TransientError):
-                    self._mark_unreachable(chassis_key, str(exc))
+                    self._gate.mark_unreachable(chassis_key, str(exc))
                 self._metrics.count_power(action.value, "failed", driver)
                 self._conclude(key, obj, PowerPhase.FAILED, str(exc), extra, entry)
                 return
         finally:
             if not claimed:
-                self._release(chassis_key)
+                self._gate.release(chassis_key)
         self._metrics.count_power(action.value, result.outcome.value, result.driver)
         extra.update(powerState=result.state.value, driver=result.driver)
         if result.state is not PowerState.UNKNOWN and self._memory.record_power(
@@ -368,38 +359,6 @@ class PowerController:
         moment = parse_time(finished) or now
         left = (moment + timedelta(seconds=self._settings.ttl) - now).total_seconds()
         self.queue.add(key, after=left + 1)
-
-    # --- fairness -----------------------------------------------------------------------------
-
-    def _claim(self, chassis: tuple[str, str]) -> bool:
-        with self._lock:
-            fair = self._fair
-            if chassis in fair.busy:
-                return False
-            if fair.per_namespace.get(chassis[0], 0) >= self._namespace_share:
-                return False
-            fair.busy.add(chassis)
-            fair.per_namespace[chassis[0]] = fair.per_namespace.get(chassis[0], 0) + 1
-            return True
-
-    def _release(self, chassis: tuple[str, str]) -> None:
-        with self._lock:
-            fair = self._fair
-            if chassis in fair.busy:
-                fair.busy.discard(chassis)
-                fair.per_namespace[chassis[0]] -= 1
-
-    def _mark_unreachable(self, chassis: tuple[str, str], why: str) -> None:
-        with self._lock:
-            self._fair.unreachable[chassis] = (time.monotonic() + UNREACHABLE_HOLD, why)
-
-    def _unreachable(self, chassis: tuple[str, str]) -> str:
-        with self._lock:
-            held = self._fair.unreachable.get(chassis)
-            if held is None or time.monotonic() >= held[0]:
-                self._fair.unreachable.pop(chassis, None)
-                return ""
-            return f"chassis {chassis[1]} was unreachable moments ago: {held[1]}"
 
 
 def _deadline_seconds(obj: dict[str, Any]) -> int:

@@ -157,7 +157,7 @@ def test_running_written_by_a_process_that_is_gone_ends_unknown_and_is_not_sent(
             "apiVersion": API,
             "kind": "PowerAction",
             "metadata": {"name": "orphan", "namespace": world.namespace},
-            "status": {"phase": "Running", "agent": "gone", "attempt": "0" * 32},
+            "status": {"phase": "Running", "startTime": "2026-01-01T00:00:00Z"},
         }
     )
     assert created["metadata"]["uid"]
