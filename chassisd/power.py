@@ -134,12 +134,11 @@ class PowerService:
         if needed not in driver.features or (
             action is not PowerAction.PXE_ONCE and not native_or_composed
         ):
-            raise UnsupportedError(
-                f"{action.value} is not supported by this driver"
-                + (" (use cycle)" if action is PowerAction.RESET else ""),
-                chassis=driver.target.name,
-                driver=driver.name,
-            )
+            with driver.located():
+                raise UnsupportedError(
+                    f"{action.value} is not supported by this driver"
+                    + (" (use cycle)" if action is PowerAction.RESET else "")
+                )
 
     def _send_and_confirm(self, driver: Driver, node_id: str, action: PowerAction) -> PowerResult:
         try:
