@@ -6,7 +6,8 @@ Owns the rules of the architecture's "Power is careful":
 - ``cycle`` is the driver's native cycle if it has one; otherwise off, *confirmed* off, then on.
 - A state-changing command that may have reached the device (``AmbiguousOutcome``) is never
   re-sent: the state is read back and the result says the outcome is unknown.
-- A ``TransientError`` (nothing reached the device) is retried here, and only here.
+- A ``TransientError`` (nothing reached the device) is retried here, and only here, when
+  opening the session (``chassisd.retry``).
 - One conversation at a time per chassis (a lock per chassis name).
 - The resulting state is read back and reported.
 
@@ -26,6 +27,7 @@ from chassisd.driver import ChassisTarget, Driver
 from chassisd.errors import AmbiguousOutcome, DriverError, TransientError, UnsupportedError
 from chassisd.model import Feature, Outcome, PowerAction, PowerResult, PowerState
 from chassisd.registry import Registry
+from chassisd.retry import Backoff, retry
 
 _TARGET_STATE = {
     PowerAction.ON: PowerState.ON,
@@ -40,12 +42,14 @@ class PowerSettings:
 
     Production Moonshot clients poll ``show node power`` every 5 s for up to 30–60 s after a
     power change (moonshot-cli.md §3.5); a graceful shutdown can take as long as the OS needs.
+    Opening the session is retried like a poll (three attempts, 1 s then 2 s): an operator is
+    waiting, so a dropped login is worth two quick retries but not a long wait.
     """
 
     settle_timeout: float = 60.0
     settle_interval: float = 2.0
     connect_attempts: int = 3  # only for failures before anything reached the device
-    connect_backoff: float = 1.0
+    connect_backoff: Backoff = Backoff(initial=1.0, factor=2.0, maximum=10.0)
 
 
 class PowerService:
@@ -111,18 +115,19 @@ class PowerService:
 
     def _open(self, driver_name: str, target: ChassisTarget) -> Driver:
         """Open a driver session, retrying only failures where nothing reached the device."""
-        delay = self._settings.connect_backoff
-        for attempt in range(1, self._settings.connect_attempts + 1):
+
+        def attempt() -> Driver:
             driver = self._registry.create(driver_name, target)
-            try:
-                driver.open()
-                return driver
-            except TransientError:
-                if attempt == self._settings.connect_attempts:
-                    raise
-                self._sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+            driver.open()  # a driver cleans up after a failed open itself
+            return driver
+
+        return retry(
+            attempt,
+            attempts=self._settings.connect_attempts,
+            backoff=self._settings.connect_backoff,
+            retry_on=(TransientError,),
+            sleep=self._sleep,
+        )
 
     def _check_supported(self, driver: Driver, action: PowerAction) -> None:
         needed = Feature.PXE_ONCE if action is PowerAction.PXE_ONCE else Feature.POWER_SET
