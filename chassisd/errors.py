@@ -25,11 +25,19 @@ the library error (``raise ... from exc``). Each public entry point of a driver 
 ``located(chassis=..., driver=...)`` (``Driver.located()``), which names the source in every
 ``DriverError`` leaving it, as httpx's request context names the request. Messages never
 contain secrets.
+
+A power request tried over several routes (``PowerService.run_routes``) that no route carried
+out raises ``UnsupportedError`` (every route said so) or ``TransientError`` (nothing reached a
+device), with ``routes`` listing what happened on each.
 """
 
 from __future__ import annotations
 
 from types import TracebackType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from chassisd.model import RouteAttempt
 
 
 class ChassisdError(Exception):
@@ -99,13 +107,15 @@ class DriverError(ChassisdError):
 
     ``reason`` is the message as raised; ``chassis`` and ``driver`` name the source once the
     error has left a ``located`` block (empty before), and the message then starts with
-    ``driver/chassis:``.
+    ``driver/chassis:``. ``routes`` is filled only by ``PowerService.run_routes`` (see the
+    module docstring).
     """
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, routes: tuple[RouteAttempt, ...] = ()) -> None:
         self.reason = message
         self.chassis = ""
         self.driver = ""
+        self.routes = routes
         super().__init__(message)
 
     def _locate(self, *, chassis: str, driver: str) -> None:
