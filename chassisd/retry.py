@@ -46,8 +46,10 @@ class Backoff:
     jitter: float = 0.0
 
     def __post_init__(self) -> None:
-        if not (self.initial >= 0 and self.maximum >= self.initial):
-            raise ValueError(f"need 0 <= initial <= maximum, got {self.initial}, {self.maximum}")
+        # initial > maximum is allowed: the cap applies from the first delay (a chassis polled
+        # hourly still retries within the agent's cap).
+        if self.initial < 0 or self.maximum < 0:
+            raise ValueError(f"delays cannot be negative: {self.initial}, {self.maximum}")
         if self.factor < 1:
             raise ValueError(f"factor must be at least 1, got {self.factor}")
         if not 0 <= self.jitter < 1:

@@ -39,6 +39,11 @@ def test_delays_grow_by_the_factor_up_to_the_maximum() -> None:
     assert [backoff.delay(n) for n in range(1, 7)] == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
 
 
+def test_a_first_delay_above_the_maximum_is_capped() -> None:
+    """A chassis polled hourly, failing, is retried within a 30-minute cap from the start."""
+    assert Backoff(initial=3600.0, maximum=1800.0).delay(1) == 1800.0
+
+
 def test_a_long_failure_streak_stays_at_the_maximum() -> None:
     """A chassis failing for weeks does not overflow the arithmetic."""
     assert Backoff(initial=300.0, factor=2.0, maximum=1800.0).delay(100_000) == 1800.0
@@ -58,8 +63,8 @@ def test_jitter_spreads_each_delay_within_its_fraction() -> None:
 @pytest.mark.parametrize(
     ("arguments", "complaint"),
     [
-        ({"initial": -1.0}, "initial <= maximum"),
-        ({"initial": 5.0, "maximum": 1.0}, "initial <= maximum"),
+        ({"initial": -1.0}, "cannot be negative"),
+        ({"maximum": -1.0}, "cannot be negative"),
         ({"factor": 0.5}, "factor must be at least 1"),
         ({"jitter": 1.0}, "jitter is a fraction"),
         ({"jitter": -0.1}, "jitter is a fraction"),
