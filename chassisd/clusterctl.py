@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from chassisd.cluster.status import TERMINAL_PHASES, PowerPhase, phase_of
-from chassisd.errors import ChassisdError, NodeRefError
-from chassisd.kube.gateway import CHASSIS, POWERACTION, KubeApiError, KubeGateway
+from chassisd.errors import ChassisdError, KubeApiError, NodeRefError
+from chassisd.kube.gateway import CHASSIS, POWERACTION, KubeGateway
 from chassisd.model import PowerAction
 from chassisd.noderef import NamedNode, node_from_dict, resolve
 

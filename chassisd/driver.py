@@ -14,14 +14,19 @@ Lifecycle: a driver object is one conversation with one device::
 
 Optional capabilities raise ``UnsupportedError`` by default; a driver declares in ``features``
 exactly what it overrides (a contract test checks both directions).
+
+Errors name their source in one place: a driver raises plain ``DriverError``s and runs each
+public method (``open`` and the feature methods) inside ``with self.located():``, which stamps
+this chassis and driver onto whatever leaves it (``chassisd.errors.located``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import ClassVar, Self
+from typing import ClassVar, NoReturn, Self
 
+from chassisd import errors
 from chassisd.errors import UnsupportedError
 from chassisd.model import Feature, Inventory, PowerAction, PowerState
 
@@ -100,6 +105,10 @@ class Driver:
     ) -> None:
         self.close()
 
+    def located(self) -> errors.located:
+        """A block whose ``DriverError``s name this chassis and driver (``errors.located``)."""
+        return errors.located(chassis=self.target.name, driver=self.name)
+
     def open(self) -> None:
         """Connect and log in. Drivers without a session do nothing."""
 
@@ -108,24 +117,23 @@ class Driver:
 
     def inventory(self) -> Inventory:
         """Read every node, its MACs and power state."""
-        raise self._unsupported(Feature.INVENTORY)
+        self._unsupported(Feature.INVENTORY)
 
     def power_state(self, node_id: str) -> PowerState:
         """Read one node's power state."""
-        raise self._unsupported(Feature.POWER_STATE)
+        self._unsupported(Feature.POWER_STATE)
 
     def set_power(self, node_id: str, action: PowerAction) -> None:
         """Send one power request (an action in ``power_actions``); does not wait for it."""
-        raise self._unsupported(Feature.POWER_SET)
+        self._unsupported(Feature.POWER_SET)
 
     def pxe_once(self, node_id: str) -> None:
         """Make the node boot from the network at its next boot only."""
-        raise self._unsupported(Feature.PXE_ONCE)
+        self._unsupported(Feature.PXE_ONCE)
 
-    def _unsupported(self, feature: Feature) -> UnsupportedError:
-        return UnsupportedError(
-            f"driver does not support {feature.value}", chassis=self.target.name, driver=self.name
-        )
+    def _unsupported(self, feature: Feature) -> NoReturn:
+        with self.located():
+            raise UnsupportedError(f"driver does not support {feature.value}")
 
 
 #: Which method implements which feature; the contract test and the registry use it.

@@ -1,13 +1,15 @@
-"""The error tree of chassisd: every failure the project raises on purpose.
+"""The error tree of chassisd: every failure the project raises on purpose, and where it happened.
 
-Owns the classes and their fields. Does not log, retry or format for users beyond the
-message; the poller and the power service decide what to do, by class, in one place.
+Owns the classes and their fields, and ``located``, the one way an error learns which chassis
+and driver it came from. Does not log, retry or format for users beyond the message; the
+poller and the power service decide what to do, by class, in one place (``chassisd.retry``).
 
 ::
 
     ChassisdError
     ├── ConfigError            a config document or resource is invalid (document + field path)
     ├── NodeRefError           a node reference matches nothing, or several nodes (lists candidates)
+    ├── KubeApiError           the Kubernetes API refused a request (HTTP status) or was unreachable
     └── DriverError            something went wrong talking to a chassis manager or BMC
         ├── TransientError     nothing reached the device: retrying is safe
         ├── AmbiguousOutcome   a state-changing command was sent and no answer came: never re-send
@@ -18,11 +20,24 @@ message; the poller and the power service decide what to do, by class, in one pl
             ├── DeviceError        the device answered, with an error
             └── ParseError         the device's output is not what we understand (command + line)
 
-Drivers raise only ``DriverError`` subclasses and chain the library error (``raise ... from exc``).
-Messages never contain secrets.
+Drivers raise only ``DriverError`` subclasses, plain (no chassis or driver in them), and chain
+the library error (``raise ... from exc``). Each public entry point of a driver runs inside
+``located(chassis=..., driver=...)`` (``Driver.located()``), which names the source in every
+``DriverError`` leaving it, as httpx's request context names the request. Messages never
+contain secrets.
+
+A power request tried over several routes (``PowerService.run_routes``) that no route carried
+out raises ``UnsupportedError`` (every route said so) or ``TransientError`` (nothing reached a
+device), with ``routes`` listing what happened on each.
 """
 
 from __future__ import annotations
+
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from chassisd.model import RouteAttempt
 
 
 class ChassisdError(Exception):
@@ -53,15 +68,92 @@ class NodeRefError(ChassisdError):
         super().__init__(message)
 
 
-class DriverError(ChassisdError):
-    """A failure talking to one chassis manager or BMC."""
+class KubeApiError(ChassisdError):
+    """The Kubernetes API refused a request, or could not be reached.
 
-    def __init__(self, message: str, *, chassis: str = "", driver: str = "") -> None:
+    ``status`` is the HTTP status of the refusal, or 0 when no answer came (connection refused,
+    timeout, TLS failure): then the request may or may not have been applied. Raised only by
+    the Kubernetes adapter (``chassisd.kube``); the properties name the statuses callers branch
+    on.
+    """
+
+    def __init__(self, message: str, *, status: int) -> None:
+        self.status = status
+        super().__init__(message)
+
+    @property
+    def unreachable(self) -> bool:
+        """No answer came from the API server (``status`` 0)."""
+        return self.status == 0
+
+    @property
+    def not_found(self) -> bool:
+        """The object, or its kind, does not exist (404)."""
+        return self.status == 404
+
+    @property
+    def conflict(self) -> bool:
+        """A create found the name taken, or an update's resourceVersion was stale (409)."""
+        return self.status == 409
+
+    @property
+    def forbidden(self) -> bool:
+        """RBAC does not allow chassisd's service account this request (403)."""
+        return self.status == 403
+
+
+class DriverError(ChassisdError):
+    """A failure talking to one chassis manager or BMC.
+
+    ``reason`` is the message as raised; ``chassis`` and ``driver`` name the source once the
+    error has left a ``located`` block (empty before), and the message then starts with
+    ``driver/chassis:``. ``routes`` is filled only by ``PowerService.run_routes`` (see the
+    module docstring).
+    """
+
+    def __init__(self, message: str, *, routes: tuple[RouteAttempt, ...] = ()) -> None:
+        self.reason = message
+        self.chassis = ""
+        self.driver = ""
+        self.routes = routes
+        super().__init__(message)
+
+    def _locate(self, *, chassis: str, driver: str) -> None:
+        """Fill in the source where it is still empty and rebuild the message from ``reason``,
+        so a second ``located`` never stamps twice."""
+        self.chassis = self.chassis or chassis
+        self.driver = self.driver or driver
+        prefix = "/".join(part for part in (self.driver, self.chassis) if part)
+        self.args = (f"{prefix}: {self.reason}" if prefix else self.reason,)
+
+
+class located:  # lower case: it reads as a verb at the call site, like contextlib's closing
+    """Name ``chassis`` and ``driver`` in every ``DriverError`` raised inside the block.
+
+    The one place where an error learns where it came from: drivers raise plain errors and
+    run each public entry point inside this block (``Driver.located()``). The same exception
+    object travels on, so its class, fields, ``__cause__`` and traceback are kept. An error
+    that already names its source (an inner block) keeps it; only empty fields are filled.
+    Other exceptions pass through untouched; nothing is ever swallowed.
+    """
+
+    __slots__ = ("chassis", "driver")
+
+    def __init__(self, *, chassis: str, driver: str) -> None:
         self.chassis = chassis
         self.driver = driver
-        self.reason = message
-        prefix = "/".join(part for part in (driver, chassis) if part)
-        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if isinstance(exc, DriverError):
+            exc._locate(chassis=self.chassis, driver=self.driver)
 
 
 class TransientError(DriverError):
@@ -105,16 +197,7 @@ class ParseError(PermanentError):
     within that output, ``line`` the offending text.
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        command: str,
-        line: str = "",
-        line_no: int = 0,
-        chassis: str = "",
-        driver: str = "",
-    ) -> None:
+    def __init__(self, message: str, *, command: str, line: str = "", line_no: int = 0) -> None:
         self.command = command
         self.line = line
         self.line_no = line_no
@@ -122,17 +205,4 @@ class ParseError(PermanentError):
         detail = f"{command!r}: {message}"
         if line_no:
             detail += f" (line {line_no}: {line!r})"
-        super().__init__(detail, chassis=chassis, driver=driver)
-
-    def with_source(self, *, chassis: str, driver: str) -> ParseError:
-        """Return the same error naming the chassis and driver it came from."""
-        err = ParseError(
-            self.problem,
-            command=self.command,
-            line=self.line,
-            line_no=self.line_no,
-            chassis=chassis,
-            driver=driver,
-        )
-        err.__cause__ = self.__cause__
-        return err
+        super().__init__(detail)

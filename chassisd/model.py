@@ -151,9 +151,34 @@ class Outcome(enum.Enum):
     UNKNOWN = "unknown"  # sent, but no answer: not re-sent (AmbiguousOutcome)
 
 
+class RouteResult(enum.Enum):
+    """What happened on one route (driver + address) of a power request."""
+
+    USED = "used"  # this route carried the request out; the PowerResult says how it ended
+    UNSUPPORTED = "unsupported"  # the driver or device cannot do this action: nothing was sent
+    NOT_REACHED = "not-reached"  # nothing reached the device (TransientError): nothing was sent
+
+
+@dataclass(frozen=True, slots=True)
+class RouteAttempt:
+    """One route a power request tried: which driver, for which chassis, and what happened.
+
+    ``message`` is the error that made the request move on (empty for the route used).
+    """
+
+    driver: str
+    chassis: str
+    result: RouteResult
+    message: str = ""
+
+
 @dataclass(frozen=True)
 class PowerResult:
-    """The result of one power request on one node, with the state read back afterwards."""
+    """The result of one power request on one node, with the state read back afterwards.
+
+    ``routes`` lists the routes tried in order: those that could not carry the request out,
+    then the one that did (``driver``).
+    """
 
     chassis: str
     node_id: str
@@ -162,3 +187,4 @@ class PowerResult:
     state: PowerState
     driver: str
     message: str = ""
+    routes: tuple[RouteAttempt, ...] = ()

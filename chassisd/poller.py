@@ -2,9 +2,9 @@
 
 Owns calling a driver for a chassis's inventory and deciding, by error class, whether to try
 again: ``TransientError`` (nothing reached the device) is retried with exponential back-off
-within one cycle; every other error ends the cycle at once. The result always says what
-happened; a failed poll carries no inventory, so nothing downstream can mistake it for
-"the chassis is empty".
+(``chassisd.retry``) within one cycle; every other error ends the cycle at once. The result
+always says what happened; a failed poll carries no inventory, so nothing downstream can
+mistake it for "the chassis is empty".
 """
 
 from __future__ import annotations
@@ -17,20 +17,20 @@ from chassisd.driver import ChassisTarget
 from chassisd.errors import ChassisdError, TransientError
 from chassisd.model import Inventory
 from chassisd.registry import Registry
+from chassisd.retry import Backoff, retry
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How often one poll cycle retries a transient failure.
+    """How often one poll cycle retries a transient failure, and how long it waits between.
 
     Three attempts with 1 s, 2 s back-off: chassis managers drop SSH logins now and then
     (MAAS LP #1544757; Mozilla retries 4 times), but a longer wait belongs to the next
-    scheduled poll, not to this one.
+    scheduled poll, not to this one - hence the 10 s cap on any one wait within a cycle.
     """
 
     attempts: int = 3
-    backoff: float = 1.0  # seconds before the 2nd attempt; doubles each time
-    backoff_max: float = 10.0
+    backoff: Backoff = Backoff(initial=1.0, factor=2.0, maximum=10.0)
 
 
 @dataclass(frozen=True)
@@ -60,22 +60,24 @@ def poll_chassis(
 ) -> PollResult:
     """Poll one chassis: one driver session, ``inventory()``, retrying transient failures."""
     started = time.monotonic()
-    delay = policy.backoff
-    error: ChassisdError | None = None
-    attempt = 0
-    for attempt in range(1, policy.attempts + 1):
-        try:
-            with registry.create(driver_name, target) as driver:
-                inventory = driver.inventory()
-            return PollResult(
-                target.name, driver_name, inventory, None, attempt, time.monotonic() - started
-            )
-        except TransientError as exc:
-            error = exc
-            if attempt < policy.attempts:
-                sleep(min(delay, policy.backoff_max))
-                delay *= 2
-        except ChassisdError as exc:
-            error = exc
-            break
-    return PollResult(target.name, driver_name, None, error, attempt, time.monotonic() - started)
+    attempts = 0
+
+    def attempt() -> Inventory:
+        nonlocal attempts
+        attempts += 1
+        with registry.create(driver_name, target) as driver:
+            return driver.inventory()
+
+    try:
+        inventory = retry(
+            attempt,
+            attempts=policy.attempts,
+            backoff=policy.backoff,
+            retry_on=(TransientError,),
+            sleep=sleep,
+        )
+    except ChassisdError as exc:
+        return PollResult(target.name, driver_name, None, exc, attempts, time.monotonic() - started)
+    return PollResult(
+        target.name, driver_name, inventory, None, attempts, time.monotonic() - started
+    )

@@ -6,7 +6,10 @@ Owns the rules of the architecture's "Power is careful":
 - ``cycle`` is the driver's native cycle if it has one; otherwise off, *confirmed* off, then on.
 - A state-changing command that may have reached the device (``AmbiguousOutcome``) is never
   re-sent: the state is read back and the result says the outcome is unknown.
-- A ``TransientError`` (nothing reached the device) is retried here, and only here.
+- A ``TransientError`` (nothing reached the device) is retried here, and only here, when
+  opening the session (``chassisd.retry``).
+- Routes (the chassis's driver, then its fallbacks) are tried in order only while nothing was
+  sent; the result, or the error when no route could do it, lists what happened on each.
 - One conversation at a time per chassis (a lock per chassis name).
 - The resulting state is read back and reported.
 
@@ -20,12 +23,21 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from chassisd.driver import ChassisTarget, Driver
 from chassisd.errors import AmbiguousOutcome, DriverError, TransientError, UnsupportedError
-from chassisd.model import Feature, Outcome, PowerAction, PowerResult, PowerState
+from chassisd.model import (
+    Feature,
+    Outcome,
+    PowerAction,
+    PowerResult,
+    PowerState,
+    RouteAttempt,
+    RouteResult,
+)
 from chassisd.registry import Registry
+from chassisd.retry import Backoff, retry
 
 _TARGET_STATE = {
     PowerAction.ON: PowerState.ON,
@@ -40,12 +52,14 @@ class PowerSettings:
 
     Production Moonshot clients poll ``show node power`` every 5 s for up to 30–60 s after a
     power change (moonshot-cli.md §3.5); a graceful shutdown can take as long as the OS needs.
+    Opening the session is retried like a poll (three attempts, 1 s then 2 s): an operator is
+    waiting, so a dropped login is worth two quick retries but not a long wait.
     """
 
     settle_timeout: float = 60.0
     settle_interval: float = 2.0
     connect_attempts: int = 3  # only for failures before anything reached the device
-    connect_backoff: float = 1.0
+    connect_backoff: Backoff = Backoff(initial=1.0, factor=2.0, maximum=10.0)
 
 
 class PowerService:
@@ -81,16 +95,21 @@ class PowerService:
         """Carry out ``action`` on one node and report the outcome and the state read back.
 
         Raises ``DriverError`` only when the request could not be started (unreachable,
-        refused credentials, unsupported); failures after that are in the result.
+        refused credentials, unsupported); failures after that are in the result, whose
+        ``routes`` names this one route.
         """
         with self._lock(target.name), closing(self._open(driver_name, target)) as driver:
-            self._check_supported(driver, action)
-            if action is PowerAction.PXE_ONCE:
-                driver.pxe_once(node_id)
-                return self._result(driver, node_id, action, Outcome.SUCCEEDED, "next boot: PXE")
-            if action is PowerAction.CYCLE and action not in driver.power_actions:
-                return self._composed_cycle(driver, node_id)
-            return self._send_and_confirm(driver, node_id, action)
+            result = self._run(driver, node_id, action)
+        return replace(result, routes=(RouteAttempt(driver_name, target.name, RouteResult.USED),))
+
+    def _run(self, driver: Driver, node_id: str, action: PowerAction) -> PowerResult:
+        self._check_supported(driver, action)
+        if action is PowerAction.PXE_ONCE:
+            driver.pxe_once(node_id)
+            return self._result(driver, node_id, action, Outcome.SUCCEEDED, "next boot: PXE")
+        if action is PowerAction.CYCLE and action not in driver.power_actions:
+            return self._composed_cycle(driver, node_id)
+        return self._send_and_confirm(driver, node_id, action)
 
     def run_routes(
         self, routes: Sequence[tuple[str, ChassisTarget]], node_id: str, action: PowerAction
@@ -99,30 +118,51 @@ class PowerService:
 
         The next route is tried only when nothing reached the device (``TransientError``) or
         the driver cannot do it (``UnsupportedError``): never after a command may have been
-        sent, so a ``cycle`` is never sent twice.
+        sent, so a ``cycle`` is never sent twice. The result's ``routes`` lists the routes that
+        could not do it, then the one that did. When none could, the error carries that record
+        in ``routes`` and is chained from the last route's error: ``UnsupportedError`` when
+        every route said it cannot do this (retrying is useless), else ``TransientError``
+        (nothing reached a device; a later try may).
         """
-        failures: list[str] = []
+        tried: list[RouteAttempt] = []
+        last: DriverError | None = None
         for driver_name, target in routes:
             try:
-                return self.run(driver_name, target, node_id, action)
+                result = self.run(driver_name, target, node_id, action)
             except (TransientError, UnsupportedError) as exc:
-                failures.append(str(exc))
-        raise TransientError("no route could carry it out: " + "; ".join(failures))
+                verdict = (
+                    RouteResult.UNSUPPORTED
+                    if isinstance(exc, UnsupportedError)
+                    else RouteResult.NOT_REACHED
+                )
+                tried.append(RouteAttempt(driver_name, target.name, verdict, exc.reason))
+                last = exc
+                continue
+            return replace(result, routes=(*tried, *result.routes))
+        record = tuple(tried)
+        summary = "; ".join(f"{a.driver}/{a.chassis}: {a.message}" for a in record)
+        if all(a.result is RouteResult.UNSUPPORTED for a in record):
+            reason = summary or "no power route configured"
+            raise UnsupportedError(
+                f"no route can carry out {action.value}: {reason}", routes=record
+            ) from last
+        raise TransientError(f"no route could carry it out: {summary}", routes=record) from last
 
     def _open(self, driver_name: str, target: ChassisTarget) -> Driver:
         """Open a driver session, retrying only failures where nothing reached the device."""
-        delay = self._settings.connect_backoff
-        for attempt in range(1, self._settings.connect_attempts + 1):
+
+        def attempt() -> Driver:
             driver = self._registry.create(driver_name, target)
-            try:
-                driver.open()
-                return driver
-            except TransientError:
-                if attempt == self._settings.connect_attempts:
-                    raise
-                self._sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+            driver.open()  # a driver cleans up after a failed open itself
+            return driver
+
+        return retry(
+            attempt,
+            attempts=self._settings.connect_attempts,
+            backoff=self._settings.connect_backoff,
+            retry_on=(TransientError,),
+            sleep=self._sleep,
+        )
 
     def _check_supported(self, driver: Driver, action: PowerAction) -> None:
         needed = Feature.PXE_ONCE if action is PowerAction.PXE_ONCE else Feature.POWER_SET
@@ -134,12 +174,11 @@ class PowerService:
         if needed not in driver.features or (
             action is not PowerAction.PXE_ONCE and not native_or_composed
         ):
-            raise UnsupportedError(
-                f"{action.value} is not supported by this driver"
-                + (" (use cycle)" if action is PowerAction.RESET else ""),
-                chassis=driver.target.name,
-                driver=driver.name,
-            )
+            with driver.located():
+                raise UnsupportedError(
+                    f"{action.value} is not supported by this driver"
+                    + (" (use cycle)" if action is PowerAction.RESET else "")
+                )
 
     def _send_and_confirm(self, driver: Driver, node_id: str, action: PowerAction) -> PowerResult:
         try:

@@ -40,6 +40,7 @@ from chassisd.memory import KnownNode, known_order, known_to_dict, remember
 from chassisd.metrics import Metrics, PollResultLabel
 from chassisd.poller import PollResult, poll_chassis
 from chassisd.registry import Registry
+from chassisd.retry import Backoff
 from chassisd.scheduler import JobScheduler
 from chassisd.timestamps import stamp
 
@@ -232,8 +233,8 @@ class ChassisController:
             for warning in result.inventory.warnings:
                 log.warning("chassis=%s driver=%s %s", label, result.driver, warning)
         if failures:
-            wait = min(interval * 2 ** (failures - 1), self._settings.max_backoff)
-            self._scheduler.delay(_job_id(key), wait * random.uniform(0.9, 1.1))  # noqa: S311
+            backoff = Backoff(initial=interval, maximum=self._settings.max_backoff, jitter=0.1)
+            self._scheduler.delay(_job_id(key), backoff.delay(failures))
         self._write_status(obj, result, list(known.values()), failures, now)
 
     # --- status -----------------------------------------------------------------------------

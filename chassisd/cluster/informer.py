@@ -20,12 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from chassisd.cluster.cache import Key, ObjectCache, generation_of, key_of
-from chassisd.kube.gateway import Kind, KubeApiError, KubeGateway
+from chassisd.errors import KubeApiError
+from chassisd.kube.gateway import Kind, KubeGateway
+from chassisd.retry import Backoff
 
 log = logging.getLogger(__name__)
 
 #: Waits between attempts to list or watch again after an API failure: 1 s, doubling to 30 s.
-WATCH_RETRY_FIRST, WATCH_RETRY_MAX = 1.0, 30.0
+WATCH_BACKOFF = Backoff(initial=1.0, factor=2.0, maximum=30.0)
 
 
 @dataclass(frozen=True)
@@ -105,8 +107,8 @@ class Informer:
                         return
                     self._apply(event, obj)
             except KubeApiError as exc:
-                delay = min(WATCH_RETRY_FIRST * 2**failures, WATCH_RETRY_MAX)
                 failures += 1
+                delay = WATCH_BACKOFF.delay(failures)
                 log.warning(
                     "following %s failed, retrying in %.0f s: %s", self.kind.kind, delay, exc
                 )

@@ -57,6 +57,7 @@ from chassisd.metrics import Metrics
 from chassisd.model import Outcome, PowerAction, PowerState
 from chassisd.noderef import NamedNode, resolve
 from chassisd.power import PowerService
+from chassisd.retry import Backoff
 from chassisd.timestamps import parse_time, stamp
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,8 @@ _PHASE = {
 }
 DEFAULT_DEADLINE = 300  # seconds; the CRD's default for spec.deadlineSeconds
 BUSY_REQUEUE = 0.2  # seconds before looking again at an action whose chassis is busy
-WRITE_RETRY_FIRST, WRITE_RETRY_MAX = 0.5, 30.0  # back-off of failed status writes
+#: Waits before writing a status again after a failed write: 0.5 s doubling to 30 s.
+WRITE_BACKOFF = Backoff(initial=0.5, factor=2.0, maximum=30.0)
 
 
 @dataclass
@@ -340,7 +342,7 @@ class PowerController:
     def _retry_delay(self, entry: _Entry) -> float:
         with self._lock:
             entry.failures += 1
-            return float(min(WRITE_RETRY_FIRST * 2 ** (entry.failures - 1), WRITE_RETRY_MAX))
+            return WRITE_BACKOFF.delay(entry.failures)
 
     def _expire_later(self, key: Key, obj: dict[str, Any]) -> None:
         """Delete a finished action once its TTL passed; look again then."""
@@ -351,7 +353,7 @@ class PowerController:
                 self._writer.delete(POWERACTION, *key)
             except ChassisdError as exc:
                 log.error("PowerAction %s/%s not deleted: %s", *key, exc)
-                self.queue.add(key, after=WRITE_RETRY_MAX)
+                self.queue.add(key, after=WRITE_BACKOFF.maximum)
                 return
             with self._lock:
                 self._ledger.pop(obj["metadata"].get("uid", ""), None)

@@ -1,10 +1,11 @@
 """The gateway to the Kubernetes API: every read, watch and write chassisd makes.
 
 Owns the API client, the resource kinds chassisd uses, and turning API failures into
-``KubeApiError``. Objects go in and come out as plain dicts. Every write is server-side apply
-with field manager ``chassisd`` (status through the status subresource), or a create/delete of
-an object chassisd owns; deciding *whether* to write is the caller's job. Counts writes in the
-metrics when given them. Knows nothing of chassis, pools or reconcile.
+``KubeApiError`` (defined in ``chassisd.errors``, re-exported here). Objects go in and come out
+as plain dicts. Every write is server-side apply with field manager ``chassisd`` (status through
+the status subresource), or a create/delete of an object chassisd owns; deciding *whether* to
+write is the caller's job. Counts writes in the metrics when given them. Knows nothing of
+chassis, pools or reconcile.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError
 from kubernetes.watch import Watch
 
-from chassisd.errors import ChassisdError, ConfigError
+from chassisd.errors import ConfigError
+from chassisd.errors import KubeApiError as KubeApiError  # re-exported: callers catch it here
 from chassisd.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -49,14 +51,6 @@ DHCPHOSTS = Kind("dnsmasq.kvaps.cf/v1beta1", "DhcpHosts")
 CONFIGMAP = Kind("v1", "ConfigMap")
 SECRET = Kind("v1", "Secret")
 EVENT = Kind("v1", "Event")
-
-
-class KubeApiError(ChassisdError):
-    """The Kubernetes API refused a request or could not be reached (``status`` 0)."""
-
-    def __init__(self, message: str, *, status: int = 0) -> None:
-        self.status = status
-        super().__init__(message)
 
 
 def load_api_client(kubeconfig: Path | None, *, connections: int = 0) -> k8s.ApiClient:
@@ -96,7 +90,9 @@ class KubeGateway:
         except (DynamicApiError, urllib3.exceptions.HTTPError, OSError) as exc:
             raise _wrap(exc, f"discover {kind.kind}") from exc
         except Exception as exc:  # the dynamic client raises ResourceNotFoundError and others
-            raise KubeApiError(f"{kind.kind} ({kind.api_version}) is not served: {exc}") from exc
+            raise KubeApiError(
+                f"{kind.kind} ({kind.api_version}) is not served: {exc}", status=404
+            ) from exc
 
     def _count(self, kind: Kind, verb: str) -> None:
         if self._metrics is not None:

@@ -110,10 +110,11 @@ class IpmiDriver(Driver):
 
     def __init__(self, target: ChassisTarget) -> None:
         super().__init__(target)
-        self._session = IpmiSession(target, driver=self.name)
+        self._session = IpmiSession(target)
 
     def open(self) -> None:
-        self._session.login()
+        with self.located():
+            self._session.login()
 
     def close(self) -> None:
         self._session.logout()
@@ -146,101 +147,94 @@ class IpmiDriver(Driver):
         return self._session.check(self._send(request, data, what=what, delivery=delivery), what)
 
     def inventory(self) -> Inventory:
-        warnings: list[str] = []
-        firmware = self._firmware(warnings)
-        power = self._power()
-        info, fru_warnings = self._read_fru()
-        warnings.extend(fru_warnings)
-        macs: tuple[MacAddress, ...] = ()
-        if info is not None:
-            macs, mac_warnings = fru.host_macs(info)
-            warnings.extend(mac_warnings)
-        bmc_mac = self._bmc_mac()
-        if bmc_mac is not None and bmc_mac in macs:
-            macs = tuple(mac for mac in macs if mac != bmc_mac)
-            warnings.append(f"FRU 0 lists the BMC's own MAC {bmc_mac}; not used as a host MAC")
-        elif bmc_mac is None and macs:
-            warnings.append("the BMC's own MAC is unreadable; FRU MACs not checked against it")
-        if not macs:
-            reason = (
-                "no host MAC in FRU 0's custom fields" if info is not None else "FRU 0 not read"
+        with self.located():
+            warnings: list[str] = []
+            firmware = self._firmware(warnings)
+            power = self._power()
+            info, fru_warnings = self._read_fru()
+            warnings.extend(fru_warnings)
+            macs: tuple[MacAddress, ...] = ()
+            if info is not None:
+                macs, mac_warnings = fru.host_macs(info)
+                warnings.extend(mac_warnings)
+            bmc_mac = self._bmc_mac()
+            if bmc_mac is not None and bmc_mac in macs:
+                macs = tuple(mac for mac in macs if mac != bmc_mac)
+                warnings.append(f"FRU 0 lists the BMC's own MAC {bmc_mac}; not used as a host MAC")
+            elif bmc_mac is None and macs:
+                warnings.append("the BMC's own MAC is unreadable; FRU MACs not checked against it")
+            if not macs:
+                reason = (
+                    "no host MAC in FRU 0's custom fields" if info is not None else "FRU 0 not read"
+                )
+                bmc = f"; the BMC's own MAC {bmc_mac} is not one" if bmc_mac is not None else ""
+                warnings.append(f"{NODE_ID}: host MACs unknown ({reason}){bmc}")
+            product = (info.product or info.board_product) if info is not None else ""
+            node = NodeRecord(
+                id=NODE_ID,
+                macs=macs,
+                power=power,
+                product=product,
+                serial=(info.serial or info.board_serial) if info is not None else "",
+                asset_tag=info.asset_tag if info is not None else "",
+                macs_known=bool(macs),
             )
-            bmc = f"; the BMC's own MAC {bmc_mac} is not one" if bmc_mac is not None else ""
-            warnings.append(f"{NODE_ID}: host MACs unknown ({reason}){bmc}")
-        product = (info.product or info.board_product) if info is not None else ""
-        node = NodeRecord(
-            id=NODE_ID,
-            macs=macs,
-            power=power,
-            product=product,
-            serial=(info.serial or info.board_serial) if info is not None else "",
-            asset_tag=info.asset_tag if info is not None else "",
-            macs_known=bool(macs),
-        )
-        manufacturer = (info.manufacturer or info.board_manufacturer) if info else ""
-        return Inventory(
-            chassis=self.target.name,
-            driver=self.name,
-            nodes=(node,),
-            taken_at=datetime.now(UTC),
-            model=" ".join(part for part in (manufacturer, product) if part),
-            firmware=firmware,
-            warnings=tuple(warnings),
-        )
-
-    def power_state(self, node_id: str) -> PowerState:
-        self._check_node(node_id)
-        return self._power()
-
-    def set_power(self, node_id: str, action: PowerAction) -> None:
-        self._check_node(node_id)
-        code = ACTION_MAP.get(action)
-        if code is None:
-            raise UnsupportedError(
-                f"{action.value} is not a chassis power action",
+            manufacturer = (info.manufacturer or info.board_manufacturer) if info else ""
+            return Inventory(
                 chassis=self.target.name,
                 driver=self.name,
+                nodes=(node,),
+                taken_at=datetime.now(UTC),
+                model=" ".join(part for part in (manufacturer, product) if part),
+                firmware=firmware,
+                warnings=tuple(warnings),
             )
-        delivery = Delivery.REPEATABLE if action in REPEATABLE_ACTIONS else Delivery.ONCE
-        self._checked(
-            CHASSIS_CONTROL,
-            bytes([code]),
-            what=f"{CHASSIS_CONTROL.name} ({action.value})",
-            delivery=delivery,
-        )
+
+    def power_state(self, node_id: str) -> PowerState:
+        with self.located():
+            self._check_node(node_id)
+            return self._power()
+
+    def set_power(self, node_id: str, action: PowerAction) -> None:
+        with self.located():
+            self._check_node(node_id)
+            code = ACTION_MAP.get(action)
+            if code is None:
+                raise UnsupportedError(f"{action.value} is not a chassis power action")
+            delivery = Delivery.REPEATABLE if action in REPEATABLE_ACTIONS else Delivery.ONCE
+            self._checked(
+                CHASSIS_CONTROL,
+                bytes([code]),
+                what=f"{CHASSIS_CONTROL.name} ({action.value})",
+                delivery=delivery,
+            )
 
     def pxe_once(self, node_id: str) -> None:
-        self._check_node(node_id)
-        self._checked(
-            SET_BOOT_OPTIONS,
-            KEEP_BOOT_FLAGS,
-            what=f"{SET_BOOT_OPTIONS.name} (valid bit clearing)",
-            delivery=Delivery.REPEATABLE,
-        )
-        self._checked(
-            SET_BOOT_OPTIONS,
-            PXE_NEXT_BOOT,
-            what=f"{SET_BOOT_OPTIONS.name} (boot flags: PXE, next boot only)",
-            delivery=Delivery.REPEATABLE,
-        )
+        with self.located():
+            self._check_node(node_id)
+            self._checked(
+                SET_BOOT_OPTIONS,
+                KEEP_BOOT_FLAGS,
+                what=f"{SET_BOOT_OPTIONS.name} (valid bit clearing)",
+                delivery=Delivery.REPEATABLE,
+            )
+            self._checked(
+                SET_BOOT_OPTIONS,
+                PXE_NEXT_BOOT,
+                what=f"{SET_BOOT_OPTIONS.name} (boot flags: PXE, next boot only)",
+                delivery=Delivery.REPEATABLE,
+            )
 
     def _check_node(self, node_id: str) -> None:
         if node_id.strip().lower() != NODE_ID:
             raise DeviceError(
-                f"{node_id!r} is not a node of this BMC; an IPMI chassis has one node, {NODE_ID!r}",
-                chassis=self.target.name,
-                driver=self.name,
+                f"{node_id!r} is not a node of this BMC; an IPMI chassis has one node, {NODE_ID!r}"
             )
 
     def _power(self) -> PowerState:
         reply = self._checked(GET_CHASSIS_STATUS)
         if not reply.data:
-            raise ParseError(
-                "empty answer",
-                command=GET_CHASSIS_STATUS.name,
-                chassis=self.target.name,
-                driver=self.name,
-            )
+            raise ParseError("empty answer", command=GET_CHASSIS_STATUS.name)
         return POWER_STATE_MAP.get(reply.data[0] & 0x01, PowerState.UNKNOWN)
 
     def _firmware(self, warnings: list[str]) -> str:

@@ -121,11 +121,9 @@ INSUFFICIENT_PRIVILEGE = 0xD4
 class CompletionCodeError(DeviceError):
     """The BMC answered a request with a non-zero completion code (IPMI 2.0 table 5-2)."""
 
-    def __init__(
-        self, message: str, *, completion_code: int, chassis: str = "", driver: str = ""
-    ) -> None:
+    def __init__(self, message: str, *, completion_code: int) -> None:
         self.completion_code = completion_code
-        super().__init__(message, chassis=chassis, driver=driver)
+        super().__init__(message)
 
 
 class Delivery(enum.Enum):
@@ -215,22 +213,17 @@ def call_bounded(
 class IpmiSession:
     """An authenticated RMCP+ session that sends raw IPMI requests, each bounded in time."""
 
-    def __init__(self, target: ChassisTarget, *, driver: str) -> None:
+    def __init__(self, target: ChassisTarget) -> None:
         self._target = target
-        self._driver = driver
         self._command: Any = None  # pyghmi.ipmi.command.Command (pyghmi is untyped)
 
     def _host_port(self) -> tuple[str, int]:
         try:
             host, port = self._target.host_port(DEFAULT_PORT)
         except ValueError as exc:
-            raise self._error(
-                PermanentError, f"address {self._target.address!r} is not host[:port]"
-            ) from exc
+            raise PermanentError(f"address {self._target.address!r} is not host[:port]") from exc
         if not host or not 0 < port < 65536:
-            raise self._error(
-                PermanentError, f"address {self._target.address!r} is not host[:port]"
-            )
+            raise PermanentError(f"address {self._target.address!r} is not host[:port]")
         return host, port
 
     @property
@@ -238,9 +231,6 @@ class IpmiSession:
         host, port = self._host_port()
         host = f"[{host}]" if ":" in host else host
         return f"{host}:{port}/udp"
-
-    def _error(self, cls: type[DriverError], message: str) -> DriverError:
-        return cls(message, chassis=self._target.name, driver=self._driver)
 
     def _thread_name(self, what: str) -> str:
         return f"chassisd-ipmi {self._target.name}: {what}"
@@ -253,16 +243,11 @@ class IpmiSession:
             f" ({reply.message})" if reply.message else ""
         )
         if reply.code in UNSUPPORTED_CODES:
-            raise self._error(UnsupportedError, f"the BMC does not support {detail}")
+            raise UnsupportedError(f"the BMC does not support {detail}")
         if reply.code == INSUFFICIENT_PRIVILEGE:
             user = self._target.credentials.username
-            raise self._error(AuthError, f"{user!r} lacks the privilege for {detail}")
-        raise CompletionCodeError(
-            detail,
-            completion_code=reply.code,
-            chassis=self._target.name,
-            driver=self._driver,
-        )
+            raise AuthError(f"{user!r} lacks the privilege for {detail}")
+        raise CompletionCodeError(detail, completion_code=reply.code)
 
     def login(self) -> None:
         """Open the RMCP+ session (cipher suite negotiation, RAKP, privilege level)."""
@@ -278,29 +263,27 @@ class IpmiSession:
             )
         except _Overdue as exc:
             _cancel_login(key)
-            raise self._error(
-                TransientError, f"no answer from {self.where} within {timeout:g} s (login)"
+            raise TransientError(
+                f"no answer from {self.where} within {timeout:g} s (login)"
             ) from exc
         except pyghmi_exceptions.IpmiException as exc:
             raise self._login_error(exc) from exc
         except OSError as exc:  # name resolution, no route
-            raise self._error(TransientError, f"cannot reach {self.where}: {exc}") from exc
+            raise TransientError(f"cannot reach {self.where}: {exc}") from exc
         except Exception as exc:  # pyghmi fails on odd answers with any exception
-            raise self._error(TransientError, f"login to {self.where} failed: {exc!r}") from exc
+            raise TransientError(f"login to {self.where} failed: {exc!r}") from exc
 
     def _login_error(self, exc: pyghmi_exceptions.IpmiException) -> DriverError:
         text = str(exc.args[0]) if exc.args and exc.args[0] else "no answer"
         lowered = text.lower()
         if any(fragment in lowered for fragment in AUTH_REFUSALS):
             user = self._target.credentials.username
-            return self._error(AuthError, f"login to {self.where} as {user!r} refused: {text}")
+            return AuthError(f"login to {self.where} as {user!r} refused: {text}")
         if any(fragment in lowered for fragment in INCOMPATIBLE):
-            return self._error(
-                PermanentError, f"no common RMCP+ security algorithms with {self.where}: {text}"
-            )
+            return PermanentError(f"no common RMCP+ security algorithms with {self.where}: {text}")
         if text in ("timeout", "None"):  # pyghmi's words for "no answer"
             text = "no answer"
-        return self._error(TransientError, f"login to {self.where} failed: {text}")
+        return TransientError(f"login to {self.where} failed: {text}")
 
     def logout(self) -> None:
         """Close the session; never raises. A BMC expires a session it never hears from."""
@@ -367,17 +350,17 @@ class IpmiSession:
             answer = call_bounded(call, timeout + GRACE, name=self._thread_name(what))
         except _NotSent as exc:
             self._command = None
-            raise self._error(TransientError, f"{what} not sent: {exc}") from exc
+            raise TransientError(f"{what} not sent: {exc}") from exc
         except _Overdue as exc:
             self._abandon()
-            raise self._error(failure, f"no answer to {what} within {timeout:g} s") from exc
+            raise failure(f"no answer to {what} within {timeout:g} s") from exc
         except Exception as exc:  # pyghmi fails on odd answers with any exception
             self._abandon()
-            raise self._error(failure, f"{what} failed without an answer: {exc!r}") from exc
+            raise failure(f"{what} failed without an answer: {exc!r}") from exc
         reply = _reply(answer, netfn, command)
         if reply is None:
             self._abandon()
-            raise self._error(failure, f"no answer to {what} within {timeout:g} s")
+            raise failure(f"no answer to {what} within {timeout:g} s")
         return reply
 
 

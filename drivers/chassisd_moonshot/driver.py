@@ -3,8 +3,9 @@
 Owns which commands are sent for which request and how their parsed output becomes model
 values. One driver object is one SSH session (``open``/``close``); a poll sends
 ``show node list`` and ``show node macaddr all`` on it, falling back to one
-``show node macaddr cXnY`` per node when ``all`` is refused. It never sleeps or retries: a
-``cycle`` is composed by the power service (off, confirmed, then on).
+``show node macaddr cXnY`` per node when ``all`` is refused. The session and the parsers raise
+plain errors; each public method names this chassis and driver in them (``located``). It never
+sleeps or retries: a ``cycle`` is composed by the power service (off, confirmed, then on).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import UTC, datetime
 from typing import ClassVar
 
 from chassisd.driver import ChassisTarget, Driver
-from chassisd.errors import DeviceError, DriverError, ParseError
+from chassisd.errors import DeviceError
 from chassisd.model import (
     Feature,
     Inventory,
@@ -46,10 +47,11 @@ class MoonshotDriver(Driver):
 
     def __init__(self, target: ChassisTarget) -> None:
         super().__init__(target)
-        self._session = SshSession(target, driver=self.name)
+        self._session = SshSession(target)
 
     def open(self) -> None:
-        self._session.connect()
+        with self.located():
+            self._session.connect()
 
     def close(self) -> None:
         self._session.close()
@@ -57,22 +59,10 @@ class MoonshotDriver(Driver):
     def _read(self, command: str) -> str:
         return parse.clean_output(self._session.run(command), command)
 
-    def _located(self, error: DriverError) -> DriverError:
-        """Name this chassis and driver in errors raised by the pure parsers."""
-        if isinstance(error, ParseError):
-            return error.with_source(chassis=self.target.name, driver=self.name)
-        located = type(error)(error.reason, chassis=self.target.name, driver=self.name)
-        located.__cause__ = error.__cause__
-        return located
-
     def inventory(self) -> Inventory:
-        try:
+        with self.located():
             rows = parse.parse_node_list(self._read("show node list"))
             macs, warnings = self._macs([row.node_id for row in rows])
-        except (ParseError, DeviceError) as exc:
-            if exc.chassis:
-                raise
-            raise self._located(exc) from exc.__cause__
         nodes = tuple(
             NodeRecord(
                 id=str(row.node_id),
@@ -119,45 +109,33 @@ class MoonshotDriver(Driver):
         return result, [f"{command!r} refused; read MACs node by node"]
 
     def power_state(self, node_id: str) -> PowerState:
-        node = self._node_id(node_id)
-        command = f"show node power {node}"
-        try:
+        with self.located():
+            node = self._node_id(node_id)
+            command = f"show node power {node}"
             states = parse.parse_power(self._read(command), command=command)
-        except (ParseError, DeviceError) as exc:
-            raise self._located(exc) from exc
-        if node not in states:
-            raise DeviceError(
-                f"{command!r} did not report {node}", chassis=self.target.name, driver=self.name
-            )
-        return states[node]
+            if node not in states:
+                raise DeviceError(f"{command!r} did not report {node}")
+            return states[node]
 
     def set_power(self, node_id: str, action: PowerAction) -> None:
         if action not in POWER_COMMANDS:
-            raise self._unsupported(Feature.POWER_SET)
-        command = POWER_COMMANDS[action].format(node=self._node_id(node_id))
-        try:
+            self._unsupported(Feature.POWER_SET)
+        with self.located():
+            command = POWER_COMMANDS[action].format(node=self._node_id(node_id))
             parse.check_set_reply(self._read_changing(command), command=command)
-        except DeviceError as exc:
-            raise self._located(exc) from exc
 
     def pxe_once(self, node_id: str) -> None:
-        command = f"set node bootonce pxe {self._node_id(node_id)}"
-        try:
+        with self.located():
+            command = f"set node bootonce pxe {self._node_id(node_id)}"
             parse.check_set_reply(
                 self._read_changing(command), command=command, expect="bootonce: PXE"
             )
-        except DeviceError as exc:
-            raise self._located(exc) from exc
 
     def _node_id(self, text: str) -> NodeId:
         try:
             return NodeId.parse(text)
         except ValueError as exc:
-            raise DeviceError(
-                f"{text!r} is not a Moonshot node id (c<cartridge>n<node>)",
-                chassis=self.target.name,
-                driver=self.name,
-            ) from exc
+            raise DeviceError(f"{text!r} is not a Moonshot node id (c<cartridge>n<node>)") from exc
 
     def _read_changing(self, command: str) -> str:
         return parse.clean_output(self._session.run(command, changes_state=True), command)

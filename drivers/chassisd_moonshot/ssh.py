@@ -2,7 +2,8 @@
 
 Owns connecting, host-key verification against known-hosts text, algorithm choice,
 authentication, timeouts, and mapping every network failure onto the project's error classes.
-It knows nothing of Moonshot commands or their output.
+It knows nothing of Moonshot commands or their output, nor which chassis it talks to in its
+errors: the driver's ``located`` block names that.
 
 Error mapping, by how far the request got:
 
@@ -29,7 +30,6 @@ from chassisd.driver import ChassisTarget
 from chassisd.errors import (
     AmbiguousOutcome,
     AuthError,
-    DriverError,
     PermanentError,
     TransientError,
     TrustError,
@@ -92,14 +92,10 @@ def _host_matches(field: str, name: str) -> bool:
 class SshSession:
     """An authenticated SSH connection that runs one command per exec channel."""
 
-    def __init__(self, target: ChassisTarget, *, driver: str) -> None:
+    def __init__(self, target: ChassisTarget) -> None:
         self._target = target
-        self._driver = driver
         self._transport: paramiko.Transport | None = None
         self._sock: socket.socket | None = None
-
-    def _error(self, cls: type[DriverError], message: str) -> DriverError:
-        return cls(message, chassis=self._target.name, driver=self._driver)
 
     def connect(self) -> None:
         """Open the TCP connection, negotiate, check the host key, log in."""
@@ -108,7 +104,7 @@ class SshSession:
         try:
             sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as exc:
-            raise self._error(TransientError, f"cannot connect to {host}:{port}: {exc}") from exc
+            raise TransientError(f"cannot connect to {host}:{port}: {exc}") from exc
         self._sock = sock
         transport = paramiko.Transport(sock)
         self._transport = transport
@@ -121,17 +117,11 @@ class SshSession:
         except paramiko.SSHException as exc:
             self.close()
             if "incompatible" in str(exc).lower():
-                raise self._error(
-                    PermanentError, f"no common SSH algorithms with {host}:{port}: {exc}"
-                ) from exc
-            raise self._error(
-                TransientError, f"SSH handshake with {host}:{port} failed: {exc}"
-            ) from exc
+                raise PermanentError(f"no common SSH algorithms with {host}:{port}: {exc}") from exc
+            raise TransientError(f"SSH handshake with {host}:{port} failed: {exc}") from exc
         except (OSError, EOFError) as exc:
             self.close()
-            raise self._error(
-                TransientError, f"SSH handshake with {host}:{port} failed: {exc!r}"
-            ) from exc
+            raise TransientError(f"SSH handshake with {host}:{port} failed: {exc!r}") from exc
         self._check_host_key(transport, host, port)
         self._authenticate(transport)
 
@@ -161,15 +151,13 @@ class SshSession:
             if known[key.get_name()] == key:
                 return
             self.close()
-            raise self._error(
-                TrustError,
+            raise TrustError(
                 f"host key of {name} CHANGED: expected {fingerprint(known[key.get_name()])}, "
                 f"got {key.get_name()} {fingerprint(key)}; if the chassis manager was replaced, "
                 "update its known-hosts entry",
             )
         self.close()
-        raise self._error(
-            TrustError,
+        raise TrustError(
             f"unknown host key for {name}: {key.get_name()} {fingerprint(key)}. "
             f"After checking the fingerprint on the chassis, trust it by adding this line to the "
             f"Chassis known hosts (spec.knownHosts or the knownHostsSecretRef Secret): "
@@ -189,32 +177,30 @@ class SshSession:
             dropped = not transport.is_active()
             self.close()
             if dropped:
-                raise self._error(
-                    TransientError, "connection closed during login (session limit reached?)"
+                raise TransientError(
+                    "connection closed during login (session limit reached?)"
                 ) from exc
-            raise self._error(AuthError, f"login as {creds.username!r} refused") from exc
+            raise AuthError(f"login as {creds.username!r} refused") from exc
         except paramiko.SSHException as exc:
             self.close()
-            raise self._error(TransientError, f"login failed: {exc}") from exc
+            raise TransientError(f"login failed: {exc}") from exc
         except (OSError, EOFError) as exc:
             self.close()
-            raise self._error(TransientError, f"connection lost during login: {exc!r}") from exc
+            raise TransientError(f"connection lost during login: {exc!r}") from exc
         if not transport.is_authenticated():
             self.close()
-            raise self._error(AuthError, f"login as {creds.username!r} refused")
+            raise AuthError(f"login as {creds.username!r} refused")
 
     def run(self, command: str, *, changes_state: bool = False) -> str:
         """Run one command on a new exec channel and return its whole output as text."""
         transport = self._transport
         if transport is None or not transport.is_active():
-            raise self._error(TransientError, f"not connected (running {command!r})")
+            raise TransientError(f"not connected (running {command!r})")
         timeout = self._target.timeouts.command
         try:
             channel = transport.open_session(timeout=timeout)
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise self._error(
-                TransientError, f"cannot open a channel for {command!r}: {exc}"
-            ) from exc
+            raise TransientError(f"cannot open a channel for {command!r}: {exc}") from exc
         failure = AmbiguousOutcome if changes_state else TransientError
         deadline = time.monotonic() + timeout
         chunks: list[bytes] = []
@@ -230,18 +216,16 @@ class SshSession:
                     break
                 chunks.append(data)
         except TimeoutError as exc:
-            raise self._error(
-                failure, f"no complete answer to {command!r} within {timeout:g} s"
-            ) from exc
+            raise failure(f"no complete answer to {command!r} within {timeout:g} s") from exc
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise self._error(failure, f"connection lost during {command!r}: {exc!r}") from exc
+            raise failure(f"connection lost during {command!r}: {exc!r}") from exc
         finally:
             channel.close()
         # A channel that closes without an exit status was cut off, not finished (paramiko
         # reports that as -1). Whether the chassis manager sends one is UNKNOWN; every SSH server
         # we know does for exec, and the simulator does.
         if not channel.exit_status_ready() or channel.exit_status == -1:
-            raise self._error(failure, f"connection lost during {command!r}")
+            raise failure(f"connection lost during {command!r}")
         return b"".join(chunks).decode("utf-8", errors="replace")
 
     def close(self) -> None:

@@ -23,15 +23,16 @@ class HttpDriver(Driver):
 
     def __init__(self, target: ChassisTarget) -> None:
         super().__init__(target)
-        self._http = HttpSession(target, driver=self.name)
+        self._http = HttpSession(target)
 
     def open(self) -> None:
-        try:
-            self._http.connect()
-            self._login()
-        except BaseException:
-            self._http.close()  # log out if the session was made; close sockets either way
-            raise
+        with self.located():
+            try:
+                self._http.connect()
+                self._login()
+            except BaseException:
+                self._http.close()  # log out if the session was made; close sockets either way
+                raise
 
     def close(self) -> None:
         self._http.close()
@@ -48,9 +49,7 @@ class HttpDriver(Driver):
         if not preferences:
             raise UnsupportedError(
                 f"{action.value} is not a power action of this driver "
-                f"(it sends {', '.join(a.value for a in table)})",
-                chassis=self.target.name,
-                driver=self.name,
+                f"(it sends {', '.join(a.value for a in table)})"
             )
         return preferences
 
@@ -67,8 +66,6 @@ class HttpDriver(Driver):
         if reset_type is None:
             raise UnsupportedError(
                 f"{node_id}: {action.value} needs ResetType {' or '.join(preferences)}, but the "
-                f"system allows only {', '.join(allowed or ()) or 'nothing'}",
-                chassis=self.target.name,
-                driver=self.name,
+                f"system allows only {', '.join(allowed or ()) or 'nothing'}"
             )
         return reset_type

@@ -79,9 +79,8 @@ class Kind(enum.Enum):
 class HttpSession:
     """An HTTPS client for one target: ``connect``, ``login``/``use_basic``, requests, ``close``."""
 
-    def __init__(self, target: ChassisTarget, *, driver: str) -> None:
+    def __init__(self, target: ChassisTarget) -> None:
         self._target = target
-        self._driver = driver
         self.base_url = _base_url(target)
         self._client: httpx.Client | None = None
         self._session_url = ""
@@ -95,7 +94,7 @@ class HttpSession:
         try:
             self.trust = client_trust(self._target)
         except ValueError as exc:
-            raise self._error(TrustError, f"unusable trust material: {exc}") from exc
+            raise TrustError(f"unusable trust material: {exc}") from exc
         timeouts = self._target.timeouts
         self._client = httpx.Client(
             verify=self.trust.context,
@@ -134,8 +133,6 @@ class HttpSession:
             raise ParseError(
                 f"login answered HTTP {response.status_code} without an X-Auth-Token header",
                 command=url,
-                chassis=self._target.name,
-                driver=self._driver,
             )
         client.headers["X-Auth-Token"] = token
         location = response.headers.get("Location", "")
@@ -174,7 +171,7 @@ class HttpSession:
         """An absolute URL on this target for a path or a same-origin absolute URL."""
         url = urljoin(self.base_url + "/", path_or_url)
         if not _same_origin(url, self.base_url):
-            raise self._error(DeviceError, f"refusing to follow a link to another host: {url}")
+            raise DeviceError(f"refusing to follow a link to another host: {url}")
         return url
 
     def get(self, path_or_url: str) -> Resource:
@@ -208,9 +205,6 @@ class HttpSession:
             raise RuntimeError("the driver is not open: use it in a `with` block")
         return self._client
 
-    def _error(self, cls: type[DriverError], message: str) -> DriverError:
-        return cls(message, chassis=self._target.name, driver=self._driver)
-
     def _get(self, path_or_url: str) -> tuple[httpx.Response, str]:
         url = self.url(path_or_url)
         for _ in range(MAX_REDIRECTS + 1):
@@ -219,7 +213,7 @@ class HttpSession:
             if response.status_code not in _REDIRECTS or not location:
                 return response, url
             url = self.url(urljoin(url, location))
-        raise self._error(DeviceError, f"GET {url}: more than {MAX_REDIRECTS} redirects")
+        raise DeviceError(f"GET {url}: more than {MAX_REDIRECTS} redirects")
 
     def _send(
         self, method: str, url: str, kind: Kind, body: Mapping[str, Any] | None = None
@@ -230,7 +224,7 @@ class HttpSession:
         except httpx.HTTPError as exc:
             raise self._transport_error(exc, method, url, kind) from exc
         except httpx.InvalidURL as exc:
-            raise self._error(PermanentError, f"invalid URL {url!r}: {exc}") from exc
+            raise PermanentError(f"invalid URL {url!r}: {exc}") from exc
 
     def _transport_error(
         self, exc: httpx.HTTPError, method: str, url: str, kind: Kind
@@ -238,29 +232,26 @@ class HttpSession:
         where = f"{method} {url}"
         tls = _tls_failure(exc)
         if isinstance(tls, CertificatePinMismatch):
-            return self._error(
-                TrustError,
+            return TrustError(
                 f"{where}: server certificate not trusted: fingerprint {tls.actual}, pinned "
                 f"{tls.expected}; update certificateFingerprint if the BMC's certificate "
                 "was replaced",
             )
         if isinstance(tls, ssl.SSLCertVerificationError):
-            return self._error(
-                TrustError,
+            return TrustError(
                 f"{where}: server certificate not trusted ({self._trust_mode()}): "
                 f"{tls.verify_message or tls}",
             )
         if isinstance(exc, httpx.ConnectTimeout | httpx.ConnectError | httpx.PoolTimeout):
-            return self._error(TransientError, f"{where}: cannot connect: {_describe(exc)}")
+            return TransientError(f"{where}: cannot connect: {_describe(exc)}")
         if kind is Kind.CHANGE:
-            return self._error(
-                AmbiguousOutcome,
+            return AmbiguousOutcome(
                 f"{where}: sent, but no answer came ({_describe(exc)}); it may have been carried "
                 "out and is not re-sent",
             )
         if isinstance(exc, httpx.TransportError):
-            return self._error(TransientError, f"{where}: no answer: {_describe(exc)}")
-        return self._error(PermanentError, f"{where}: {_describe(exc)}")
+            return TransientError(f"{where}: no answer: {_describe(exc)}")
+        return PermanentError(f"{where}: {_describe(exc)}")
 
     def _trust_mode(self) -> str:
         mode = self.trust.mode if self.trust is not None else "system"
@@ -295,26 +286,16 @@ class HttpSession:
             cls = DeviceError if kind is Kind.CHANGE else TransientError
         else:
             cls = DeviceError
-        raise self._error(cls, message)
+        raise cls(message)
 
     def _decode(self, response: httpx.Response, url: str) -> Resource:
         try:
             data = json.loads(response.content)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise ParseError(
-                f"not JSON: {exc}",
-                command=url,
-                chassis=self._target.name,
-                driver=self._driver,
-            ) from exc
+            raise ParseError(f"not JSON: {exc}", command=url) from exc
         if not isinstance(data, dict):
-            raise ParseError(
-                f"expected a JSON object, got {type(data).__name__}",
-                command=url,
-                chassis=self._target.name,
-                driver=self._driver,
-            )
-        return Resource(str(response.url), data, chassis=self._target.name, driver=self._driver)
+            raise ParseError(f"expected a JSON object, got {type(data).__name__}", command=url)
+        return Resource(str(response.url), data)
 
 
 def _base_url(target: ChassisTarget) -> str:

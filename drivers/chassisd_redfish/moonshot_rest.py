@@ -69,66 +69,66 @@ class MoonshotRestDriver(HttpDriver):
             self._http.use_basic()
 
     def inventory(self) -> Inventory:
-        nodes: dict[NodeId, NodeRecord] = {}
-        warnings = list(self._http.warnings)
-        model = firmware = ""
-        for chassis_url in self._http.get(CHASSIS).members():
-            chassis = self._http.get(chassis_url)
-            model = model or chassis.text("Model")
-            firmware = firmware or chassis.text("Firmware", "Current", "VersionString")
-            cartridges = self._http.get(chassis.link("links", "Cartridges", required=True))
-            for cartridge_url in cartridges.members():
-                cartridge = self._http.get(cartridge_url)
-                for system_url in cartridge.links("links", "ComputerSystems"):
-                    system = self._http.get(system_url)
-                    record = _record(system, cartridge)
-                    key = NodeId(record.cartridge or 0, record.node or 0)
-                    if key in nodes:
-                        warnings.append(f"{record.id}: listed twice; the last listing is kept")
-                    if not record.macs:
-                        warnings.append(f"{record.id}: no MAC addresses reported")
-                    nodes[key] = record
-        return Inventory(
-            chassis=self.target.name,
-            driver=self.name,
-            nodes=tuple(nodes[key] for key in sorted(nodes)),
-            taken_at=datetime.now(UTC),
-            model=model,
-            firmware=firmware,
-            warnings=tuple(warnings),
-        )
-
-    def power_state(self, node_id: str) -> PowerState:
-        return _power(self._system(node_id))
-
-    def set_power(self, node_id: str, action: PowerAction) -> None:
-        self._preferences(MOONSHOT_RESET_TYPES, action)  # refuse other actions before any I/O
-        system = self._system(node_id)
-        if ALREADY_THERE.get(action) is _power(system):
-            return  # on/off are idempotent
-        allowed = ris_allowable(system, "Reset", "ResetType")
-        reset_type = self._reset_type(MOONSHOT_RESET_TYPES, action, allowed, node_id)
-        self._http.post_action(system.url, {"Action": "Reset", "ResetType": reset_type})
-
-    def pxe_once(self, node_id: str) -> None:
-        system = self._system(node_id)
-        supported = system.strings("Boot", "BootSourceOverrideSupported")
-        if supported is not None and "pxe" not in (s.lower() for s in supported):
-            raise UnsupportedError(
-                f"{node_id}: the node cannot boot from PXE (it allows {', '.join(supported)})",
+        with self.located():
+            nodes: dict[NodeId, NodeRecord] = {}
+            warnings = list(self._http.warnings)
+            model = firmware = ""
+            for chassis_url in self._http.get(CHASSIS).members():
+                chassis = self._http.get(chassis_url)
+                model = model or chassis.text("Model")
+                firmware = firmware or chassis.text("Firmware", "Current", "VersionString")
+                cartridges = self._http.get(chassis.link("links", "Cartridges", required=True))
+                for cartridge_url in cartridges.members():
+                    cartridge = self._http.get(cartridge_url)
+                    for system_url in cartridge.links("links", "ComputerSystems"):
+                        system = self._http.get(system_url)
+                        record = _record(system, cartridge)
+                        key = NodeId(record.cartridge or 0, record.node or 0)
+                        if key in nodes:
+                            warnings.append(f"{record.id}: listed twice; the last listing is kept")
+                        if not record.macs:
+                            warnings.append(f"{record.id}: no MAC addresses reported")
+                        nodes[key] = record
+            return Inventory(
                 chassis=self.target.name,
                 driver=self.name,
+                nodes=tuple(nodes[key] for key in sorted(nodes)),
+                taken_at=datetime.now(UTC),
+                model=model,
+                firmware=firmware,
+                warnings=tuple(warnings),
             )
-        self._http.patch(system.url, PXE_ONCE_PATCH)
+
+    def power_state(self, node_id: str) -> PowerState:
+        with self.located():
+            return _power(self._system(node_id))
+
+    def set_power(self, node_id: str, action: PowerAction) -> None:
+        with self.located():
+            self._preferences(MOONSHOT_RESET_TYPES, action)  # refuse other actions before any I/O
+            system = self._system(node_id)
+            if ALREADY_THERE.get(action) is _power(system):
+                return  # on/off are idempotent
+            allowed = ris_allowable(system, "Reset", "ResetType")
+            reset_type = self._reset_type(MOONSHOT_RESET_TYPES, action, allowed, node_id)
+            self._http.post_action(system.url, {"Action": "Reset", "ResetType": reset_type})
+
+    def pxe_once(self, node_id: str) -> None:
+        with self.located():
+            system = self._system(node_id)
+            supported = system.strings("Boot", "BootSourceOverrideSupported")
+            if supported is not None and "pxe" not in (s.lower() for s in supported):
+                raise UnsupportedError(
+                    f"{node_id}: the node cannot boot from PXE (it allows {', '.join(supported)})"
+                )
+            self._http.patch(system.url, PXE_ONCE_PATCH)
 
     def _system(self, node_id: str) -> Resource:
         try:
             node = NodeId.parse(node_id)
         except ValueError as exc:
             raise DeviceError(
-                f"{node_id!r} is not a Moonshot node id (c<cartridge>n<node>)",
-                chassis=self.target.name,
-                driver=self.name,
+                f"{node_id!r} is not a Moonshot node id (c<cartridge>n<node>)"
             ) from exc
         return self._http.get(f"{PREFIX}/Systems/{node}")
 

@@ -83,32 +83,33 @@ class RedfishDriver(HttpDriver):
     # -- inventory ------------------------------------------------------------------------------
 
     def inventory(self) -> Inventory:
-        nodes: list[NodeRecord] = []
-        warnings = list(self._http.warnings)
-        for url in self._members(self._systems) or ():
-            system = self._http.get(url)
-            macs, mac_warnings = self._macs(system)
-            warnings.extend(mac_warnings)
-            nodes.append(
-                NodeRecord(
-                    id=system.text("Id", required=True),
-                    macs=macs,
-                    power=power_of(system, "PowerState"),
-                    health=health_of(system),
-                    product=system.text("Model").strip(),
-                    serial=system.text("SerialNumber").strip(),  # iLO 5 pads it with spaces
+        with self.located():
+            nodes: list[NodeRecord] = []
+            warnings = list(self._http.warnings)
+            for url in self._members(self._systems) or ():
+                system = self._http.get(url)
+                macs, mac_warnings = self._macs(system)
+                warnings.extend(mac_warnings)
+                nodes.append(
+                    NodeRecord(
+                        id=system.text("Id", required=True),
+                        macs=macs,
+                        power=power_of(system, "PowerState"),
+                        health=health_of(system),
+                        product=system.text("Model").strip(),
+                        serial=system.text("SerialNumber").strip(),  # iLO 5 pads it with spaces
+                    )
                 )
+            model, firmware = self._manager()
+            return Inventory(
+                chassis=self.target.name,
+                driver=self.name,
+                nodes=tuple(nodes),
+                taken_at=datetime.now(UTC),
+                model=model,
+                firmware=firmware,
+                warnings=tuple(warnings),
             )
-        model, firmware = self._manager()
-        return Inventory(
-            chassis=self.target.name,
-            driver=self.name,
-            nodes=tuple(nodes),
-            taken_at=datetime.now(UTC),
-            model=model,
-            firmware=firmware,
-            warnings=tuple(warnings),
-        )
 
     def _members(self, collection_url: str, *, optional: bool = False) -> list[str] | None:
         """All member URLs of a collection, across ``Members@odata.nextLink`` pages.
@@ -181,31 +182,28 @@ class RedfishDriver(HttpDriver):
         return self._http.get(f"{self._systems.rstrip('/')}/{quote(node_id, safe='')}")
 
     def power_state(self, node_id: str) -> PowerState:
-        return power_of(self._system(node_id), "PowerState")
+        with self.located():
+            return power_of(self._system(node_id), "PowerState")
 
     def set_power(self, node_id: str, action: PowerAction) -> None:
-        self._preferences(REDFISH_RESET_TYPES, action)  # refuse other actions before any I/O
-        system = self._system(node_id)
-        if ALREADY_THERE.get(action) is power_of(system, "PowerState"):
-            return  # idempotent; iLO refuses a repeat (see ALREADY_THERE)
-        if system.get("Actions", RESET_ACTION) is None:
-            raise UnsupportedError(
-                f"{node_id}: the system offers no {RESET_ACTION} action",
-                chassis=self.target.name,
-                driver=self.name,
-            )
-        target = system.text("Actions", RESET_ACTION, "target", required=True)
-        allowed = system.strings("Actions", RESET_ACTION, "ResetType@Redfish.AllowableValues")
-        reset_type = self._reset_type(REDFISH_RESET_TYPES, action, allowed, node_id)
-        self._http.post_action(target, {"ResetType": reset_type})
+        with self.located():
+            self._preferences(REDFISH_RESET_TYPES, action)  # refuse other actions before any I/O
+            system = self._system(node_id)
+            if ALREADY_THERE.get(action) is power_of(system, "PowerState"):
+                return  # idempotent; iLO refuses a repeat (see ALREADY_THERE)
+            if system.get("Actions", RESET_ACTION) is None:
+                raise UnsupportedError(f"{node_id}: the system offers no {RESET_ACTION} action")
+            target = system.text("Actions", RESET_ACTION, "target", required=True)
+            allowed = system.strings("Actions", RESET_ACTION, "ResetType@Redfish.AllowableValues")
+            reset_type = self._reset_type(REDFISH_RESET_TYPES, action, allowed, node_id)
+            self._http.post_action(target, {"ResetType": reset_type})
 
     def pxe_once(self, node_id: str) -> None:
-        system = self._system(node_id)
-        allowed = system.strings("Boot", "BootSourceOverrideTarget@Redfish.AllowableValues")
-        if allowed is not None and "Pxe" not in allowed:
-            raise UnsupportedError(
-                f"{node_id}: the system cannot boot from Pxe (it allows {', '.join(allowed)})",
-                chassis=self.target.name,
-                driver=self.name,
-            )
-        self._http.patch(system.url, PXE_ONCE_PATCH)
+        with self.located():
+            system = self._system(node_id)
+            allowed = system.strings("Boot", "BootSourceOverrideTarget@Redfish.AllowableValues")
+            if allowed is not None and "Pxe" not in allowed:
+                raise UnsupportedError(
+                    f"{node_id}: the system cannot boot from Pxe (it allows {', '.join(allowed)})"
+                )
+            self._http.patch(system.url, PXE_ONCE_PATCH)

@@ -75,21 +75,17 @@ _MISSING: Final = object()
 class Resource:
     """One JSON object fetched from ``url``, read by property paths (``"Status", "Health"``)."""
 
-    def __init__(
-        self, url: str, data: Mapping[str, Any], *, chassis: str = "", driver: str = ""
-    ) -> None:
+    def __init__(self, url: str, data: Mapping[str, Any]) -> None:
         self.url = url
         self.data = data
-        self._chassis = chassis
-        self._driver = driver
 
     def error(self, problem: str) -> ParseError:
         """A ``ParseError`` naming this resource's URL."""
-        return ParseError(problem, command=self.url, chassis=self._chassis, driver=self._driver)
+        return ParseError(problem, command=self.url)
 
     def child(self, data: Mapping[str, Any]) -> Resource:
         """Another document in the same context (an embedded object, e.g. a collection item)."""
-        return Resource(self.url, data, chassis=self._chassis, driver=self._driver)
+        return Resource(self.url, data)
 
     def get(self, *path: str) -> Any:
         """The value at ``path``, or ``None`` when any step is missing or not an object."""

@@ -27,6 +27,7 @@ from chassisd.errors import (
 from chassisd.model import Outcome, PowerAction, PowerState
 from chassisd.power import PowerService, PowerSettings
 from chassisd.registry import Registry
+from chassisd.retry import Backoff
 
 MACS = ("00:11:22:33:44:01", "00:11:22:33:44:02")
 FAST = Timeouts(connect=1.0, command=1.0)
@@ -35,7 +36,9 @@ FAST = Timeouts(connect=1.0, command=1.0)
 StartBmc = Callable[..., FakeBmc]
 
 
-def power_service(*, connect_attempts: int = 3, connect_backoff: float = 1.0) -> PowerService:
+def power_service(
+    *, connect_attempts: int = 3, connect_backoff: Backoff = Backoff(initial=1.0)
+) -> PowerService:
     registry = Registry()
     registry.register(IpmiDriver)
     settings = PowerSettings(
@@ -139,7 +142,7 @@ def test_silent_bmc_is_transient_within_the_timeout(start_bmc: StartBmc) -> None
 def test_silent_bmc_through_the_power_service_sends_nothing(start_bmc: StartBmc) -> None:
     """The power service retries a login that got no answer, and then reports it; no command."""
     bmc = start_bmc("--fault", "silent")
-    service = power_service(connect_attempts=2, connect_backoff=0.1)
+    service = power_service(connect_attempts=2, connect_backoff=Backoff(initial=0.1))
     with pytest.raises(TransientError):
         service.run("ipmi", bmc.target(timeouts=FAST), NODE_ID, PowerAction.RESET)
     assert bmc.events() == []

@@ -20,6 +20,7 @@ from chassisd.errors import (
 from chassisd.model import Outcome, PowerAction, PowerState
 from chassisd.power import PowerService, PowerSettings
 from chassisd.registry import Registry
+from chassisd.retry import Backoff
 from chassisd.sim.model import ChassisSpec, CommandKind, Faults, Timing
 from chassisd.sim.moonshot import MoonshotSimulator, SimHandle
 
@@ -214,7 +215,9 @@ def service() -> tuple[PowerService, list[float]]:
     sleeps: list[float] = []
     registry = Registry()
     registry.register(MoonshotDriver)
-    settings = PowerSettings(settle_timeout=5.0, settle_interval=0.05, connect_backoff=0.01)
+    settings = PowerSettings(
+        settle_timeout=5.0, settle_interval=0.05, connect_backoff=Backoff(initial=0.01)
+    )
 
     def sleep(seconds: float) -> None:
         sleeps.append(seconds)

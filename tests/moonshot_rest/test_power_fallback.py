@@ -12,8 +12,8 @@ from chassisd_redfish import MoonshotRestDriver
 from moonshot_rest_helpers import target_for
 
 from chassisd.driver import ChassisTarget, Timeouts
-from chassisd.errors import TransientError
-from chassisd.model import Outcome, PowerAction, PowerState
+from chassisd.errors import TransientError, UnsupportedError
+from chassisd.model import Outcome, PowerAction, PowerState, RouteAttempt, RouteResult
 from chassisd.power import PowerService, PowerSettings
 from chassisd.registry import Registry
 from chassisd.sim.model import ChassisSpec, CommandKind, Faults
@@ -62,6 +62,11 @@ def test_unreachable_cli_falls_back_to_rest(both: tuple[SimHandle, RestSimHandle
     assert result.outcome is Outcome.SUCCEEDED and result.state is PowerState.ON
     assert result.driver == "moonshot-rest"
     assert ssh.is_powered_on("c1n1")
+    assert [(a.driver, a.result) for a in result.routes] == [
+        ("moonshot", RouteResult.NOT_REACHED),
+        ("moonshot-rest", RouteResult.USED),
+    ]
+    assert "cannot connect to 127.0.0.1:1" in result.routes[0].message
 
 
 def test_action_the_cli_lacks_goes_to_rest_without_touching_the_cli(
@@ -74,6 +79,15 @@ def test_action_the_cli_lacks_goes_to_rest_without_touching_the_cli(
     assert result.outcome is Outcome.SUCCEEDED and result.driver == "moonshot-rest"
     assert [node for node, _ in rest.stats.resets] == ["c1n1"]
     assert sum(ssh.stats.count(k) for k in SET_POWER) == 0
+    assert result.routes == (
+        RouteAttempt(
+            "moonshot",
+            "moonshot-r",
+            RouteResult.UNSUPPORTED,
+            "reset is not supported by this driver (use cycle)",
+        ),
+        RouteAttempt("moonshot-rest", "moonshot-r", RouteResult.USED),
+    )
 
 
 def test_ambiguous_outcome_never_falls_back(both: tuple[SimHandle, RestSimHandle]) -> None:
@@ -84,6 +98,7 @@ def test_ambiguous_outcome_never_falls_back(both: tuple[SimHandle, RestSimHandle
     result = service().run_routes(routes(ssh, rest), "c1n1", PowerAction.CYCLE)
     assert result.outcome is Outcome.UNKNOWN and result.driver == "moonshot"
     assert rest.stats.resets == ()
+    assert result.routes == (RouteAttempt("moonshot", "moonshot-r", RouteResult.USED),)
 
 
 def test_every_route_unreachable_is_a_transient_error_naming_each(
@@ -96,3 +111,39 @@ def test_every_route_unreachable_is_a_transient_error_naming_each(
     with pytest.raises(TransientError, match="no route") as info:
         service().run_routes(dead, "c1n1", PowerAction.ON)
     assert "moonshot/" in str(info.value) and "moonshot-rest/" in str(info.value)
+    assert [(a.driver, a.result) for a in info.value.routes] == [
+        ("moonshot", RouteResult.NOT_REACHED),
+        ("moonshot-rest", RouteResult.NOT_REACHED),
+    ]
+    cause = info.value.__cause__
+    assert isinstance(cause, TransientError) and cause.driver == "moonshot-rest"
+
+
+def test_every_route_unsupported_is_an_unsupported_error_with_the_record(
+    both: tuple[SimHandle, RestSimHandle],
+) -> None:
+    """Two chassis-manager CLI routes, neither with a reset: permanent, not worth a retry."""
+    ssh, rest = both
+    cli = routes(ssh, rest)[0]
+    with pytest.raises(UnsupportedError, match="no route can carry out reset") as info:
+        service().run_routes([cli, cli], "c1n1", PowerAction.RESET)
+    assert [a.result for a in info.value.routes] == [RouteResult.UNSUPPORTED] * 2
+    cause = info.value.__cause__
+    assert isinstance(cause, UnsupportedError) and cause.driver == "moonshot"
+    assert sum(ssh.stats.count(k) for k in SET_POWER) == 0
+
+
+def test_unsupported_then_unreachable_is_transient(
+    both: tuple[SimHandle, RestSimHandle],
+) -> None:
+    """When a route that could do it was not reached, a later try may succeed: transient."""
+    ssh, rest = both
+    cli, api = routes(ssh, rest)
+    api = (api[0], replace(api[1], address="127.0.0.1:1"))
+    with pytest.raises(TransientError) as info:
+        service().run_routes([cli, api], "c1n1", PowerAction.RESET)
+    assert [a.result for a in info.value.routes] == [
+        RouteResult.UNSUPPORTED,
+        RouteResult.NOT_REACHED,
+    ]
+    assert rest.stats.resets == ()
