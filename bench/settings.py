@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from chassisd.config.defaults import DEFAULT_POLL_WORKERS
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_JSON = RESULTS_DIR / "latest.json"
 
@@ -38,8 +40,9 @@ class BenchSettings:
     list's, so the same 300 ms. A guess; the baseline's figures scale with it."""
     power_delay: float = 5.0
     """Simulated time from ``set node power on`` to the node reporting On (the BMC time)."""
-    workers: int = 16
-    """``chassisd run --workers``: chassis polled at once; the baseline gets the same bound."""
+    workers: int = DEFAULT_POLL_WORKERS
+    """``chassisd run --workers`` (its default): chassis polled at once; the baseline gets the
+    same bound."""
     poll_interval: int = 30
     """Chassis ``pollInterval`` in seconds: a steady sweep is the next round of polls."""
     catch_all_slots: int = 3

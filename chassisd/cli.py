@@ -264,7 +264,7 @@ def _power(farm: Farm, verb: str, references: list[str]) -> int:
     worst = EXIT_OK
     for node in nodes:
         spec = farm.config.chassis_named(node.chassis)
-        target = farm.config.target(spec)
+        target = farm.config.driver_target(spec)
         try:
             if verb == "status":
                 state = service.status(spec.driver, target, node.record.id)

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from chassisd.config import load_config
+from chassisd.config import DEFAULT_POLL_INTERVAL, DEFAULT_POLL_WORKERS, load_config
 from chassisd.errors import ConfigError
 from chassisd.farm import Farm
 from chassisd.registry import Registry
@@ -92,7 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument(
         "--no-leader-election", action="store_true", help="act without a Lease (one replica only)"
     )
-    cluster.add_argument("--workers", type=int, default=16, help="chassis polled at once")
+    cluster.add_argument(
+        "--workers", type=int, default=DEFAULT_POLL_WORKERS, help="chassis polled at once"
+    )
     return parser
 
 
@@ -163,7 +165,7 @@ def _standalone(config_path: Path, output_dir: Path, *, once: bool) -> int:
         return 0
     from chassisd.scheduler import run_every
 
-    interval = min((c.poll_interval for c in config.chassis), default=300.0)
+    interval = min((c.poll_interval for c in config.chassis), default=DEFAULT_POLL_INTERVAL)
     run_every(run_once, seconds=interval, jitter=interval * 0.1, name="standalone-sync")
     return 0
 

@@ -12,13 +12,11 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from chassisd.config import ChassisSpec, Config
+from chassisd.config import DEFAULT_POLL_WORKERS, ChassisResource, Config
 from chassisd.errors import ChassisdError
 from chassisd.noderef import NamedNode, node_name, resolve
 from chassisd.poller import PollResult, RetryPolicy, poll_chassis
 from chassisd.registry import Registry
-
-DEFAULT_CONCURRENCY = 16  # chassis polled at once; each poll is one SSH session, mostly waiting
 
 
 @dataclass(frozen=True)
@@ -43,23 +41,23 @@ class Farm:
         registry: Registry,
         *,
         retry: RetryPolicy = RetryPolicy(),
-        concurrency: int = DEFAULT_CONCURRENCY,
+        concurrency: int = DEFAULT_POLL_WORKERS,
     ) -> None:
         self.config = config
         self.registry = registry
         self._retry = retry
         self._concurrency = max(1, concurrency)
 
-    def poll(self, chassis: Sequence[ChassisSpec] | None = None) -> FarmView:
+    def poll(self, chassis: Sequence[ChassisResource] | None = None) -> FarmView:
         """Poll ``chassis`` (default: every chassis not paused) concurrently."""
         chosen = [c for c in (self.config.chassis if chassis is None else chassis) if not c.paused]
         with ThreadPoolExecutor(max_workers=min(self._concurrency, max(1, len(chosen)))) as pool:
             results = tuple(pool.map(self._poll_one, chosen))
         return FarmView(results, name_nodes(self.config, results))
 
-    def _poll_one(self, spec: ChassisSpec) -> PollResult:
+    def _poll_one(self, spec: ChassisResource) -> PollResult:
         try:
-            target = self.config.target(spec)
+            target = self.config.driver_target(spec)
         except ChassisdError as exc:
             return PollResult(spec.name, spec.driver, None, exc, 0, 0.0)
         return poll_chassis(self.registry, spec.driver, target, self._retry)
@@ -73,7 +71,7 @@ class Farm:
         """Resolve every reference against one fresh poll, or raise for the first that
         matches no node or several: nothing is acted on unless all resolve. When every
         reference is ``CHASSIS/ID`` only those chassis are polled, not the whole farm."""
-        chassis: list[ChassisSpec] | None = None
+        chassis: list[ChassisResource] | None = None
         if references and all("/" in r for r in references):
             names = {r.split("/", 1)[0] for r in references}
             chassis = [c for c in self.config.chassis if c.name in names]

@@ -202,7 +202,7 @@ class ChassisController:
         config, _problems = self._specs.config(namespace)
         try:
             spec = config.chassis_named(name)
-            target = config.target(spec)
+            target = config.driver_target(spec)
         except ChassisdError as exc:
             result = PollResult(name, obj["spec"].get("driver", ""), None, exc, 0, 0.0)
         else:

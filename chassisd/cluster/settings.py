@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from chassisd.config import DEFAULT_POLL_WORKERS
 from chassisd.poller import RetryPolicy
 from chassisd.power import PowerSettings
 
@@ -17,8 +18,8 @@ class PollSettings:
     """The chassis controller: how many polls at once, how failing chassis are retried."""
 
     #: Chassis polled at once. A poll is one mostly-waiting device session, so workers are
-    #: cheap threads; a 1,000-chassis farm on a 300 s interval needs about 16 (bench/).
-    workers: int = 16
+    #: cheap threads; the reason for the default is in ``chassisd.config.defaults``.
+    workers: int = DEFAULT_POLL_WORKERS
     #: Retries of transient failures inside one poll (the next poll does the rest).
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     #: Longest wait before polling a failing chassis again (back-off doubles from its interval).

@@ -13,7 +13,14 @@ from typing import Any
 
 from chassisd.cluster.cache import ObjectCache
 from chassisd.cluster.secrets import SecretCache
-from chassisd.config import ChassisSpec, Config, NodePoolSpec, parse_object
+from chassisd.config import (
+    ChassisResource,
+    Config,
+    NodePoolSpec,
+    check_references,
+    parse_object,
+    surviving_pools,
+)
 from chassisd.errors import ConfigError
 from chassisd.kube.gateway import CHASSIS, NODEPOOL
 
@@ -21,10 +28,10 @@ from chassisd.kube.gateway import CHASSIS, NODEPOOL
 PoolProblems = dict[str, str]
 
 
-def parse_chassis(obj: dict[str, Any]) -> ChassisSpec:
+def parse_chassis(obj: dict[str, Any]) -> ChassisResource:
     """A Chassis object's spec, validated (``ConfigError`` naming the field)."""
     parsed = parse_object(obj, label=obj["metadata"].get("namespace", ""))
-    if not isinstance(parsed, ChassisSpec):
+    if not isinstance(parsed, ChassisResource):
         raise ConfigError("not a Chassis")
     return parsed
 
@@ -57,37 +64,29 @@ class NamespaceSpecs:
         return built
 
     def _build(self, namespace: str) -> tuple[Config, PoolProblems]:
-        chassis: list[ChassisSpec] = []
+        chassis: list[ChassisResource] = []
         for obj in self._cache.items(CHASSIS, namespace).values():
             try:
                 chassis.append(parse_chassis(obj))
             except ConfigError:
                 continue  # reported in its own status
-        names = {c.name for c in chassis}
         pools: list[NodePoolSpec] = []
         problems: PoolProblems = {}
-        catch_all = ""
         pool_objs = self._cache.items(NODEPOOL, namespace).values()
         for obj in sorted(pool_objs, key=lambda o: o["metadata"]["name"]):
-            name = obj["metadata"]["name"]
             try:
                 pool = parse_object(obj, label=namespace)
             except ConfigError as exc:
-                problems[name] = f"InvalidSpec: {exc}"
+                problems[obj["metadata"]["name"]] = f"InvalidSpec: {exc}"
                 continue
             assert isinstance(pool, NodePoolSpec)
-            missing = sorted({m.chassis for m in pool.members} - names)
-            if missing:
-                problems[name] = f"UnknownChassis: no valid Chassis named {', '.join(missing)}"
-            if pool.catch_all:
-                if catch_all:
-                    problems[name] = f"DuplicateCatchAll: {catch_all!r} is already the catch-all"
-                    continue
-                catch_all = name
             pools.append(pool)
+        # The same cross-resource checks as standalone mode; here each pool records its own.
+        found = check_references(chassis, pools)
+        problems.update((p.pool, str(p)) for p in found)
         config = Config(
             chassis=tuple(chassis),
-            pools=tuple(pools),
+            pools=surviving_pools(pools, found),
             secrets=self._secrets.of_namespace(namespace),
         )
         return config, problems

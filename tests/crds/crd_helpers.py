@@ -3,7 +3,7 @@ of documents that the CRDs and ``chassisd.config`` must judge the same way.
 
 Owns: loading ``crds/*.yaml``; ``json_schema`` (an ``openAPIV3Schema`` turned into a Draft 7 JSON
 Schema); ``apply_defaults`` (the API server's structural defaulting, for comparing defaults with
-config.py's); ``VALID`` documents and the ``CASES`` table.
+chassisd.config's); ``VALID`` documents and the ``CASES`` table.
 
 What the JSON Schema can and cannot check: it is the OpenAPI part of each CRD (types, required,
 patterns, enums, lengths, unknown fields as with ``fieldValidation=Strict``). The CEL rules
@@ -200,7 +200,7 @@ DELETE = object()
 
 @dataclass(frozen=True)
 class Case:
-    """One invalid (or only config.py-invalid) document and who must reject it.
+    """One invalid (or only chassisd.config-invalid) document and who must reject it.
 
     ``rejected_by`` holds ``schema`` (the OpenAPI schema: jsonschema here and the API server),
     ``cel`` (only the API server's CEL rules) and/or ``config`` (``chassisd.config``, which knows
@@ -248,7 +248,7 @@ CEL = frozenset({"cel", "config"})
 CONFIG_ONLY = frozenset({"config"})
 
 CASES: tuple[Case, ...] = (
-    # Chassis: both the schema and config.py reject these.
+    # Chassis: both the schema and chassisd.config reject these.
     Case("duration-words", "Chassis", {"spec.pollInterval": "5 minutes"}, SCHEMA),
     Case("duration-empty", "Chassis", {"spec.commandTimeout": ""}, SCHEMA),
     Case("duration-milliseconds", "Chassis", {"spec.pollInterval": "500ms"}, SCHEMA),
@@ -286,7 +286,7 @@ CASES: tuple[Case, ...] = (
         SCHEMA,
         field="spec.caBundleSecretRef.name",
     ),
-    # Chassis: stricter shapes, which config.py checks the same way.
+    # Chassis: stricter shapes, which chassisd.config checks the same way.
     Case(
         "duration-number",
         "Chassis",
@@ -341,10 +341,10 @@ CASES: tuple[Case, ...] = (
         {"spec.nodeNameTemplate": ""},
         SCHEMA,
     ),
-    # Chassis: a CEL rule (API server only) and config.py reject these.
+    # Chassis: a CEL rule (API server only) and chassisd.config reject these.
     Case("duration-zero", "Chassis", {"spec.connectTimeout": "0m0s"}, CEL),
     Case("duration-zero-seconds", "Chassis", {"spec.pollInterval": "0s"}, CEL),
-    # NodePool: both the schema and config.py reject these.
+    # NodePool: both the schema and chassisd.config reject these.
     Case("range-bad-ip", "NodePool", {"spec.addressing.range.start": "10.0.0.300"}, SCHEMA),
     Case("range-leading-zero", "NodePool", {"spec.addressing.range.end": "10.0.0.025"}, SCHEMA),
     Case("range-without-end", "NodePool", {"spec.addressing.range.end": DELETE}, SCHEMA),
@@ -355,7 +355,7 @@ CASES: tuple[Case, ...] = (
     Case("members-not-a-list", "NodePool", {"spec.members": {"chassis": "moonshot-1"}}, SCHEMA),
     Case("set-tags-not-a-list", "NodePool", {"spec.dhcp.setTags": "cluster-a"}, SCHEMA),
     Case("catch-all-not-a-boolean", "NodePool", {"spec.catchAll": "true"}, SCHEMA),
-    # NodePool: CEL rules (API server only) and config.py reject these.
+    # NodePool: CEL rules (API server only) and chassisd.config reject these.
     Case(
         "catch-all-with-members",
         "NodePool",
@@ -378,7 +378,7 @@ CASES: tuple[Case, ...] = (
         CEL,
         field="spec.addressing.range.end",
     ),
-    # NodePool: the CRD rejects these; config.py accepts them today.
+    # NodePool: the CRD rejects these; chassisd.config accepts them today.
     Case(
         "members-empty",
         "NodePool",
@@ -423,7 +423,7 @@ CASES: tuple[Case, ...] = (
         {"spec.dhcp.leasetime": "1h"},
         SCHEMA,
     ),
-    # NodePool: kubefarm output, which config.py does not parse yet (it ignores the block).
+    # NodePool: kubefarm output, which chassisd.config does not parse yet (it ignores the block).
     Case(
         "kubefarm-without-config-map",
         "NodePool",
@@ -450,12 +450,12 @@ CASES: tuple[Case, ...] = (
         {"spec.kubefarm.range": "set:x,10.0.0.0,static"},
         CEL,
     ),
-    # NodePool: only config.py can check these (other documents, or range arithmetic).
+    # NodePool: only chassisd.config can check these (other documents, or range arithmetic).
     Case(
         "member-unknown-chassis", "NodePool", {"spec.members.0.chassis": "moonshot-9"}, CONFIG_ONLY
     ),
     Case("member-empty-range", "NodePool", {"spec.members.0.nodes": ["c20-1n1"]}, CONFIG_ONLY),
-    # PowerAction: config.py does not read PowerAction; only the CRD judges it.
+    # PowerAction: chassisd.config does not read PowerAction; only the CRD judges it.
     Case("action-explode", "PowerAction", {"spec.action": "explode"}, SCHEMA_ONLY),
     Case("action-missing", "PowerAction", {"spec.action": DELETE}, SCHEMA_ONLY),
     Case("action-upper-case", "PowerAction", {"spec.action": "ON"}, SCHEMA_ONLY),
@@ -467,7 +467,7 @@ CASES: tuple[Case, ...] = (
 
 
 def config_documents_for(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """What config.py is given for one case: a Secret, for a NodePool the valid Chassis it names,
-    and ``doc`` itself, so that only the case's own change can make parsing fail."""
+    """What chassisd.config is given for one case: a Secret, for a NodePool the valid Chassis it
+    names, and ``doc`` itself, so that only the case's own change can make parsing fail."""
     extra = [VALID["Chassis"]] if doc.get("kind") == "NodePool" else []
     return copy.deepcopy([SECRET, *extra, doc])

@@ -3,7 +3,7 @@
 
 The schemas are checked as Draft 7 JSON Schema (``crd_helpers.json_schema``). CEL rules cannot be
 evaluated here; the cases only CEL rejects are checked against a real kube-apiserver in
-``test_crds_apiserver.py``. Every case the CRD rejects, config.py rejects too.
+``test_crds_apiserver.py``. Every case the CRD rejects, chassisd.config rejects too.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def schema_at(kind: str, json_path: str) -> Mapping[str, Any] | None:
 
 
 def parse(docs: list[dict[str, Any]]) -> Any:
-    """config.py's view of ``docs``."""
+    """chassisd.config's view of ``docs``."""
     return parse_documents(docs, source="test")
 
 
@@ -162,12 +162,12 @@ def test_every_spec_and_status_field_is_described(kind: str) -> None:
     assert not undocumented
 
 
-# --- the CRDs and config.py agree ----------------------------------------------------------------
+# --- the CRDs and chassisd.config agree -----------------------------------------------------------
 
 
 def test_demo_config_documents_are_valid_cluster_objects() -> None:
     """``make demo``'s config: every Chassis and NodePool validates against its CRD schema, and
-    the whole stream parses with config.py."""
+    the whole stream parses with chassisd.config."""
     docs = config_documents({"moonshot-1": 2201, "moonshot-2": 2202}, "")
     checked = [doc for doc in docs if doc["apiVersion"] == API_VERSION]
     assert sorted(str(doc["kind"]) for doc in checked) == ["Chassis"] * 2 + ["NodePool"] * 3
@@ -184,7 +184,7 @@ def test_valid_documents_pass_the_schema(kind: str) -> None:
 
 
 def test_valid_documents_parse_with_config_py() -> None:
-    """The reference Chassis and NodePool parse with config.py, as written."""
+    """The reference Chassis and NodePool parse with chassisd.config, as written."""
     config = parse([SECRET, VALID["Chassis"], VALID["NodePool"]])
     assert config.chassis[0].command_timeout == 90
     assert config.pools[0].static_ips
@@ -193,7 +193,7 @@ def test_valid_documents_parse_with_config_py() -> None:
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.kind}-{c.id}")
 def test_case_against_the_schema(case: Case) -> None:
     """A case marked ``schema`` fails the OpenAPI schema at its field; a CEL-only or config-only
-    case passes it (CEL needs the API server; cross-document checks need config.py)."""
+    case passes it (CEL needs the API server; cross-document checks need chassisd.config)."""
     errors = schema_errors(case.document())
     if "schema" in case.rejected_by:
         last = re.sub(r"\[\d+\]$", "", case.error_field.rsplit(".", 1)[-1])
@@ -207,7 +207,7 @@ def test_case_against_the_schema(case: Case) -> None:
     [pytest.param(c, id=f"{c.kind}-{c.id}") for c in CASES if c.kind in ("Chassis", "NodePool")],
 )
 def test_case_against_config_py(case: Case) -> None:
-    """What the CRD rejects, config.py rejects too."""
+    """What the CRD rejects, chassisd.config rejects too."""
     assert case.rejected_by & {"schema", "cel", "config"}
     with pytest.raises(ConfigError):
         parse(config_documents_for(case.document()))
@@ -242,7 +242,7 @@ MINIMAL: dict[str, dict[str, Any]] = {
 
 
 def test_schema_defaults_equal_config_py_defaults() -> None:
-    """Minimal documents mean the same to config.py with and without the CRD's defaults filled
+    """Minimal documents mean the same to chassisd.config with and without the CRD's defaults filled
     in, and the defaults do fill in fields (so the comparison is not vacuous)."""
     raw = list(MINIMAL.values())
     defaulted = [apply_defaults(openapi_schema(doc["kind"]), doc) for doc in raw]
@@ -372,7 +372,7 @@ def test_a_bad_status_value_is_rejected(kind: str, path: str, value: Any) -> Non
     assert schema_errors(doc)
 
 
-# --- property tests: every value the schema accepts, config.py accepts the same way ---------------
+# --- property tests: every value the schema accepts, chassisd.config accepts the same way ---------
 
 
 def _schema_accepts(kind: str, dotted: str, value: str) -> bool:
@@ -384,7 +384,7 @@ def _schema_accepts(kind: str, dotted: str, value: str) -> bool:
 @given(st.text(alphabet="0123456789hms", max_size=8))
 def test_schema_durations_are_config_durations(text: str) -> None:
     """A duration passes the schema plus its CEL rule (a non-zero digit, evaluated here by hand)
-    exactly when config.py parses it, for text without spaces."""
+    exactly when chassisd.config parses it, for text without spaces."""
     try:
         parse_duration(text, document="t", path="p")
         config_ok = True
@@ -400,7 +400,7 @@ TEMPLATE_PIECES += ["{", "}", "{{", "}}", "m1c", "-", ".", "x"]
 
 @given(st.lists(st.sampled_from(TEMPLATE_PIECES), min_size=1, max_size=6).map("".join))
 def test_schema_templates_are_config_templates(template: str) -> None:
-    """A naming template the schema accepts passes config.py's check and renders with
+    """A naming template the schema accepts passes chassisd.config's check and renders with
     str.format."""
     fields = frozenset({"chassis", "cartridge", "node", "id"})
     for kind, spec_field, allowed in (
@@ -419,7 +419,7 @@ def test_schema_templates_are_config_templates(template: str) -> None:
     ).map("".join)
 )
 def test_schema_ipv4_is_config_ipv4(text: str) -> None:
-    """An IPv4 address string passes the schema exactly when config.py's parser takes it."""
+    """An IPv4 address string passes the schema exactly when chassisd.config's parser takes it."""
     doc: Any = {**VALID["NodePool"]}
     doc["spec"] = {**doc["spec"], "addressing": {"nodes": {"n": text}}}
     schema_ok = not list(validator("NodePool").iter_errors(doc))
@@ -443,7 +443,7 @@ def test_schema_ipv4_is_config_ipv4(text: str) -> None:
 @example("SHA256:" + ":".join(["0F"] * 32) + ":")
 @example("ab" * 33)
 def test_schema_fingerprints_are_config_fingerprints(text: str) -> None:
-    """A certificate fingerprint passes the schema exactly when config.py accepts it."""
+    """A certificate fingerprint passes the schema exactly when chassisd.config accepts it."""
     try:
         parse(
             [

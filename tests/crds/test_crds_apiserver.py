@@ -94,7 +94,8 @@ def test_valid_objects_are_stored_with_the_predicted_defaults(
     kube_api: k8s.ApiClient, kube_namespace: str
 ) -> None:
     """The demo's Chassis and NodePools and the reference documents are accepted, and the API
-    server fills in exactly the defaults the local defaulting (compared with config.py) does."""
+    server fills in exactly the defaults the local defaulting (compared with chassisd.config)
+    does."""
     demo = config_documents({"moonshot-1": 2201, "moonshot-2": 2202}, "")
     docs = [d for d in demo if d["kind"] in PLURALS]
     docs += [copy.deepcopy(VALID["PowerAction"])]
@@ -108,7 +109,7 @@ def test_valid_objects_are_stored_with_the_predicted_defaults(
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.kind}-{c.id}")
 def test_case_on_the_apiserver(case: Case, kube_api: k8s.ApiClient, kube_namespace: str) -> None:
     """A case the schema or a CEL rule rejects is refused naming its field; a case only
-    config.py can judge (other documents, range arithmetic) is accepted."""
+    chassisd.config can judge (other documents, range arithmetic) is accepted."""
     doc = case.document()
     if not case.rejected_by & {"schema", "cel"}:
         create(kube_api, kube_namespace, doc)

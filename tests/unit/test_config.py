@@ -61,7 +61,7 @@ def test_good_config_loads(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, GOOD))
     chassis = config.chassis_named("moonshot-1")
     assert chassis.poll_interval == 120
-    target = config.target(chassis)
+    target = config.driver_target(chassis)
     assert target.credentials.username == "admin"
     assert target.known_hosts == "[localhost]:2222 ssh-ed25519 AAAA"
     pool = {p.name: p for p in config.pools}["cluster-a"]
@@ -75,7 +75,7 @@ def test_good_config_loads(tmp_path: Path) -> None:
 def test_password_not_in_repr(tmp_path: Path) -> None:
     """Secrets never show in a target's repr (which logs and tracebacks use)."""
     config = load_config(write(tmp_path, GOOD))
-    assert "pw" not in repr(config.target(config.chassis[0])).replace("pollInterval", "")
+    assert "pw" not in repr(config.driver_target(config.chassis[0])).replace("pollInterval", "")
 
 
 @pytest.mark.parametrize(
@@ -159,7 +159,7 @@ def test_missing_secret_is_reported_when_resolving(tmp_path: Path) -> None:
         )
     )
     with pytest.raises(ConfigError, match="'nope' not found") as info:
-        config.target(config.chassis[0])
+        config.driver_target(config.chassis[0])
     assert info.value.path == "spec.credentialsSecretRef"
 
 
