@@ -8,7 +8,7 @@ password (so a test can tell whether an error message leaks it), and subprocesse
 by their PID.
 
 - ``moonshot``: ``chassisd.sim.moonshot.MoonshotSimulator`` (SSH) in a thread.
-- ``moonshot-rest``: ``chassisd.sim.moonshot_rest.MoonshotRestSimulator`` (HTTPS) in a thread.
+- ``moonshot-rest``: ``chassisd.sim.moonshot.rest.MoonshotRestSimulator`` (HTTPS) in a thread.
 - ``redfish``: ``sushy-emulator`` (fake driver) as a subprocess over HTTPS with Basic auth. It is
   not the in-process emulator of ``tests/redfish/conftest.py``: that one is session-scoped and
   module-global (test-peers.md A1). As a process it keeps its real 1-11 s power delays, and
@@ -31,10 +31,10 @@ import pytest
 
 from chassisd.driver import ChassisTarget, Credentials, Driver, Timeouts
 from chassisd.registry import ENTRY_POINT_GROUP
-from chassisd.sim.model import ChassisSpec
 from chassisd.sim.moonshot import MoonshotSimulator
-from chassisd.sim.moonshot_rest import MoonshotRestSimulator
-from chassisd.sim.moonshot_rest_tls import generate_tls_material
+from chassisd.sim.moonshot.model import ChassisSpec
+from chassisd.sim.moonshot.rest import MoonshotRestSimulator
+from chassisd.sim.net.tls import generate_tls_material
 
 # The IPMI peer's start-up (ipmi_sim config templates, its chassis-control hook, the FRU image
 # builder, stop-by-PID) lives with the IPMI tests; reuse it rather than keep a second copy.

@@ -44,8 +44,8 @@ from chassisd.kube.gateway import (
     KubeApiError,
     KubeGateway,
 )
-from chassisd.sim.model import Cartridge, ChassisSpec, SimNode
 from chassisd.sim.moonshot import MoonshotSimulator, SimHandle
+from chassisd.sim.moonshot.model import Cartridge, ChassisSpec, SimNode
 from chassisd.testing.controlplane import ControlPlane, service_account_client
 
 pytestmark = [pytest.mark.kube, pytest.mark.slow]

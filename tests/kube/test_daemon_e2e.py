@@ -18,8 +18,8 @@ import yaml
 
 from chassisd.agent import wait_until
 from chassisd.kube.gateway import DHCPHOSTS, KubeGateway
-from chassisd.sim.model import Cartridge, ChassisSpec, SimNode
 from chassisd.sim.moonshot import MoonshotSimulator, SimHandle
+from chassisd.sim.moonshot.model import Cartridge, ChassisSpec, SimNode
 from chassisd.testing.controlplane import ControlPlane
 
 pytestmark = pytest.mark.kube

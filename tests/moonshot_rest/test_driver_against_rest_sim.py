@@ -22,16 +22,16 @@ from chassisd.errors import (
 from chassisd.model import Health, Inventory, Outcome, PowerAction, PowerState
 from chassisd.power import PowerService, PowerSettings
 from chassisd.registry import Registry
-from chassisd.sim.model import ChassisSpec, Timing
 from chassisd.sim.moonshot import MoonshotSimulator
-from chassisd.sim.moonshot_rest import (
+from chassisd.sim.moonshot.model import ChassisSpec, Timing
+from chassisd.sim.moonshot.rest import (
     READS,
     MoonshotRestSimulator,
     RequestKind,
     RestFaults,
     RestSimHandle,
 )
-from chassisd.sim.moonshot_rest_tls import generate_tls_material
+from chassisd.sim.net.tls import generate_tls_material
 
 
 def expected(spec: ChassisSpec) -> dict[str, tuple[str, ...]]:

@@ -16,9 +16,9 @@ from chassisd.errors import TransientError
 from chassisd.model import Outcome, PowerAction, PowerState
 from chassisd.power import PowerService, PowerSettings
 from chassisd.registry import Registry
-from chassisd.sim.model import ChassisSpec, CommandKind, Faults
 from chassisd.sim.moonshot import MoonshotSimulator, SimHandle
-from chassisd.sim.moonshot_rest import MoonshotRestSimulator, RestSimHandle
+from chassisd.sim.moonshot.model import ChassisSpec, CommandKind, Faults
+from chassisd.sim.moonshot.rest import MoonshotRestSimulator, RestSimHandle
 
 SET_POWER = frozenset({CommandKind.POWER_ON, CommandKind.POWER_OFF, CommandKind.POWER_OFF_FORCE})
 

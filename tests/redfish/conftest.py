@@ -30,7 +30,7 @@ from redfish_helpers import (
     SushyPeer,
 )
 
-from chassisd.sim.moonshot_rest_tls import TlsMaterial, generate_tls_material
+from chassisd.sim.net.tls import TlsMaterial, generate_tls_material
 
 
 @pytest.fixture(scope="session")

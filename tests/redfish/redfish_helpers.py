@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from chassisd.driver import ChassisTarget, Credentials, Timeouts
-from chassisd.sim.moonshot_rest_http import HttpsServer, Request, Response
-from chassisd.sim.moonshot_rest_tls import TlsMaterial
+from chassisd.sim.net.https import HttpsServer, Request, Response
+from chassisd.sim.net.tls import TlsMaterial
 
 USER, PASSWORD = "admin", "password"
 

@@ -24,8 +24,8 @@ from chassisd.errors import (
     TrustError,
 )
 from chassisd.model import PowerAction, PowerState
-from chassisd.sim.moonshot_rest_http import Response
-from chassisd.sim.moonshot_rest_tls import TlsMaterial, generate_tls_material
+from chassisd.sim.net.https import Response
+from chassisd.sim.net.tls import TlsMaterial, generate_tls_material
 
 SYSTEMS = "/redfish/v1/Systems"
 SYSTEM = "/redfish/v1/Systems/n1"

@@ -19,7 +19,7 @@ from redfish_helpers import PayloadServer, ProliantSamples, make_target
 
 from chassisd.errors import UnsupportedError
 from chassisd.model import Health, MacAddress, PowerAction, PowerState
-from chassisd.sim.moonshot_rest_http import Response
+from chassisd.sim.net.https import Response
 
 SYSTEM = "/redfish/v1/Systems/1/"
 RESET = "/redfish/v1/Systems/1/Actions/ComputerSystem.Reset/"

@@ -16,7 +16,7 @@ from chassisd.errors import AuthError, DeviceError, TrustError, UnsupportedError
 from chassisd.model import Health, MacAddress, Outcome, PowerAction, PowerState
 from chassisd.power import PowerService, PowerSettings
 from chassisd.registry import Registry
-from chassisd.sim.moonshot_rest_tls import generate_tls_material
+from chassisd.sim.net.tls import generate_tls_material
 
 
 def trusted(peer: SushyPeer, **changes: object) -> ChassisTarget:

@@ -21,8 +21,8 @@ from moonshot_sim_helpers import (
     small_spec,
 )
 
-from chassisd.sim.model import CommandKind, Faults
 from chassisd.sim.moonshot import MoonshotSimulator, SimHandle
+from chassisd.sim.moonshot.model import CommandKind, Faults
 
 # asyncssh computes sha1 finite-field DH through `cryptography`, which deprecates it; the
 # legacy-only mode exists to offer exactly that kex, as old chassis firmware does (cli §3.1).
