@@ -38,16 +38,9 @@ from chassisd.sim.net.tls import generate_tls_material
 
 # The IPMI peer's start-up (ipmi_sim config templates, its chassis-control hook, the FRU image
 # builder, stop-by-PID) lives with the IPMI tests; reuse it rather than keep a second copy.
-# Under pytest's default "prepend" import mode tests/ipmi is on sys.path already when the whole
-# suite runs; adding it here makes `pytest tests/contract` work on its own, and the module name
-# stays the same, so both directories share one `ipmi_peers` module.
-_IPMI_TESTS = str(Path(__file__).resolve().parent.parent / "ipmi")
-if _IPMI_TESTS not in sys.path:
-    sys.path.insert(0, _IPMI_TESTS)
-
-from ipmi_fru_build import build_fru, mac_fields  # noqa: E402 (needs the path set above)
-from ipmi_peers import PASSWORD as IPMI_SIM_PASSWORD  # noqa: E402
-from ipmi_peers import start_ipmi_sim, stop  # noqa: E402
+from tests.ipmi.ipmi_fru_build import build_fru, mac_fields
+from tests.ipmi.ipmi_peers import PASSWORD as IPMI_SIM_PASSWORD
+from tests.ipmi.ipmi_peers import start_ipmi_sim, stop
 
 USER = "admin"
 PASSWORD = "Kq7-contract-pw"

@@ -16,10 +16,10 @@ import kubernetes.client as k8s
 import pytest
 import yaml
 
-from chassisd.agent import wait_until
 from chassisd.kube.gateway import DHCPHOSTS, KubeGateway
 from chassisd.sim.moonshot import MoonshotSimulator, SimHandle
 from chassisd.sim.moonshot.model import Cartridge, ChassisSpec, SimNode
+from chassisd.testing import wait_until
 from chassisd.testing.controlplane import ControlPlane
 
 pytestmark = pytest.mark.kube

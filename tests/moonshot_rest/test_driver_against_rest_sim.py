@@ -7,7 +7,6 @@ import time
 import pytest
 from chassisd_moonshot import MoonshotDriver
 from chassisd_redfish import MoonshotRestDriver
-from moonshot_rest_helpers import target_for
 
 from chassisd.driver import ChassisTarget, Credentials, Timeouts
 from chassisd.errors import (
@@ -32,6 +31,7 @@ from chassisd.sim.moonshot.rest import (
     RestSimHandle,
 )
 from chassisd.sim.net.tls import generate_tls_material
+from tests.moonshot_rest.moonshot_rest_helpers import target_for
 
 
 def expected(spec: ChassisSpec) -> dict[str, tuple[str, ...]]:

@@ -9,7 +9,6 @@ from dataclasses import replace
 import pytest
 from chassisd_moonshot import MoonshotDriver
 from chassisd_redfish import MoonshotRestDriver
-from moonshot_rest_helpers import target_for
 
 from chassisd.driver import ChassisTarget, Timeouts
 from chassisd.errors import TransientError
@@ -19,6 +18,7 @@ from chassisd.registry import Registry
 from chassisd.sim.moonshot import MoonshotSimulator, SimHandle
 from chassisd.sim.moonshot.model import ChassisSpec, CommandKind, Faults
 from chassisd.sim.moonshot.rest import MoonshotRestSimulator, RestSimHandle
+from tests.moonshot_rest.moonshot_rest_helpers import target_for
 
 SET_POWER = frozenset({CommandKind.POWER_ON, CommandKind.POWER_OFF, CommandKind.POWER_OFF_FORCE})
 

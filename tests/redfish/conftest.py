@@ -20,7 +20,9 @@ from pathlib import Path
 
 import bcrypt
 import pytest
-from redfish_helpers import (
+
+from chassisd.sim.net.tls import TlsMaterial, generate_tls_material
+from tests.redfish.redfish_helpers import (
     FAKE_SYSTEMS,
     PASSWORD,
     USER,
@@ -29,8 +31,6 @@ from redfish_helpers import (
     Recorder,
     SushyPeer,
 )
-
-from chassisd.sim.net.tls import TlsMaterial, generate_tls_material
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from chassisd_redfish import RedfishDriver
-from redfish_helpers import PayloadServer, make_target, redfish_error
 
 from chassisd.driver import ChassisTarget, Timeouts
 from chassisd.errors import (
@@ -26,6 +25,7 @@ from chassisd.errors import (
 from chassisd.model import PowerAction, PowerState
 from chassisd.sim.net.https import Response
 from chassisd.sim.net.tls import TlsMaterial, generate_tls_material
+from tests.redfish.redfish_helpers import PayloadServer, make_target, redfish_error
 
 SYSTEMS = "/redfish/v1/Systems"
 SYSTEM = "/redfish/v1/Systems/n1"

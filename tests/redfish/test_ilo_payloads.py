@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from chassisd_redfish import RedfishDriver
 from chassisd_redfish.resources import Resource, adapter_macs, interface_mac
-from redfish_helpers import PayloadServer, ProliantSamples, make_target
 
 from chassisd.errors import UnsupportedError
 from chassisd.model import Health, MacAddress, PowerAction, PowerState
 from chassisd.sim.net.https import Response
+from tests.redfish.redfish_helpers import PayloadServer, ProliantSamples, make_target
 
 SYSTEM = "/redfish/v1/Systems/1/"
 RESET = "/redfish/v1/Systems/1/Actions/ComputerSystem.Reset/"

@@ -6,7 +6,6 @@ import re
 from dataclasses import replace
 
 import pytest
-from moonshot_sim_helpers import small_spec
 
 from chassisd.sim.moonshot import cli_commands, render
 from chassisd.sim.moonshot.model import (
@@ -21,6 +20,7 @@ from chassisd.sim.moonshot.model import (
     Timing,
 )
 from chassisd.sim.moonshot.state import ChassisState
+from tests.sim.moonshot_sim_helpers import small_spec
 
 NODE = SimNode(macs=("02:00:00:00:00:01",))
 
