@@ -14,6 +14,7 @@ by their PID.
   module-global (test-peers.md A1). As a process it keeps its real 1-11 s power delays, and
   its imports (webob's of the deprecated ``cgi`` module) warn in its process, not in pytest's.
 - ``ipmi``: OpenIPMI's ``ipmi_sim`` as a subprocess, started by ``tests/ipmi/ipmi_peers.py``.
+- ``fake``: an in-memory farm (``chassisd.testing.fake_farm``), registered for the module.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from chassisd.sim.moonshot import MoonshotSimulator
 from chassisd.sim.moonshot.model import ChassisSpec
 from chassisd.sim.moonshot.rest import MoonshotRestSimulator
 from chassisd.sim.net.tls import generate_tls_material
+from chassisd.testing import fake_farm
 
 # The IPMI peer's start-up (ipmi_sim config templates, its chassis-control hook, the FRU image
 # builder, stop-by-PID) lives with the IPMI tests; reuse it rather than keep a second copy.
@@ -65,6 +67,7 @@ DRIVER_PEERS: Mapping[str, str] = {
     "moonshot-rest": "moonshot_rest_peer",
     "redfish": "redfish_peer",
     "ipmi": "ipmi_peer",
+    "fake": "fake_peer",
 }
 
 
@@ -225,3 +228,21 @@ def ipmi_peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
         yield Peer(load_driver("ipmi"), target, IPMI_NODE)
     finally:
         stop(sim.process)  # SIGTERM by PID, SIGKILL after 5 s
+
+
+@pytest.fixture(scope="module")
+def fake_peer() -> Iterator[Peer]:
+    """A one-chassis in-memory farm for the ``fake`` driver, every node powered on."""
+    farm = fake_farm.build(
+        "contract", cartridges=4, nodes_per_cartridge=2, username=USER, password=PASSWORD
+    )
+    with fake_farm.registered(farm):
+        target = fake_farm.target(
+            farm,
+            "chassis-1",
+            name="contract-fake",
+            username=USER,
+            password=PASSWORD,
+            timeouts=PEER_TIMEOUTS,
+        )
+        yield Peer(load_driver("fake"), target, "c1n1")
