@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from chassisd.sim.fleet import MoonshotFleet
-from chassisd.sim.model import Cartridge, CommandKind, NodeId, SimNode, Timing
-from chassisd.sim.state import Stats
+from chassisd.sim.moonshot.fleet import MoonshotFleet
+from chassisd.sim.moonshot.model import Cartridge, CommandKind, NodeId, SimNode, Timing
+from chassisd.sim.moonshot.state import Stats
 
 _READY_TIMEOUT = 300.0  # seconds: 1,000 chassis build and listen in a few seconds
 _STOP_TIMEOUT = 60.0

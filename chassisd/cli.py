@@ -96,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = commands.add_parser("sim", help="run a simulated device")
     sim_kinds = sim.add_subparsers(dest="sim_kind", required=True)
-    from chassisd.sim.cmdline import add_moonshot_arguments  # the simulator is part of chassisd
+    from chassisd.sim.moonshot.ssh_cmdline import (
+        add_moonshot_arguments,  # the simulator is part of chassisd
+    )
 
     add_moonshot_arguments(sim_kinds.add_parser("moonshot", help="a Moonshot chassis manager"))
     return parser
@@ -108,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "sim":
-        from chassisd.sim.cmdline import run_moonshot
+        from chassisd.sim.moonshot.ssh_cmdline import run_moonshot
 
         return run_moonshot(args)
     if args.config is None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from chassisd.sim.model import Cartridge, ChassisSpec, SimNode
+from chassisd.sim.moonshot.model import Cartridge, ChassisSpec, SimNode
 
 READY_TIMEOUT = 30.0  # seconds for a simulator process to print its ready line
 

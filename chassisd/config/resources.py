@@ -7,7 +7,7 @@ Owns the shapes every other module reads (the reconcile step, the farm, the agen
 ``specs`` do) and checks nothing across resources (``references`` does); ``Config`` leaves
 resolving Secrets to ``driver_targets``.
 
-Not to be confused with ``chassisd.sim.model.ChassisSpec``, the simulator's description of a
+Not to be confused with ``chassisd.sim.moonshot.model.ChassisSpec``, the simulator's description of a
 chassis's cartridges; this module's type had that name too and keeps it as an alias until its
 last importer moves to ``ChassisResource``.
 """

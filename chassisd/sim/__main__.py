@@ -1,7 +1,8 @@
 """``python -m chassisd.sim --listen 127.0.0.1:2222 ...``: one simulated Moonshot chassis.
 
-Owns: only the argparse wiring around ``chassisd.sim.cmdline`` (``chassisctl sim moonshot`` is
-the supported entry point; this one exists for trying the simulator without the full CLI).
+Owns: only the argparse wiring around ``chassisd.sim.moonshot.ssh_cmdline`` (``chassisctl sim
+moonshot`` is the supported entry point; this one exists for trying the simulator without the
+full CLI).
 Must not: contain any behaviour of its own.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from chassisd.sim.cmdline import add_moonshot_arguments, run_moonshot
+from chassisd.sim.moonshot.ssh_cmdline import add_moonshot_arguments, run_moonshot
 
 
 def main() -> int:

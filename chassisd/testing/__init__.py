@@ -1,16 +1,13 @@
-"""Public test helpers: a control plane for tests, and waiting for a condition."""
+"""Public test helpers for chassisd and for code built on it (third-party drivers, operators).
 
-from __future__ import annotations
+Owns: ``wait_until`` (polling a condition, the one copy), ``fake_farm`` (in-memory farms for the
+registered ``fake`` driver), ``controlplane`` (a real kube-apiserver + etcd) and its pytest
+plugin ``pytest_controlplane``. Importing this package imports nothing heavy; the control plane
+(which needs ``kubernetes``) is imported from its own module.
 
-import time
-from collections.abc import Callable
+Must not: be imported by production code (an import-linter contract checks that).
+"""
 
+from chassisd.testing.waiting import wait_until
 
-def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
-    """Poll ``condition`` until it holds or ``timeout`` seconds pass; return whether it held."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
+__all__ = ["wait_until"]

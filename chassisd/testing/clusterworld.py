@@ -27,8 +27,8 @@ from chassisd.metrics import Metrics
 from chassisd.poller import RetryPolicy
 from chassisd.power import PowerSettings
 from chassisd.registry import Registry
-from chassisd.sim.model import ChassisSpec
 from chassisd.sim.moonshot import MoonshotSimulator, SimHandle
+from chassisd.sim.moonshot.model import ChassisSpec
 
 API = "chassisd.io/v1alpha1"
 

@@ -59,6 +59,8 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
+from chassisd.testing.waiting import wait_until
+
 __all__ = [
     "AssetsNotFoundError",
     "ControlPlane",
@@ -486,17 +488,17 @@ class _Process:
                 self.popen.wait()
 
 
-def _wait_until(what: str, proc: _Process, timeout: float, probe: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
+def _wait_ready(what: str, proc: _Process, timeout: float, probe: Callable[[], bool]) -> None:
+    """Wait for ``probe``; a process that exits meanwhile fails at once (``check_running``)."""
+
+    def ready() -> bool:
         proc.check_running()
-        if probe():
-            return
-        if time.monotonic() > deadline:
-            raise ControlPlaneError(
-                f"{what} not ready after {timeout:.0f} s; last lines of its log:\n{proc.tail()}"
-            )
-        time.sleep(0.1)
+        return probe()
+
+    if not wait_until(ready, timeout, interval=0.1):
+        raise ControlPlaneError(
+            f"{what} not ready after {timeout:.0f} s; last lines of its log:\n{proc.tail()}"
+        )
 
 
 def _http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
@@ -534,7 +536,7 @@ def _start_etcd(binary: Path, data_dir: Path) -> tuple[_Process, str]:
             data_dir / f"etcd.{attempt}.log",
         )
         try:
-            _wait_until(
+            _wait_ready(
                 "etcd",
                 proc,
                 ETCD_READY_TIMEOUT,
@@ -584,7 +586,7 @@ def _start_apiserver(
             data_dir / f"kube-apiserver.{attempt}.log",
         )
         try:
-            _wait_until(
+            _wait_ready(
                 "kube-apiserver",
                 proc,
                 APISERVER_READY_TIMEOUT,

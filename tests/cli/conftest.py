@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from chassisd.sim.model import ChassisSpec
 from chassisd.sim.moonshot import MoonshotSimulator, SimHandle
+from chassisd.sim.moonshot.model import ChassisSpec
 
 BIN = Path(sys.executable).parent
 

@@ -67,7 +67,7 @@ def test_failed_poll_and_vanished_node_lose_nothing(
     hostsfile = (out / "dhcp-hostsfile").read_text()
 
     # chassis m2 goes away: nothing it had is removed
-    from chassisd.sim.model import Faults
+    from chassisd.sim.moonshot.model import Faults
 
     two.set_faults(Faults(reject_all_logins=True))
     report = sync(farm_obj, out, now=t0 + timedelta(minutes=5))

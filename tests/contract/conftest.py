@@ -8,12 +8,13 @@ password (so a test can tell whether an error message leaks it), and subprocesse
 by their PID.
 
 - ``moonshot``: ``chassisd.sim.moonshot.MoonshotSimulator`` (SSH) in a thread.
-- ``moonshot-rest``: ``chassisd.sim.moonshot_rest.MoonshotRestSimulator`` (HTTPS) in a thread.
+- ``moonshot-rest``: ``chassisd.sim.moonshot.rest.MoonshotRestSimulator`` (HTTPS) in a thread.
 - ``redfish``: ``sushy-emulator`` (fake driver) as a subprocess over HTTPS with Basic auth. It is
   not the in-process emulator of ``tests/redfish/conftest.py``: that one is session-scoped and
   module-global (test-peers.md A1). As a process it keeps its real 1-11 s power delays, and
   its imports (webob's of the deprecated ``cgi`` module) warn in its process, not in pytest's.
 - ``ipmi``: OpenIPMI's ``ipmi_sim`` as a subprocess, started by ``tests/ipmi/ipmi_peers.py``.
+- ``fake``: an in-memory farm (``chassisd.testing.fake_farm``), registered for the module.
 """
 
 from __future__ import annotations
@@ -31,23 +32,17 @@ import pytest
 
 from chassisd.driver import ChassisTarget, Credentials, Driver, Timeouts
 from chassisd.registry import ENTRY_POINT_GROUP
-from chassisd.sim.model import ChassisSpec
 from chassisd.sim.moonshot import MoonshotSimulator
-from chassisd.sim.moonshot_rest import MoonshotRestSimulator
-from chassisd.sim.moonshot_rest_tls import generate_tls_material
+from chassisd.sim.moonshot.model import ChassisSpec
+from chassisd.sim.moonshot.rest import MoonshotRestSimulator
+from chassisd.sim.net.tls import generate_tls_material
+from chassisd.testing import fake_farm
 
 # The IPMI peer's start-up (ipmi_sim config templates, its chassis-control hook, the FRU image
 # builder, stop-by-PID) lives with the IPMI tests; reuse it rather than keep a second copy.
-# Under pytest's default "prepend" import mode tests/ipmi is on sys.path already when the whole
-# suite runs; adding it here makes `pytest tests/contract` work on its own, and the module name
-# stays the same, so both directories share one `ipmi_peers` module.
-_IPMI_TESTS = str(Path(__file__).resolve().parent.parent / "ipmi")
-if _IPMI_TESTS not in sys.path:
-    sys.path.insert(0, _IPMI_TESTS)
-
-from ipmi_fru_build import build_fru, mac_fields  # noqa: E402 (needs the path set above)
-from ipmi_peers import PASSWORD as IPMI_SIM_PASSWORD  # noqa: E402
-from ipmi_peers import start_ipmi_sim, stop  # noqa: E402
+from tests.ipmi.ipmi_fru_build import build_fru, mac_fields
+from tests.ipmi.ipmi_peers import PASSWORD as IPMI_SIM_PASSWORD
+from tests.ipmi.ipmi_peers import start_ipmi_sim, stop
 
 USER = "admin"
 PASSWORD = "Kq7-contract-pw"
@@ -72,6 +67,7 @@ DRIVER_PEERS: Mapping[str, str] = {
     "moonshot-rest": "moonshot_rest_peer",
     "redfish": "redfish_peer",
     "ipmi": "ipmi_peer",
+    "fake": "fake_peer",
 }
 
 
@@ -232,3 +228,21 @@ def ipmi_peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
         yield Peer(load_driver("ipmi"), target, IPMI_NODE)
     finally:
         stop(sim.process)  # SIGTERM by PID, SIGKILL after 5 s
+
+
+@pytest.fixture(scope="module")
+def fake_peer() -> Iterator[Peer]:
+    """A one-chassis in-memory farm for the ``fake`` driver, every node powered on."""
+    farm = fake_farm.build(
+        "contract", cartridges=4, nodes_per_cartridge=2, username=USER, password=PASSWORD
+    )
+    with fake_farm.registered(farm):
+        target = fake_farm.target(
+            farm,
+            "chassis-1",
+            name="contract-fake",
+            username=USER,
+            password=PASSWORD,
+            timeouts=PEER_TIMEOUTS,
+        )
+        yield Peer(load_driver("fake"), target, "c1n1")

@@ -15,7 +15,14 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
-from crd_helpers import (
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from chassisd import model
+from chassisd.config import check_template, parse_documents, parse_duration
+from chassisd.demo import config_documents
+from chassisd.errors import ConfigError
+from tests.crds.crd_helpers import (
     API_VERSION,
     CASES,
     CRD_FILES,
@@ -33,13 +40,6 @@ from crd_helpers import (
     schema_errors,
     validator,
 )
-from hypothesis import example, given
-from hypothesis import strategies as st
-
-from chassisd import model
-from chassisd.config import check_template, parse_documents, parse_duration
-from chassisd.demo import config_documents
-from chassisd.errors import ConfigError
 
 KINDS = tuple(CRD_FILES)
 SHORT_NAMES = {"Chassis": ["chs"], "NodePool": ["np"], "PowerAction": ["pa"]}

@@ -14,7 +14,12 @@ import json
 from typing import Any
 
 import pytest
-from crd_helpers import (
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+
+from chassisd.demo import config_documents
+from chassisd.testing.controlplane import ControlPlane
+from tests.crds.crd_helpers import (
     CASES,
     GROUP,
     PLURALS,
@@ -24,11 +29,6 @@ from crd_helpers import (
     apply_defaults,
     openapi_schema,
 )
-from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
-
-from chassisd.demo import config_documents
-from chassisd.testing.controlplane import ControlPlane
 
 pytestmark = pytest.mark.kube
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import kubernetes.client as k8s
 import pytest
-from deploy_helpers import BUILD_TIMEOUT, Helm, ensure_namespace, tool
+
+from tests.deploy.deploy_helpers import BUILD_TIMEOUT, Helm, ensure_namespace, tool
 
 TOOL_FIXTURES = ("helm", "kustomize_build")
 

@@ -7,7 +7,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import pytest
-from deploy_helpers import CHART, EXAMPLE_VALUES, REPO, Helm, find
+
+from tests.deploy.deploy_helpers import CHART, EXAMPLE_VALUES, REPO, Helm, find
 
 # What chassisd does, as (apiGroup, resource, resourceName, verb), from chassisd/kube/gateway.py,
 # chassisd/agent.py and chassisd/kube/leader.py. The reasons are in the chart's templates.

@@ -10,9 +10,9 @@ from pathlib import Path
 import kubernetes.client as k8s
 import pytest
 import yaml
-from deploy_helpers import CHART, EXAMPLE_VALUES, Helm, dry_run_apply, ensure_namespace
 
 from chassisd.testing.controlplane import ControlPlane
+from tests.deploy.deploy_helpers import CHART, EXAMPLE_VALUES, Helm, dry_run_apply, ensure_namespace
 
 pytestmark = pytest.mark.kube
 

@@ -10,7 +10,8 @@ import tomllib
 from typing import Any
 
 import yaml
-from deploy_helpers import CHART, REPO
+
+from tests.deploy.deploy_helpers import CHART, REPO
 
 DOCKERFILE = REPO / "deploy" / "Dockerfile"
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from deploy_helpers import REPO, Helm
+
+from tests.deploy.deploy_helpers import REPO, Helm
 
 MANIFESTS = REPO / "deploy" / "manifests"
 

@@ -29,7 +29,6 @@ import httpx
 import kubernetes.client as k8s
 import pytest
 import yaml
-from deploy_helpers import CHART, EXAMPLE_VALUES, REPO, Helm, find, token_kubeconfig
 
 from chassisd.kube.gateway import (
     CHASSIS,
@@ -43,10 +42,11 @@ from chassisd.kube.gateway import (
     KubeApiError,
     KubeGateway,
 )
-from chassisd.sim.model import Cartridge, ChassisSpec, SimNode
 from chassisd.sim.moonshot import MoonshotSimulator, SimHandle
+from chassisd.sim.moonshot.model import Cartridge, ChassisSpec, SimNode
 from chassisd.testing import wait_until
 from chassisd.testing.controlplane import ControlPlane, service_account_client
+from tests.deploy.deploy_helpers import CHART, EXAMPLE_VALUES, REPO, Helm, find, token_kubeconfig
 
 pytestmark = [pytest.mark.kube, pytest.mark.slow]
 BIN = Path(sys.executable).parent

@@ -12,8 +12,11 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from ipmi_fru_build import build_fru, mac_fields
-from ipmi_peers import (
+from pyghmi.ipmi.private import session as pyghmi_session
+
+from chassisd.testing import wait_until
+from tests.ipmi.ipmi_fru_build import build_fru, mac_fields
+from tests.ipmi.ipmi_peers import (
     HOST_MACS,
     SERIAL,
     FakeBmc,
@@ -21,9 +24,7 @@ from ipmi_peers import (
     start_fakebmc,
     start_ipmi_sim,
     stop,
-    wait_until,
 )
-from pyghmi.ipmi.private import session as pyghmi_session
 
 WORKER_PREFIX = "chassisd-ipmi"
 WORKER_GRACE = 10.0

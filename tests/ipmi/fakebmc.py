@@ -3,7 +3,7 @@
 Run as a subprocess, never in the test process (pyghmi's client and server share module-level
 session state; ``test-peers.md`` B2)::
 
-    python tests/ipmi/fakebmc.py --port 0 --events FILE [options]
+    python -m tests.ipmi.fakebmc --port 0 --events FILE [options]   # from the repository root
 
 It binds 127.0.0.1 (pyghmi's default is every interface), prints its UDP port as the first line
 on stdout, and serves until it is killed. Logins, logouts and every state-changing request are
@@ -33,7 +33,8 @@ from typing import Any
 
 import pyghmi.ipmi.bmc as pyghmi_bmc
 import pyghmi.ipmi.private.serversession as serversession
-from ipmi_fru_build import build_fru, mac_fields  # beside this script, so on sys.path
+
+from tests.ipmi.ipmi_fru_build import build_fru, mac_fields
 
 FAULTS = ("silent", "mute-control", "drop-first-control", "refuse-control", "mute-status")
 CONTROL_WORDS = {0: "off", 1: "on", 2: "cycle", 3: "reset", 4: "diag", 5: "shutdown"}

@@ -20,7 +20,6 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
@@ -32,7 +31,9 @@ from chassisd.driver import ChassisTarget, Credentials, Timeouts
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "ipmi_sim"
-FAKEBMC = HERE / "fakebmc.py"
+REPO_ROOT = HERE.parents[1]
+FAKEBMC_MODULE = "tests.ipmi.fakebmc"
+"""Run with ``python -m`` from ``REPO_ROOT``, so that it imports its sibling as ``tests.ipmi``."""
 
 DEBIAN_HINT = "run make deps-debian (Debian packages openipmi ipmitool)"
 START_TIMEOUT = 10.0
@@ -208,7 +209,8 @@ def start_fakebmc(directory: Path, *args: str) -> FakeBmc:
     log = directory / "fakebmc.err"
     with log.open("w") as err:
         process = subprocess.Popen(
-            [sys.executable, str(FAKEBMC), "--port", "0", "--events", str(events), *args],
+            [sys.executable, "-m", FAKEBMC_MODULE, "--port", "0", "--events", str(events), *args],
+            cwd=REPO_ROOT,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=err,
@@ -231,14 +233,3 @@ def _first_line(stream: IO[str] | None, timeout: float) -> str:
         if not selector.select(timeout):
             pytest.fail(f"fakebmc.py printed nothing within {timeout:g} s")
     return stream.readline()
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 5.0) -> bool:
-    """Poll ``predicate()`` every 20 ms until it is true or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.02)

@@ -13,8 +13,6 @@ from pathlib import Path
 import pytest
 from chassisd_ipmi import NODE_ID, IpmiDriver
 from chassisd_ipmi.session import CompletionCodeError
-from ipmi_fru_build import build_fru, mac_fields
-from ipmi_peers import BMC_MAC, FakeBmc, wait_until
 
 from chassisd.driver import ChassisTarget, Credentials, Timeouts, implemented_features
 from chassisd.errors import (
@@ -28,6 +26,9 @@ from chassisd.model import Outcome, PowerAction, PowerState
 from chassisd.power import PowerService, PowerSettings
 from chassisd.registry import Registry
 from chassisd.retry import Backoff
+from chassisd.testing import wait_until
+from tests.ipmi.ipmi_fru_build import build_fru, mac_fields
+from tests.ipmi.ipmi_peers import BMC_MAC, FakeBmc
 
 MACS = ("00:11:22:33:44:01", "00:11:22:33:44:02")
 FAST = Timeouts(connect=1.0, command=1.0)
@@ -71,7 +72,7 @@ def test_inventory_in_one_session(start_bmc: StartBmc) -> None:
     assert (node.id, node.serial, node.power) == (NODE_ID, "SN-42", PowerState.ON)
     assert inventory.firmware == "1.00" and inventory.warnings == ()
     # Close Session is sent and not awaited (pyghmi's logout), so the BMC may log it a bit later.
-    assert wait_until(lambda: bmc.events() == ["login admin", "logout"]), bmc.events()
+    assert wait_until(lambda: bmc.events() == ["login admin", "logout"], 5), bmc.events()
 
 
 def test_fru_read_size_backs_off(start_bmc: StartBmc) -> None:
@@ -244,7 +245,7 @@ def test_slow_read_is_transient_within_the_timeout(start_bmc: StartBmc) -> None:
         with pytest.raises(TransientError, match="no answer to Get Chassis Status within 1 s"):
             driver.power_state(NODE_ID)
         assert time.monotonic() - started < 3
-    assert wait_until(lambda: bmc.count("logout") == 1)
+    assert wait_until(lambda: bmc.count("logout") == 1, 5), bmc.events()
 
 
 def test_bad_address_is_permanent() -> None:

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import pytest
 from chassisd_ipmi.fru import CustomField, FruInfo, bytes_needed, host_macs, parse_fru
-from ipmi_fru_build import (
+from pyghmi.ipmi.fru import FRU as PyghmiFru
+
+from chassisd.errors import ParseError
+from tests.ipmi.ipmi_fru_build import (
     bcd_plus_field,
     binary_field,
     build_fru,
     mac_fields,
     six_bit_field,
 )
-from pyghmi.ipmi.fru import FRU as PyghmiFru
-
-from chassisd.errors import ParseError
 
 MACS = ("00:11:22:33:44:01", "00:11:22:33:44:02")
 

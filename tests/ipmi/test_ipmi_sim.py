@@ -12,8 +12,6 @@ from collections.abc import Callable
 
 import pytest
 from chassisd_ipmi import NODE_ID, IpmiDriver
-from ipmi_fru_build import build_fru, mac_fields
-from ipmi_peers import BMC_MAC, HOST_MACS, SERIAL, IpmiSim, wait_until
 from pyghmi.ipmi.private import session as pyghmi_session
 
 from chassisd.driver import Credentials, Timeouts
@@ -21,6 +19,9 @@ from chassisd.errors import AuthError, DeviceError, TransientError
 from chassisd.model import Outcome, PowerAction, PowerState
 from chassisd.power import PowerService, PowerSettings
 from chassisd.registry import Registry
+from chassisd.testing import wait_until
+from tests.ipmi.ipmi_fru_build import build_fru, mac_fields
+from tests.ipmi.ipmi_peers import BMC_MAC, HOST_MACS, SERIAL, IpmiSim
 
 
 def power_service() -> PowerService:
@@ -89,7 +90,7 @@ def test_power_action_through_the_power_service(
     result = power_service().run("ipmi", sim.target(), NODE_ID, action)
     assert (result.outcome, result.state) == (Outcome.SUCCEEDED, after), result.message
     # ipmi_sim runs a cycle's "power on" 1 s after its "power off"; wait for the hook to finish.
-    assert wait_until(lambda: [c for c in sim.calls() if c.startswith("set ")] == hook_calls)
+    assert wait_until(lambda: [c for c in sim.calls() if c.startswith("set ")] == hook_calls, 5)
     assert ipmitool_power(sim) == after.value
     assert sim.resets() == (1 if action is PowerAction.RESET else 0)
 

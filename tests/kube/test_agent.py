@@ -14,7 +14,7 @@ import yaml
 
 from chassisd.kube.gateway import CHASSIS, DHCPHOSTS, NODEPOOL, POWERACTION
 from chassisd.metrics import Metrics
-from chassisd.sim.model import Cartridge, Faults, SimNode
+from chassisd.sim.moonshot.model import Cartridge, Faults, SimNode
 from chassisd.testing import wait_until
 from chassisd.testing.clusterworld import API, World, all_hosts, open_world, standard_farm
 from chassisd.testing.controlplane import UPSTREAM_CRDS_DIR

@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from chassisd.kube.gateway import DHCPHOSTS, KubeGateway
-from chassisd.sim.model import Cartridge, ChassisSpec, SimNode
 from chassisd.sim.moonshot import MoonshotSimulator, SimHandle
+from chassisd.sim.moonshot.model import Cartridge, ChassisSpec, SimNode
 from chassisd.testing import wait_until
 from chassisd.testing.controlplane import ControlPlane
 

@@ -22,6 +22,7 @@ import pytest
 from kubernetes import client as k8s
 
 from chassisd.kube.leader import LeaderElectionSettings, LeaderElector
+from chassisd.testing import wait_until
 from chassisd.testing.controlplane import ControlPlane
 
 pytestmark = pytest.mark.kube
@@ -100,14 +101,11 @@ def candidate(kube_api: k8s.ApiClient, kube_namespace: str) -> Iterator[MakeCand
         each.halt()
 
 
-def wait_until(condition: Callable[[], object], timeout: float, what: str) -> float:
+def held_at(condition: Callable[[], object], timeout: float, what: str) -> float:
     """Poll ``condition`` every 10 ms; return the monotonic time it first held, or fail."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return time.monotonic()
-        time.sleep(0.01)
-    pytest.fail(f"not within {timeout} s: {what}")
+    if not wait_until(condition, timeout, interval=0.01):
+        pytest.fail(f"not within {timeout} s: {what}")
+    return time.monotonic()
 
 
 def read_lease(api: k8s.ApiClient, namespace: str) -> k8s.V1LeaseSpec:
@@ -219,7 +217,7 @@ def test_one_elector_creates_the_lease_and_renews_it(
     """A lone elector creates the Lease naming itself and keeps advancing renewTime."""
     caplog.set_level(logging.INFO, logger=LOGGER)
     a = candidate("a")
-    wait_until(lambda: a.elector.is_leader, 5, "a leads")
+    held_at(lambda: a.elector.is_leader, 5, "a leads")
     first = read_lease(kube_api, kube_namespace)
     assert first.holder_identity == "a"
     assert first.lease_duration_seconds == 2
@@ -249,7 +247,7 @@ def test_two_electors_never_lead_at_once(
 ) -> None:
     """Of two electors started together exactly one leads, for longer than a lease duration."""
     pair = [candidate("a"), candidate("b")]
-    wait_until(lambda: any(c.elector.is_leader for c in pair), 5, "one of a, b leads")
+    held_at(lambda: any(c.elector.is_leader for c in pair), 5, "one of a, b leads")
     leader = next(c for c in pair if c.elector.is_leader)
     follower = next(c for c in pair if c is not leader)
 
@@ -267,14 +265,14 @@ def test_released_lease_is_taken_over_within_one_retry_period(
 ) -> None:
     """A leader that stops releases the Lease; the standby leads within one retry period."""
     a = candidate("a")
-    wait_until(lambda: a.elector.is_leader, 5, "a leads")
+    held_at(lambda: a.elector.is_leader, 5, "a leads")
     b = candidate("b")
     time.sleep(3 * RETRY_PERIOD)  # b has read the lease and stands by
     assert b.started == []
     acquired_by_a = read_lease(kube_api, kube_namespace).acquire_time
 
     released_at = a.halt()  # returns after on_stopped_leading and the release
-    took_over_at = wait_until(lambda: b.elector.is_leader, 5, "b leads after a released")
+    took_over_at = held_at(lambda: b.elector.is_leader, 5, "b leads after a released")
 
     assert took_over_at - released_at <= RETRY_PERIOD + SLACK
     assert a.stopped[0] < b.started[0]  # a had stopped acting before b started
@@ -290,13 +288,13 @@ def test_dead_leader_is_replaced_after_the_lease_duration(
 ) -> None:
     """A leader that vanishes without releasing is replaced once the lease has expired."""
     a = candidate("a", release_on_stop=False)
-    wait_until(lambda: a.elector.is_leader, 5, "a leads")
+    held_at(lambda: a.elector.is_leader, 5, "a leads")
     b = candidate("b")
     time.sleep(3 * RETRY_PERIOD)
 
     died_at = a.halt()
     assert read_lease(kube_api, kube_namespace).holder_identity == "a"  # not released
-    took_over_at = wait_until(lambda: b.elector.is_leader, 10, "b leads after a died")
+    took_over_at = held_at(lambda: b.elector.is_leader, 10, "b leads after a died")
 
     # b counts the lease duration from the last change it saw: a's last renewal, which came
     # at most one retry period before a died and was seen at most one retry period after.
@@ -338,7 +336,7 @@ def test_renewal_survives_a_whole_second_acquire_time(
     )
 
     a = candidate("a")  # the same identity, e.g. a restarted StatefulSet pod
-    wait_until(lambda: a.elector.is_leader, 5, "a renews its own lease")
+    held_at(lambda: a.elector.is_leader, 5, "a renews its own lease")
     lease = read_lease(kube_api, kube_namespace)
     assert lease.acquire_time == datetime.datetime(2025, 1, 1, 0, 0, 0, 1, tzinfo=datetime.UTC)
     assert lease.lease_transitions == 3  # renewing one's own lease is no transition
@@ -406,7 +404,7 @@ def test_stale_write_gets_409_and_does_not_claim_leadership(
         copy.deepcopy(kube_api.configuration), rival_takes_the_lease
     ) as racing:
         b = candidate("b", api=racing)
-        wait_until(lambda: ("PUT", 409) in racing.statuses, 5, "b's stale PUT got 409")
+        held_at(lambda: ("PUT", 409) in racing.statuses, 5, "b's stale PUT got 409")
         time.sleep(3 * RETRY_PERIOD)
         assert not b.elector.is_leader
         assert b.started == [] and b.running
@@ -449,23 +447,23 @@ def test_leader_stops_leading_within_the_renew_deadline_when_the_api_goes_away(
     could expire for anyone else), on_stopped_leading runs, and leadership returns with the API."""
     api, proxy = proxied_api
     a = candidate("a", api=api)
-    wait_until(lambda: a.elector.is_leader, 5, "a leads")
+    held_at(lambda: a.elector.is_leader, 5, "a leads")
     time.sleep(2 * RETRY_PERIOD)
 
     proxy.cut()
     cut_at = time.monotonic()
-    not_leading_at = wait_until(lambda: not a.elector.is_leader, 5, "a stops leading")
+    not_leading_at = held_at(lambda: not a.elector.is_leader, 5, "a stops leading")
     # The last successful renewal began at most one retry period (plus its request) before
     # the cut, and leadership ends renew_deadline after that beginning.
     # (0.1 s: this test polls is_leader every 10 ms and may itself be scheduled late.)
     assert RENEW_DEADLINE - RETRY_PERIOD - SLACK <= not_leading_at - cut_at <= RENEW_DEADLINE + 0.1
     assert not_leading_at - cut_at < LEASE_DURATION - RETRY_PERIOD
-    wait_until(lambda: a.stopped, RETRY_PERIOD + SLACK, "on_stopped_leading ran")
+    held_at(lambda: a.stopped, RETRY_PERIOD + SLACK, "on_stopped_leading ran")
     assert a.running
     assert read_lease(kube_api, kube_namespace).holder_identity == "a"  # nobody else wrote
 
     proxy.open()  # same port: the API server is back
-    wait_until(lambda: a.elector.is_leader, 5, "a leads again")
+    held_at(lambda: a.elector.is_leader, 5, "a leads again")
     assert len(a.started) == 2 and len(a.stopped) == 1
     assert read_lease(kube_api, kube_namespace).lease_transitions == 0  # still the same holder
     a.halt()

@@ -13,7 +13,7 @@ import pytest
 from chassisd.cluster.manager import Manager
 from chassisd.cluster.status import TERMINAL_PHASES
 from chassisd.kube.gateway import CHASSIS, POWERACTION, KubeGateway
-from chassisd.sim.model import CommandKind
+from chassisd.sim.moonshot.model import CommandKind
 from chassisd.testing import wait_until
 from chassisd.testing.clusterworld import API, World, all_hosts, open_world, standard_farm
 from chassisd.testing.controlplane import ControlPlane, service_account_client

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from chassisd.sim.model import ChassisSpec
 from chassisd.sim.moonshot import MoonshotSimulator, SimHandle
+from chassisd.sim.moonshot.model import ChassisSpec
 
 SEED = 7
 

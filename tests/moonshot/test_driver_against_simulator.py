@@ -21,8 +21,8 @@ from chassisd.model import Outcome, PowerAction, PowerState
 from chassisd.power import PowerService, PowerSettings
 from chassisd.registry import Registry
 from chassisd.retry import Backoff
-from chassisd.sim.model import ChassisSpec, CommandKind, Faults, Timing
 from chassisd.sim.moonshot import MoonshotSimulator, SimHandle
+from chassisd.sim.moonshot.model import ChassisSpec, CommandKind, Faults, Timing
 
 
 def target_for(handle: SimHandle, **changes: object) -> ChassisTarget:

@@ -12,8 +12,8 @@ from chassisd_moonshot.ssh import known_host_keys
 
 from chassisd.driver import ChassisTarget, Credentials, Timeouts
 from chassisd.errors import TrustError
-from chassisd.sim.model import ChassisSpec
 from chassisd.sim.moonshot import MoonshotSimulator, SimHandle
+from chassisd.sim.moonshot.model import ChassisSpec
 
 
 def target_for(handle: SimHandle, known_hosts: str) -> ChassisTarget:

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from chassisd.sim.model import ChassisSpec
-from chassisd.sim.moonshot_rest import MoonshotRestSimulator, RestSimHandle
+from chassisd.sim.moonshot.model import ChassisSpec
+from chassisd.sim.moonshot.rest import MoonshotRestSimulator, RestSimHandle
 
 SEED = 7
 

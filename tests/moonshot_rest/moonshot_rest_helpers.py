@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chassisd.driver import ChassisTarget, Credentials, Timeouts
-from chassisd.sim.moonshot_rest import RestSimHandle
+from chassisd.sim.moonshot.rest import RestSimHandle
 
 
 def target_for(handle: RestSimHandle, **changes: Any) -> ChassisTarget:

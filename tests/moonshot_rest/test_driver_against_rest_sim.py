@@ -7,7 +7,6 @@ import time
 import pytest
 from chassisd_moonshot import MoonshotDriver
 from chassisd_redfish import MoonshotRestDriver
-from moonshot_rest_helpers import target_for
 
 from chassisd.driver import ChassisTarget, Credentials, Timeouts
 from chassisd.errors import (
@@ -22,16 +21,17 @@ from chassisd.errors import (
 from chassisd.model import Health, Inventory, Outcome, PowerAction, PowerState
 from chassisd.power import PowerService, PowerSettings
 from chassisd.registry import Registry
-from chassisd.sim.model import ChassisSpec, Timing
 from chassisd.sim.moonshot import MoonshotSimulator
-from chassisd.sim.moonshot_rest import (
+from chassisd.sim.moonshot.model import ChassisSpec, Timing
+from chassisd.sim.moonshot.rest import (
     READS,
     MoonshotRestSimulator,
     RequestKind,
     RestFaults,
     RestSimHandle,
 )
-from chassisd.sim.moonshot_rest_tls import generate_tls_material
+from chassisd.sim.net.tls import generate_tls_material
+from tests.moonshot_rest.moonshot_rest_helpers import target_for
 
 
 def expected(spec: ChassisSpec) -> dict[str, tuple[str, ...]]:

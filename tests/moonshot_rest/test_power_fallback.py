@@ -9,16 +9,16 @@ from dataclasses import replace
 import pytest
 from chassisd_moonshot import MoonshotDriver
 from chassisd_redfish import MoonshotRestDriver
-from moonshot_rest_helpers import target_for
 
 from chassisd.driver import ChassisTarget, Timeouts
 from chassisd.errors import TransientError, UnsupportedError
 from chassisd.model import Outcome, PowerAction, PowerState, RouteAttempt, RouteResult
 from chassisd.power import PowerService, PowerSettings
 from chassisd.registry import Registry
-from chassisd.sim.model import ChassisSpec, CommandKind, Faults
 from chassisd.sim.moonshot import MoonshotSimulator, SimHandle
-from chassisd.sim.moonshot_rest import MoonshotRestSimulator, RestSimHandle
+from chassisd.sim.moonshot.model import ChassisSpec, CommandKind, Faults
+from chassisd.sim.moonshot.rest import MoonshotRestSimulator, RestSimHandle
+from tests.moonshot_rest.moonshot_rest_helpers import target_for
 
 SET_POWER = frozenset({CommandKind.POWER_ON, CommandKind.POWER_OFF, CommandKind.POWER_OFF_FORCE})
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chassisd.sim.model import Cartridge, ChassisSpec, SimNode
-from chassisd.sim.moonshot_rest import MoonshotRestSimulator, RequestKind, RestFaults, RestSimHandle
-from chassisd.sim.moonshot_rest_tls import certificate_fingerprint
+from chassisd.sim.moonshot.model import Cartridge, ChassisSpec, SimNode
+from chassisd.sim.moonshot.rest import MoonshotRestSimulator, RequestKind, RestFaults, RestSimHandle
+from chassisd.sim.net.tls import certificate_fingerprint
 
 
 @pytest.fixture
@@ -172,10 +172,18 @@ def test_the_certificate_matches_the_advertised_trust_material(rest: RestSimHand
 
 
 def test_the_command_line_serves_until_sigterm(tmp_path: Path) -> None:
-    """``python -m chassisd.sim.moonshot_rest`` prints one ready line, serves, exits 0 on TERM."""
+    """The REST simulator's command line prints a ready line, serves, exits 0 on SIGTERM."""
     ca = tmp_path / "ca.pem"
     process = subprocess.Popen(
-        [sys.executable, "-m", "chassisd.sim.moonshot_rest", "--seed", "3", "--ca-out", str(ca)],
+        [
+            sys.executable,
+            "-m",
+            "chassisd.sim.moonshot.rest_cmdline",
+            "--seed",
+            "3",
+            "--ca-out",
+            str(ca),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )

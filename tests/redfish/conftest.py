@@ -1,4 +1,4 @@
-"""Fixtures: sushy-emulator's fake driver in-process over HTTPS, a payload server, iLO 5 samples.
+"""Fixtures: sushy-emulator's fake driver in-process over HTTPS, a payload server, iLO samples.
 
 sushy-emulator's Flask app is one module-level object whose ``systems`` are memoized, so it is
 configured once per test session (test-peers.md A1); tests that change power use their own
@@ -7,20 +7,18 @@ system, so they do not depend on each other's order.
 
 from __future__ import annotations
 
-import os
 import ssl
-import subprocess
-import sys
 import threading
 import types
 import warnings
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import bcrypt
 import pytest
-from redfish_helpers import (
+
+from chassisd.sim.net.tls import TlsMaterial, generate_tls_material
+from tests.redfish.redfish_helpers import (
     FAKE_SYSTEMS,
     PASSWORD,
     USER,
@@ -29,8 +27,6 @@ from redfish_helpers import (
     Recorder,
     SushyPeer,
 )
-
-from chassisd.sim.moonshot_rest_tls import TlsMaterial, generate_tls_material
 
 
 @pytest.fixture(scope="session")
@@ -117,55 +113,7 @@ def payloads(tls: TlsMaterial) -> Iterator[PayloadServer]:
         yield server
 
 
-# -- iLO 5 payloads from the proliantutils wheel (downloaded, never committed) ---------------------
-
-PROLIANTUTILS = "proliantutils==2.16.3"
-PROLIANTUTILS_WHEEL = "proliantutils-2.16.3-py3-none-any.whl"
-PROLIANTUTILS_SHA256 = "f26a9745127dec9876dbfd4031ae5c43045577e0cb60e63058f5859536106354"
-_SAMPLES = "proliantutils/tests/redfish/json_samples/"
-_RIS_SAMPLES = "proliantutils/tests/ilo/ris_sample_outputs.py"
-
-
-def _cache_dir() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "chassisd" / "proliantutils-2.16.3"
-
-
 @pytest.fixture(scope="session")
 def proliant_samples() -> ProliantSamples:
-    """iLO payloads from the proliantutils wheel, fetched once into ~/.cache/chassisd/.
-
-    The wheel is downloaded with pip (hash-pinned), never committed. A failed download fails
-    the tests that need it - a skipped test would count as coverage it is not.
-    """
-    cache = _cache_dir()
-    wheel = cache / PROLIANTUTILS_WHEEL
-    if not wheel.exists():
-        cache.mkdir(parents=True, exist_ok=True)
-        requirement = cache / "requirements.txt"
-        requirement.write_text(f"{PROLIANTUTILS} --hash=sha256:{PROLIANTUTILS_SHA256}\n")
-        result = subprocess.run(
-            [
-                sys.executable, "-m", "pip", "download", "--no-deps", "--require-hashes",
-                "--disable-pip-version-check", "-q", "-r", str(requirement), "-d", str(cache),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )  # fmt: skip
-        if result.returncode != 0 or not wheel.exists():
-            pytest.fail(
-                f"could not download {PROLIANTUTILS} (iLO 5 payload samples) with pip into "
-                f"{cache}: exit {result.returncode}\n{result.stdout}\n{result.stderr}",
-                pytrace=False,
-            )
-    unpacked = cache / "unpacked"
-    with zipfile.ZipFile(wheel) as archive:
-        for member in archive.namelist():
-            if member.startswith(_SAMPLES) or member == _RIS_SAMPLES:
-                archive.extract(member, unpacked)
-    json_dir = unpacked / _SAMPLES
-    if not (json_dir / "system.json").exists():
-        pytest.fail(f"{wheel} has no {_SAMPLES}system.json; is it the right wheel?")
-    return ProliantSamples(json_dir=json_dir, ris_module=unpacked / _RIS_SAMPLES)
+    """iLO payloads from proliantutils 2.16.3, committed under tests/fixtures/ilo5 and ilo4."""
+    return ProliantSamples()

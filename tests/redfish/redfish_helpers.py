@@ -8,7 +8,6 @@ against sushy-emulator.
 
 from __future__ import annotations
 
-import ast
 import io
 import json
 import threading
@@ -19,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from chassisd.driver import ChassisTarget, Credentials, Timeouts
-from chassisd.sim.moonshot_rest_http import HttpsServer, Request, Response
-from chassisd.sim.moonshot_rest_tls import TlsMaterial
+from chassisd.sim.net.https import HttpsServer, Request, Response
+from chassisd.sim.net.tls import TlsMaterial
 
 USER, PASSWORD = "admin", "password"
 
@@ -187,22 +186,23 @@ class SushyPeer:
 # -- proliantutils samples -------------------------------------------------------------------------
 
 
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
 @dataclass(frozen=True)
 class ProliantSamples:
-    """Where the unpacked samples are: iLO 5 Redfish JSON files and iLO 4 RIS strings."""
+    """iLO payloads from proliantutils, committed as fixture files (sources in their README.md).
 
-    json_dir: Path
-    ris_module: Path
+    ``tests/fixtures/ilo5/`` holds iLO 5 Redfish resources (``json_samples``),
+    ``tests/fixtures/ilo4/`` iLO 4 RIS payloads (``ris_sample_outputs.py`` strings).
+    """
+
+    fixtures: Path = FIXTURES
 
     def json(self, name: str) -> Any:
-        return json.loads((self.json_dir / name).read_text())
+        """An iLO 5 sample: ``json("system.json")``."""
+        return json.loads((self.fixtures / "ilo5" / name).read_text())
 
     def ris(self, name: str) -> Any:
-        """A payload string of ``ris_sample_outputs.py``, read with ``ast`` (never executed)."""
-        tree = ast.parse(self.ris_module.read_text())
-        for node in tree.body:
-            if isinstance(node, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id == name for t in node.targets
-            ):
-                return json.loads(ast.literal_eval(node.value))
-        raise KeyError(f"{name} not in {self.ris_module}")
+        """An iLO 4 RIS sample: ``ris("network_adapter.json")``."""
+        return json.loads((self.fixtures / "ilo4" / name).read_text())

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from chassisd_redfish import RedfishDriver
-from redfish_helpers import PayloadServer, make_target, redfish_error
 
 from chassisd.driver import ChassisTarget, Timeouts
 from chassisd.errors import (
@@ -24,8 +23,9 @@ from chassisd.errors import (
     TrustError,
 )
 from chassisd.model import PowerAction, PowerState
-from chassisd.sim.moonshot_rest_http import Response
-from chassisd.sim.moonshot_rest_tls import TlsMaterial, generate_tls_material
+from chassisd.sim.net.https import Response
+from chassisd.sim.net.tls import TlsMaterial, generate_tls_material
+from tests.redfish.redfish_helpers import PayloadServer, make_target, redfish_error
 
 SYSTEMS = "/redfish/v1/Systems"
 SYSTEM = "/redfish/v1/Systems/n1"

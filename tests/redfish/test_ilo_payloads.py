@@ -1,8 +1,9 @@
-"""The redfish driver on real HPE iLO payloads from the proliantutils 2.16.3 wheel.
+"""The redfish driver on real HPE iLO payloads from proliantutils 2.16.3.
 
-The wheel is downloaded by the ``proliant_samples`` fixture (never committed). Its
-``json_samples`` are single iLO 5 (ProLiant DL180 Gen10) resources, and
-``ris_sample_outputs.RESP_NETWORK_ADAPTER`` is an iLO 4 OEM network adapter. They are served
+The payloads are committed under ``tests/fixtures/`` (their README.md names each source):
+``ilo5/*.json`` are single iLO 5 (ProLiant DL180 Gen10) resources from its ``json_samples``, and
+``ilo4/network_adapter.json`` is ``ris_sample_outputs.RESP_NETWORK_ADAPTER``, an iLO 4 OEM
+network adapter. They are served
 as a browsable tree by the payload server; the collections that link them are the only
 documents written here, and each says so.
 """
@@ -15,11 +16,11 @@ from typing import Any
 import pytest
 from chassisd_redfish import RedfishDriver
 from chassisd_redfish.resources import Resource, adapter_macs, interface_mac
-from redfish_helpers import PayloadServer, ProliantSamples, make_target
 
 from chassisd.errors import UnsupportedError
 from chassisd.model import Health, MacAddress, PowerAction, PowerState
-from chassisd.sim.moonshot_rest_http import Response
+from chassisd.sim.net.https import Response
+from tests.redfish.redfish_helpers import PayloadServer, ProliantSamples, make_target
 
 SYSTEM = "/redfish/v1/Systems/1/"
 RESET = "/redfish/v1/Systems/1/Actions/ComputerSystem.Reset/"
@@ -52,7 +53,7 @@ def serve_ilo(
     server.add_json(IFACES, collection(*interfaces))
     server.add_json(f"{IFACES}6/", samples.json("ethernet_interface.json")["latest"])
     server.add_json(ADAPTERS, collection(f"{ADAPTERS}1/"))
-    server.add_json(f"{ADAPTERS}1/", samples.ris("RESP_NETWORK_ADAPTER"))
+    server.add_json(f"{ADAPTERS}1/", samples.ris("network_adapter.json"))
     server.add("POST", RESET, Response(200))
     server.add("PATCH", SYSTEM, Response(200))
 
@@ -211,7 +212,7 @@ def test_interface_mac_prefers_macaddress_then_permanent(proliant_samples: Proli
 
 def test_adapter_macs_reads_every_physical_port(proliant_samples: ProliantSamples) -> None:
     """The OEM adapter parser returns each PhysicalPorts[].MacAddress, normalised."""
-    adapter = proliant_samples.ris("RESP_NETWORK_ADAPTER")
+    adapter = proliant_samples.ris("network_adapter.json")
     assert adapter_macs(Resource("u", adapter)) == [ADAPTER_MAC]
     second = copy.deepcopy(adapter)
     second["PhysicalPorts"].append({"MacAddress": "9C-B6-54-79-78-71"})

@@ -9,14 +9,14 @@ import httpx
 import pytest
 from chassisd_redfish import RedfishDriver
 from chassisd_redfish.tls import INSECURE_WARNING
-from redfish_helpers import PASSWORD, USER, UUIDS, SushyPeer, make_target
 
 from chassisd.driver import ChassisTarget, Credentials
 from chassisd.errors import AuthError, DeviceError, TrustError, UnsupportedError
 from chassisd.model import Health, MacAddress, Outcome, PowerAction, PowerState
 from chassisd.power import PowerService, PowerSettings
 from chassisd.registry import Registry
-from chassisd.sim.moonshot_rest_tls import generate_tls_material
+from chassisd.sim.net.tls import generate_tls_material
+from tests.redfish.redfish_helpers import PASSWORD, USER, UUIDS, SushyPeer, make_target
 
 
 def trusted(peer: SushyPeer, **changes: object) -> ChassisTarget:

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 from chassisd_redfish import RedfishDriver
-from redfish_helpers import make_target
 
 from chassisd.model import Outcome, PowerAction, PowerState
 from chassisd.power import PowerService, PowerSettings
 from chassisd.registry import Registry
-from chassisd.sim.moonshot_rest_tls import TlsMaterial
+from chassisd.sim.net.tls import TlsMaterial
+from tests.redfish.redfish_helpers import make_target
 
 UUID = "22222222-3333-4444-5555-000000000001"
 _READY = re.compile(r"Running on https://127\.0\.0\.1:(\d+)")

@@ -6,10 +6,10 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 
 import pytest
-from moonshot_sim_helpers import PASSWORD, ClientKey, make_client_key, small_spec
 
-from chassisd.sim.model import ChassisSpec
 from chassisd.sim.moonshot import MoonshotSimulator, SimHandle
+from chassisd.sim.moonshot.model import ChassisSpec
+from tests.sim.moonshot_sim_helpers import PASSWORD, ClientKey, make_client_key, small_spec
 
 
 @pytest.fixture(scope="session")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import paramiko
 
-from chassisd.sim.model import Cartridge, ChassisSpec, SimNode
 from chassisd.sim.moonshot import SimHandle
+from chassisd.sim.moonshot.model import Cartridge, ChassisSpec, SimNode
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "moonshot"
 """The capture fixtures, vendored from shared/fixtures/moonshot (moonshot-cli.md cites them)."""

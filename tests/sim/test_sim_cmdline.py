@@ -14,10 +14,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from moonshot_sim_helpers import TIMEOUT, ClientKey
 
-from chassisd.sim.cmdline import _parse_latency, add_moonshot_arguments, run_moonshot
-from chassisd.sim.model import CommandKind
+from chassisd.sim.moonshot.model import CommandKind
+from chassisd.sim.moonshot.ssh_cmdline import _parse_latency, add_moonshot_arguments, run_moonshot
+from tests.sim.moonshot_sim_helpers import TIMEOUT, ClientKey
 
 READY = re.compile(
     r"^moonshot simulator (?P<name>\S+) listening on 127\.0\.0\.1:(?P<port>\d+) "

@@ -7,11 +7,11 @@ from collections.abc import Callable
 
 import paramiko
 import pytest
-from moonshot_sim_helpers import Shell, exec_once, paramiko_client, run_exec, small_spec
 
-from chassisd.sim.model import Cartridge, CommandKind, Faults, NodeId, SimNode, Timing
 from chassisd.sim.moonshot import SimHandle
-from chassisd.sim.state import ChassisState, PowerReport
+from chassisd.sim.moonshot.model import Cartridge, CommandKind, Faults, NodeId, SimNode, Timing
+from chassisd.sim.moonshot.state import ChassisState, PowerReport
+from tests.sim.moonshot_sim_helpers import Shell, exec_once, paramiko_client, run_exec, small_spec
 
 
 def power_word(handle: SimHandle, node: str) -> str:

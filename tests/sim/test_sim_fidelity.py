@@ -20,10 +20,17 @@ import re
 from collections.abc import Callable
 
 import pytest
-from moonshot_sim_helpers import FIXTURES, Shell, exec_once, paramiko_client, wedos_spec
 
-from chassisd.sim.model import Cartridge, ChassisSpec, CliProfile, Firmware, Layout, SimNode
 from chassisd.sim.moonshot import SimHandle
+from chassisd.sim.moonshot.model import (
+    Cartridge,
+    ChassisSpec,
+    CliProfile,
+    Firmware,
+    Layout,
+    SimNode,
+)
+from tests.sim.moonshot_sim_helpers import FIXTURES, Shell, exec_once, paramiko_client, wedos_spec
 
 
 def escaped_fixture_pattern(name: str) -> re.Pattern[str]:

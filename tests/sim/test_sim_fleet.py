@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import time
 
-from moonshot_sim_helpers import PASSWORD, ClientKey, exec_once, paramiko_client, run_exec
-
-from chassisd.sim.fleet import MoonshotFleet
-from chassisd.sim.model import ChassisSpec, CommandKind, Faults
+from chassisd.sim.moonshot.fleet import MoonshotFleet
+from chassisd.sim.moonshot.model import ChassisSpec, CommandKind, Faults
+from tests.sim.moonshot_sim_helpers import PASSWORD, ClientKey, exec_once, paramiko_client, run_exec
 
 
 def test_fleet_of_50_serves_each_chassis_on_its_own_port(client_key: ClientKey) -> None:

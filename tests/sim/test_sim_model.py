@@ -6,10 +6,9 @@ import re
 from dataclasses import replace
 
 import pytest
-from moonshot_sim_helpers import small_spec
 
-from chassisd.sim import cli_commands, render
-from chassisd.sim.model import (
+from chassisd.sim.moonshot import cli_commands, render
+from chassisd.sim.moonshot.model import (
     Cartridge,
     ChassisSpec,
     CliProfile,
@@ -20,7 +19,8 @@ from chassisd.sim.model import (
     SimNode,
     Timing,
 )
-from chassisd.sim.state import ChassisState
+from chassisd.sim.moonshot.state import ChassisState
+from tests.sim.moonshot_sim_helpers import small_spec
 
 NODE = SimNode(macs=("02:00:00:00:00:01",))
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import asyncssh
 import pytest
-from moonshot_sim_helpers import ClientKey, exec_once
 
 from chassisd.sim.moonshot import SimHandle, known_hosts_line
+from tests.sim.moonshot_sim_helpers import ClientKey, exec_once
 
 SSH = "/usr/bin/ssh"
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import io
-import time
 from collections.abc import Callable
 
 import asyncssh
 import paramiko
 import pytest
-from moonshot_sim_helpers import (
+
+from chassisd.sim.moonshot import MoonshotSimulator, SimHandle
+from chassisd.sim.moonshot.model import CommandKind, Faults
+from chassisd.testing import wait_until
+from tests.sim.moonshot_sim_helpers import (
     PASSWORD,
     TIMEOUT,
     ClientKey,
@@ -21,9 +24,6 @@ from moonshot_sim_helpers import (
     small_spec,
 )
 
-from chassisd.sim.model import CommandKind, Faults
-from chassisd.sim.moonshot import MoonshotSimulator, SimHandle
-
 # asyncssh computes sha1 finite-field DH through `cryptography`, which deprecates it; the
 # legacy-only mode exists to offer exactly that kex, as old chassis firmware does (cli §3.1).
 LEGACY_DH_WARNING = pytest.mark.filterwarnings(
@@ -33,13 +33,6 @@ LEGACY_DH_WARNING = pytest.mark.filterwarnings(
 # The server sends DISCONNECT and closes; if the client's next packet was still unread, the
 # kernel answers it with a reset that can overtake the DISCONNECT, so either error may surface.
 KEX_REFUSED = (asyncssh.KeyExchangeFailed, asyncssh.ConnectionLost)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.01)
 
 
 def test_exec_answers_one_command_and_closes(sim: SimHandle) -> None:
@@ -258,12 +251,12 @@ def test_max_sessions_refuses_the_connection_over_the_limit(
         assert run_exec(first, "show node power c1n1").exit_status == 0
     finally:
         first.close()
-    wait_for(lambda: handle.stats.active_connections == 1)
+    assert wait_until(lambda: handle.stats.active_connections == 1, TIMEOUT), handle.stats
     third = paramiko_client(handle)
     third.close()
     second.close()
     # The server counts a login just after sending USERAUTH_SUCCESS, so it can trail the client.
-    wait_for(lambda: handle.stats.logins == 3)
+    assert wait_until(lambda: handle.stats.logins == 3, TIMEOUT), handle.stats
 
 
 def test_counters_count_logins_sessions_and_commands(sim: SimHandle) -> None:

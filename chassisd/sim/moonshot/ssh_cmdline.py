@@ -21,8 +21,16 @@ from typing import Any
 import asyncssh
 import yaml
 
-from chassisd.sim.model import ChassisSpec, CliProfile, CommandKind, Firmware, Layout, Timing
-from chassisd.sim.moonshot import HOST_KEY_TYPES, MoonshotSimulator, generate_host_key
+from chassisd.sim.moonshot.model import (
+    ChassisSpec,
+    CliProfile,
+    CommandKind,
+    Firmware,
+    Layout,
+    Timing,
+)
+from chassisd.sim.moonshot.simulator import MoonshotSimulator
+from chassisd.sim.moonshot.ssh_keys import HOST_KEY_TYPES, generate_host_key
 
 
 def add_moonshot_arguments(parser: argparse.ArgumentParser) -> None:

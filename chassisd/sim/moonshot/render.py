@@ -2,7 +2,7 @@
 
 Owns: turning a ``ChassisView`` into the exact characters a chassis prints, for exec channels
 and for the interactive shell. Column geometry, padding, blank lines and line endings follow the
-captures in ``/work/shared/fixtures/moonshot/`` and ``moonshot-cli.md`` (``[cli §N]``).
+captures in ``tests/fixtures/moonshot/`` and ``moonshot-cli.md`` (``[cli §N]``).
 
 Must not: parse commands, touch state, or do I/O; nor be shared with the chassisd driver (the
 driver's parser must be tested against an independent renderer).
@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from chassisd.sim.model import (
+from chassisd.sim.moonshot.model import (
     ARCHITECTURE_WIDTH,
     HEALTH_WIDTH,
     MEMORY_WIDTH,
@@ -35,7 +35,7 @@ from chassisd.sim.model import (
     NodeId,
     SimNode,
 )
-from chassisd.sim.state import ChassisView
+from chassisd.sim.moonshot.state import ChassisView
 
 CRLF = "\r\n"
 

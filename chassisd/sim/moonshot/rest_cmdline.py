@@ -1,4 +1,4 @@
-"""Command-line glue for the Moonshot REST simulator (``python -m chassisd.sim.moonshot_rest``).
+"""Command line of the Moonshot REST simulator: ``python -m chassisd.sim.moonshot.rest_cmdline``.
 
 Owns: the argparse options of one simulated chassis manager REST API, building the simulator,
 writing the CA certificate for clients (``--ca-out``), the single "ready" line on stdout
@@ -21,8 +21,8 @@ from typing import Any
 
 import yaml
 
-from chassisd.sim.model import ChassisSpec, Timing
-from chassisd.sim.moonshot_rest import DEFAULT_RESET_TYPES, MoonshotRestSimulator
+from chassisd.sim.moonshot.model import ChassisSpec, Timing
+from chassisd.sim.moonshot.rest import DEFAULT_RESET_TYPES, MoonshotRestSimulator
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m chassisd.sim.moonshot_rest",
+        prog="python -m chassisd.sim.moonshot.rest_cmdline",
         description="Simulated HPE Moonshot Chassis Manager REST API (/rest/v1) over HTTPS.",
     )
     add_arguments(parser)
@@ -140,3 +140,7 @@ def _spec(args: argparse.Namespace) -> ChassisSpec:
         raise ValueError(f"{args.spec}: a chassis spec must be a YAML mapping")
     data.setdefault("name", args.name)
     return ChassisSpec.from_mapping(data)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

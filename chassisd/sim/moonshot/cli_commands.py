@@ -22,10 +22,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from chassisd.sim import render
-from chassisd.sim.model import CliProfile, CommandKind, Faults, NodeId
-from chassisd.sim.render import Reply
-from chassisd.sim.state import ChassisState, ChassisView
+from chassisd.sim.moonshot import render
+from chassisd.sim.moonshot.model import CliProfile, CommandKind, Faults, NodeId
+from chassisd.sim.moonshot.render import Reply
+from chassisd.sim.moonshot.state import ChassisState, ChassisView
 
 _SPEC_RE = re.compile(r"^c(\d+(?:,\d+)*)n(\d+)$")
 

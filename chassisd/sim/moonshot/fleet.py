@@ -17,16 +17,13 @@ from dataclasses import dataclass
 
 import asyncssh
 
-from chassisd.sim.loopthread import LoopThread
-from chassisd.sim.model import ChassisSpec, CliProfile, Faults, Timing
-from chassisd.sim.moonshot import (
-    DEFAULT_USERS,
-    ChassisServer,
-    MoonshotSimulator,
-    SimHandle,
-    generate_host_key,
-)
-from chassisd.sim.state import Stats
+from chassisd.sim.moonshot.handle import SimHandle
+from chassisd.sim.moonshot.model import ChassisSpec, CliProfile, Faults, Timing
+from chassisd.sim.moonshot.simulator import DEFAULT_USERS, MoonshotSimulator
+from chassisd.sim.moonshot.ssh_keys import generate_host_key
+from chassisd.sim.moonshot.ssh_server import ChassisServer
+from chassisd.sim.moonshot.state import Stats
+from chassisd.sim.net.loop import LoopThread
 
 _START_TIMEOUT = 60.0
 """Seconds to wait for the whole fleet to listen (200 chassis take well under a second)."""

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 
-from chassisd.sim.model import Cartridge, ChassisSpec, CommandKind, Faults, NodeId, Timing
+from chassisd.sim.moonshot.model import Cartridge, ChassisSpec, CommandKind, Faults, NodeId, Timing
 
 
 class PowerReport(enum.StrEnum):
