@@ -3,8 +3,9 @@
 
 Owns: the fixtures ``toxiproxy`` (one toxiproxy-server for the whole session, started only when
 a test first asks for it; yields a client of its API) and ``kube_api_via_toxiproxy`` (per test:
-a fresh Toxiproxy proxy in front of the test control plane's kube-apiserver, and an admin
-``ApiClient`` whose every connection goes through it). Register it next to the control-plane
+a fresh Toxiproxy proxy in front of the test control plane's kube-apiserver, an admin
+``ApiClient`` whose every connection goes through it, and a kubeconfig that leads there too, for
+clients built the way chassisd builds its own). Register it next to the control-plane
 plugin: ``pytest_plugins = ["chassisd.testing.pytest_controlplane",
 "chassisd.testing.pytest_toxiproxy"]``.
 
@@ -17,9 +18,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 from kubernetes import client as k8s
 
 from chassisd.testing.controlplane import ControlPlane, api_client
@@ -39,6 +42,7 @@ class KubeApiViaToxiproxy:
 
     api: k8s.ApiClient
     proxy: Proxy
+    kubeconfig: Path  # the admin kubeconfig with the proxy as its server
     direct_server: str  # https://127.0.0.1:<port> of kube-apiserver itself, bypassing the proxy
 
 
@@ -58,14 +62,23 @@ def toxiproxy() -> Iterator[ToxiproxyClient]:
 
 @pytest.fixture
 def kube_api_via_toxiproxy(
-    control_plane: ControlPlane, toxiproxy: ToxiproxyClient
+    control_plane: ControlPlane, toxiproxy: ToxiproxyClient, tmp_path: Path
 ) -> Iterator[KubeApiViaToxiproxy]:
-    """A fresh proxy (no toxics) to kube-apiserver and an admin client through it; the client
-    is closed and the proxy deleted afterwards."""
+    """A fresh proxy (no toxics) to kube-apiserver, an admin client and a kubeconfig through it;
+    the client is closed and the proxy deleted afterwards."""
     upstream = urlsplit(control_plane.server).netloc  # 127.0.0.1:<port>
     proxy = toxiproxy.create_proxy(f"kube-apiserver-{uuid.uuid4().hex[:10]}", upstream)
+    server = f"https://{proxy.listen}"
+    kubeconfig = tmp_path / "kubeconfig-via-toxiproxy"
+    doc = yaml.safe_load(control_plane.kubeconfig.read_text())
+    for cluster in doc["clusters"]:
+        cluster["cluster"]["server"] = server
+    kubeconfig.touch(mode=0o600)  # it holds the admin's private key
+    kubeconfig.write_text(yaml.safe_dump(doc, sort_keys=False))
     try:
-        with api_client(control_plane, server=f"https://{proxy.listen}") as api:
-            yield KubeApiViaToxiproxy(api=api, proxy=proxy, direct_server=control_plane.server)
+        with api_client(control_plane, server=server) as api:
+            yield KubeApiViaToxiproxy(
+                api=api, proxy=proxy, kubeconfig=kubeconfig, direct_server=control_plane.server
+            )
     finally:
         toxiproxy.delete_proxy(proxy.name)
