@@ -32,11 +32,14 @@ class _EchoHandler(socketserver.StreamRequestHandler):
     """Echoes each line; on ``close`` answers ``bye`` and closes the connection."""
 
     def handle(self) -> None:
-        for line in self.rfile:
-            if line == b"close\n":
-                self.wfile.write(b"bye\n")
-                return
-            self.wfile.write(line)
+        try:
+            for line in self.rfile:
+                if line == b"close\n":
+                    self.wfile.write(b"bye\n")
+                    return
+                self.wfile.write(line)
+        except ConnectionResetError:
+            return  # what reset_peer does to this side too
 
 
 class _EchoServer(socketserver.ThreadingTCPServer):
