@@ -4,6 +4,7 @@
 #   make testenv     build or find kube-apiserver + etcd; last line KUBEBUILDER_ASSETS=<dir>
 #   make dev-cluster a local control plane in the foreground (kubeconfig in .cache/dev-cluster)
 #   make helm        build or find helm (tools/helm/go.mod); last line is its path
+#   make toxiproxy   build or find toxiproxy-server (tools/toxiproxy/go.mod); last line is its path
 #   make manifests   copy crds/ into the chart and regenerate deploy/manifests
 #   make bench       the fleet benchmark (200 simulated chassis; BENCH_ARGS="--chassis 1000")
 SHELL := /bin/bash
@@ -12,7 +13,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all demo test lint typecheck unit testenv dev-cluster deps-debian clean helm manifests bench
+.PHONY: all demo test lint typecheck unit testenv dev-cluster deps-debian clean helm toxiproxy manifests bench
 
 all: test
 
@@ -48,6 +49,9 @@ testenv:
 helm:
 	@bash tools/helm/helm.sh
 
+toxiproxy:
+	@bash tools/toxiproxy/toxiproxy.sh
+
 manifests:
 	cp crds/*.yaml deploy/helm/chassisd/crds/
 	bash deploy/manifests/generate.sh
@@ -57,6 +61,7 @@ test: $(STAMP) deps-debian lint typecheck
 	@set -o pipefail; assets=$$(bash tools/testenv/testenv.sh | tail -n 1) && export "$$assets" && \
 	  helm=$$(bash tools/helm/helm.sh | tail -n 1) && export HELM="$$helm" && \
 	  kb=$$(bash tools/helm/helm.sh kustomize | tail -n 1) && export KUSTOMIZE_BUILD="$$kb" && \
+	  tp=$$(bash tools/toxiproxy/toxiproxy.sh | tail -n 1) && export TOXIPROXY_SERVER="$$tp" && \
 	  $(BIN)/python -m pytest -q
 
 bench: $(STAMP)

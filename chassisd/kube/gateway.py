@@ -71,21 +71,53 @@ def load_api_client(kubeconfig: Path | None, *, connections: int = 0) -> k8s.Api
         raise ConfigError(f"no usable Kubernetes configuration: {exc}") from exc
     if connections:
         configuration.connection_pool_maxsize = connections
+    # No hidden retries: urllib3 would repeat a timed-out read three times, so a list against a
+    # black-holed API server took four request timeouts (measured through Toxiproxy). Whether
+    # to try again is the caller's decision, as for every other failure.
+    configuration.retries = False
     return k8s.ApiClient(configuration)
 
 
-class KubeGateway:
-    """Reads, watches and writes objects through one API client."""
+class _BoundedDynamicClient(DynamicClient):
+    """The dynamic client with a timeout on every request it sends, discovery included: its
+    discoverer passes none, so a first call against a black-holed API server hung for ever."""
 
-    def __init__(self, api: k8s.ApiClient, metrics: Metrics | None = None) -> None:
+    def __init__(self, api: k8s.ApiClient, request_timeout: float) -> None:
+        self._default_request_timeout = request_timeout  # discovery may start in __init__
+        super().__init__(api)  # type: ignore[no-untyped-call]
+
+    def request(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
+        params.setdefault("_request_timeout", self._default_request_timeout)
+        return super().request(method, path, body=body, **params)
+
+
+class KubeGateway:
+    """Reads, watches and writes objects through one API client.
+
+    Every request, discovery included, is bounded by ``request_timeout`` per attempt; with a
+    client from ``load_api_client`` (no urllib3 retries) that bounds the call. A watch's
+    connection is given up when no byte arrived for its own ``timeout`` plus
+    ``request_timeout``.
+    """
+
+    def __init__(
+        self,
+        api: k8s.ApiClient,
+        metrics: Metrics | None = None,
+        *,
+        request_timeout: float = REQUEST_TIMEOUT,
+    ) -> None:
+        """``request_timeout``: seconds one read or write may take (connect, TLS, answer); a
+        watch may stay silent for its own ``timeout`` plus this."""
         self.api = api
+        self.request_timeout = request_timeout
         self._metrics = metrics
         self._dynamic: DynamicClient | None = None
 
     def _resource(self, kind: Kind) -> Any:
         try:
             if self._dynamic is None:
-                self._dynamic = DynamicClient(self.api)  # type: ignore[no-untyped-call]
+                self._dynamic = _BoundedDynamicClient(self.api, self.request_timeout)
             return self._dynamic.resources.get(api_version=kind.api_version, kind=kind.kind)
         except (DynamicApiError, urllib3.exceptions.HTTPError, OSError) as exc:
             raise _wrap(exc, f"discover {kind.kind}") from exc
@@ -107,7 +139,7 @@ class KubeGateway:
                 namespace=namespace,
                 label_selector=label_selector or None,
                 serializer=_plain,
-                _request_timeout=REQUEST_TIMEOUT,
+                _request_timeout=self.request_timeout,
             )
         except (DynamicApiError, urllib3.exceptions.HTTPError, OSError) as exc:
             raise _wrap(exc, f"list {kind.kind}") from exc
@@ -121,7 +153,7 @@ class KubeGateway:
                     name=name,
                     namespace=namespace,
                     serializer=_plain,
-                    _request_timeout=REQUEST_TIMEOUT,
+                    _request_timeout=self.request_timeout,
                 )
             )
         except NotFoundError:
@@ -143,6 +175,9 @@ class KubeGateway:
                 resource_version=resource_version or None,
                 serialize=False,
                 timeout_seconds=timeout,
+                # An idle watch gets no byte until the server ends it after `timeout`; silence
+                # beyond that (plus a request's time) means the connection is dead.
+                _request_timeout=(self.request_timeout, timeout + self.request_timeout),
             ):
                 yield str(event["type"]), event["raw_object"]
         except (DynamicApiError, ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
@@ -161,7 +196,7 @@ class KubeGateway:
                 field_manager=FIELD_MANAGER,
                 force_conflicts=True,
                 serializer=_plain,
-                _request_timeout=REQUEST_TIMEOUT,
+                _request_timeout=self.request_timeout,
             )
         except (DynamicApiError, urllib3.exceptions.HTTPError, OSError) as exc:
             raise _wrap(exc, f"apply {kind.kind} {meta.get('namespace')}/{meta['name']}") from exc
@@ -185,7 +220,7 @@ class KubeGateway:
                     field_manager=FIELD_MANAGER,
                     force_conflicts=True,
                     serializer=_plain,
-                    _request_timeout=REQUEST_TIMEOUT,
+                    _request_timeout=self.request_timeout,
                 )
             )
         except (DynamicApiError, urllib3.exceptions.HTTPError, OSError) as exc:
@@ -203,7 +238,7 @@ class KubeGateway:
                 body=obj,
                 namespace=obj["metadata"].get("namespace"),
                 serializer=_plain,
-                _request_timeout=REQUEST_TIMEOUT,
+                _request_timeout=self.request_timeout,
             )
         except (DynamicApiError, urllib3.exceptions.HTTPError, OSError) as exc:
             raise _wrap(exc, f"create {kind.kind}") from exc
@@ -228,7 +263,10 @@ class KubeGateway:
         body = {"preconditions": preconditions} if preconditions else None
         try:
             self._resource(kind).delete(
-                name=name, namespace=namespace, body=body, _request_timeout=REQUEST_TIMEOUT
+                name=name,
+                namespace=namespace,
+                body=body,
+                _request_timeout=self.request_timeout,
             )
         except NotFoundError:
             return

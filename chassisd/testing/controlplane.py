@@ -604,23 +604,28 @@ def _start_apiserver(
 # --- clients and CRDs ----------------------------------------------------------------------------
 
 
-def api_client(cp: ControlPlane) -> k8s.ApiClient:
+def api_client(cp: ControlPlane, *, server: str | None = None) -> k8s.ApiClient:
     """A ``kubernetes.client.ApiClient`` for the admin identity, built from ``cp.kubeconfig``.
 
     The caller closes it (``with api_client(cp) as api:``). TLS is verified against the
-    generated CA, so no InsecureRequestWarning is ever raised.
+    generated CA, so no InsecureRequestWarning is ever raised. ``server``
+    (``https://127.0.0.1:<port>``) sends the requests elsewhere than ``cp.server``, e.g. through
+    a TCP proxy: TLS stays end to end and the API server's certificate is still verified (its
+    SANs hold 127.0.0.1 and localhost, whatever the port).
     """
-    return _client_from_kubeconfig(cp.kubeconfig)
+    return _client_from_kubeconfig(cp.kubeconfig, server=server)
 
 
-def _client_from_kubeconfig(kubeconfig: Path) -> k8s.ApiClient:
+def _client_from_kubeconfig(kubeconfig: Path, *, server: str | None = None) -> k8s.ApiClient:
     # no_proxy: the client honours http(s)_proxy from the environment; loopback must bypass it.
     configuration = k8s.Configuration(no_proxy=LOOPBACK_NO_PROXY)
     # kubernetes.config carries no annotations, unlike kubernetes.client.
-    api: k8s.ApiClient = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
+    k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
         config_file=str(kubeconfig), persist_config=False, client_configuration=configuration
     )
-    return api
+    if server is not None:
+        configuration.host = server
+    return k8s.ApiClient(configuration)
 
 
 def service_account_client(cp: ControlPlane, namespace: str, name: str) -> k8s.ApiClient:
