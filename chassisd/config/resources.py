@@ -7,9 +7,8 @@ Owns the shapes every other module reads (the reconcile step, the farm, the agen
 ``specs`` do) and checks nothing across resources (``references`` does); ``Config`` leaves
 resolving Secrets to ``driver_targets``.
 
-Not to be confused with ``chassisd.sim.moonshot.model.ChassisSpec``, the simulator's description of a
-chassis's cartridges; this module's type had that name too and keeps it as an alias until its
-last importer moves to ``ChassisResource``.
+``ChassisResource`` is not the simulator's ``chassisd.sim.moonshot.model.ChassisSpec`` (a
+simulated chassis's cartridges); the two shared a name until this module's type was renamed.
 """
 
 from __future__ import annotations
