@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     pxe = commands.add_parser("pxe", help="boot from the network at the next boot only")
     pxe.add_argument("nodes", nargs="+", metavar="NODE")
+    power.add_argument(
+        "--live",
+        action="store_true",
+        help="status: ask the device now (cluster mode: through a PowerAction), not the last poll",
+    )
     for sub in (power, pxe):
         sub.add_argument("--no-wait", action="store_true", help="cluster mode: do not wait")
         sub.add_argument("--timeout", type=float, default=120.0, help="cluster mode: seconds")
@@ -151,10 +156,15 @@ def _cluster(args: argparse.Namespace) -> int:
         resolved = [resolve(reference, nodes) for reference in args.nodes]  # all, before any
         worst = EXIT_OK
         for node in resolved:
-            if args.command == "power" and args.verb == "status":
-                print(f"{node.name} ({node.ref}): {node.record.power.value} (as of the last poll)")
+            if args.command == "power" and args.verb == "status" and not args.live:
+                print(f"{node.name} ({node.ref}): {node.record.power.value} (as last recorded)")
                 continue
-            action = PowerAction("pxe-once" if args.command == "pxe" else POWER_VERBS[args.verb])
+            live = args.command == "power" and args.verb == "status"
+            action = (
+                None
+                if live
+                else PowerAction("pxe-once" if args.command == "pxe" else POWER_VERBS[args.verb])
+            )
             outcome = request_power(
                 gateway, args.namespace, node, action, wait=not args.no_wait, timeout=args.timeout
             )

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from chassisd.cluster.power import READ_STATE
 from chassisd.cluster.status import TERMINAL_PHASES, PowerPhase, phase_of
 from chassisd.errors import ChassisdError, KubeApiError, NodeRefError
 from chassisd.kube.gateway import CHASSIS, POWERACTION, KubeGateway
@@ -54,16 +55,18 @@ def request_power(
     gateway: KubeGateway,
     namespace: str,
     node: NamedNode,
-    action: PowerAction,
+    action: PowerAction | None,
     *,
     wait: bool,
     timeout: float,
     sleep: Callable[[float], None] = time.sleep,
 ) -> PowerOutcome:
-    """Create a PowerAction for ``node`` (by its unambiguous ``chassis/id``); unless ``wait`` is
-    False, wait for it to finish. When waiting, the action must start within ``timeout``
+    """Create a PowerAction for ``node`` (by its unambiguous ``chassis/id``); ``action`` None
+    asks the agent to read the node's power state from the device. Unless ``wait`` is False,
+    wait for it to finish. When waiting, the action must start within ``timeout``
     seconds (its deadline) and is cancelled if it has not started when the wait ends."""
-    spec: dict[str, Any] = {"node": node.ref, "action": action.value}
+    verb = READ_STATE if action is None else action.value
+    spec: dict[str, Any] = {"node": node.ref, "action": verb}
     if wait:
         spec["deadlineSeconds"] = max(1, math.ceil(timeout))
     created = gateway.create(
@@ -71,7 +74,7 @@ def request_power(
             "apiVersion": POWERACTION.api_version,
             "kind": POWERACTION.kind,
             "metadata": {
-                "generateName": f"{node.name[:40].strip('-.')}-{action.value}-".lower(),
+                "generateName": f"{node.name[:40].strip('-.')}-{verb}-".lower(),
                 "namespace": namespace,
                 "labels": {"app.kubernetes.io/created-by": "chassisctl"},
             },

@@ -68,6 +68,7 @@ _PHASE = {
     Outcome.UNKNOWN: PowerPhase.UNKNOWN,
 }
 DEFAULT_DEADLINE = 300  # seconds; the CRD's default for spec.deadlineSeconds
+READ_STATE = "status"  # spec.action that only reads the node's power state
 BUSY_REQUEUE = 0.2  # seconds before looking again at an action whose chassis is busy
 #: Waits before writing a status again after a failed write: 0.5 s doubling to 30 s.
 WRITE_BACKOFF = Backoff(initial=0.5, factor=2.0, maximum=30.0)
@@ -194,7 +195,7 @@ class PowerController:
         namespace = key[0]
         try:
             node = resolve(str(spec.get("node", "")), self._memory.of_namespace(namespace))
-            PowerAction(spec.get("action"))
+            _action(spec)
         except (NodeRefError, ValueError) as exc:
             self._conclude(key, obj, PowerPhase.FAILED, str(exc), {}, entry)
             return
@@ -256,10 +257,11 @@ class PowerController:
         }
         try:
             node = node or resolve(str(spec.get("node", "")), self._memory.of_namespace(namespace))
-            action = PowerAction(spec.get("action"))
+            action = _action(spec)
         except (NodeRefError, ValueError) as exc:
             self._conclude(key, obj, PowerPhase.FAILED, str(exc), extra, entry)
             return
+        verb = action.value if action is not None else READ_STATE
         chassis_key = (namespace, node.chassis)
         if not claimed and not self._gate.claim(chassis_key):
             self.queue.add(key, after=BUSY_REQUEUE)
@@ -279,23 +281,30 @@ class PowerController:
                     return
                 with self._lock:
                     entry.sent = True  # from here on, never again
-                result = self._service.run_routes(routes, node.record.id, action)
+                if action is None:  # only read the state: `chassisctl power status --live`
+                    route = routes[0]
+                    state = self._service.status(route.driver, route.target, node.record.id)
+                    outcome, used, message = Outcome.SUCCEEDED, route.driver, ""
+                else:
+                    result = self._service.run_routes(routes, node.record.id, action)
+                    outcome, state, used = result.outcome, result.state, result.driver
+                    message = result.message
             except ChassisdError as exc:
                 if isinstance(exc, TransientError):
                     self._gate.mark_unreachable(chassis_key, str(exc))
-                self._metrics.count_power(action.value, "failed", driver)
+                self._metrics.count_power(verb, "failed", driver)
                 self._conclude(key, obj, PowerPhase.FAILED, str(exc), extra, entry)
                 return
         finally:
             if not claimed:
                 self._gate.release(chassis_key)
-        self._metrics.count_power(action.value, result.outcome.value, result.driver)
-        extra.update(powerState=result.state.value, driver=result.driver)
-        if result.state is not PowerState.UNKNOWN and self._memory.record_power(
-            (namespace, node.chassis), node.record.id, result.state
+        self._metrics.count_power(verb, outcome.value, used)
+        extra.update(powerState=state.value, driver=used)
+        if state is not PowerState.UNKNOWN and self._memory.record_power(
+            (namespace, node.chassis), node.record.id, state
         ):
             self._read_back((namespace, node.chassis))
-        self._conclude(key, obj, _PHASE[result.outcome], result.message, extra, entry)
+        self._conclude(key, obj, _PHASE[outcome], message, extra, entry)
 
     def _conclude(
         self,
@@ -361,6 +370,12 @@ class PowerController:
         moment = parse_time(finished) or now
         left = (moment + timedelta(seconds=self._settings.ttl) - now).total_seconds()
         self.queue.add(key, after=left + 1)
+
+
+def _action(spec: dict[str, Any]) -> PowerAction | None:
+    """The action asked for; None for ``status`` (read the state, change nothing)."""
+    text = spec.get("action")
+    return None if text == READ_STATE else PowerAction(text)
 
 
 def _deadline_seconds(obj: dict[str, Any]) -> int:

@@ -461,6 +461,8 @@ CASES: tuple[Case, ...] = (
     Case("action-upper-case", "PowerAction", {"spec.action": "ON"}, SCHEMA_ONLY),
     Case("node-empty", "PowerAction", {"spec.node": ""}, SCHEMA_ONLY),
     Case("node-missing", "PowerAction", {"spec.node": DELETE}, SCHEMA_ONLY),
+    Case("deadline-zero", "PowerAction", {"spec.deadlineSeconds": 0}, SCHEMA_ONLY),
+    Case("deadline-over-a-day", "PowerAction", {"spec.deadlineSeconds": 86401}, SCHEMA_ONLY),
     Case("spec-missing", "PowerAction", {"spec": DELETE}, SCHEMA_ONLY),
     Case("unknown-field-force", "PowerAction", {"spec.force": True}, SCHEMA_ONLY),
 )

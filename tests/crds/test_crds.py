@@ -46,7 +46,7 @@ SHORT_NAMES = {"Chassis": ["chs"], "NodePool": ["np"], "PowerAction": ["pa"]}
 COLUMNS = {
     "Chassis": ["Driver", "Address", "Reachable", "Nodes", "Last Success", "Age"],
     "NodePool": ["Catch-All", "Nodes", "Ready", "Conflict", "Age"],
-    "PowerAction": ["Node", "Action", "Phase", "Power", "Age"],
+    "PowerAction": ["Node", "Action", "Phase", "Power", "Deadline", "Age"],
 }
 COLUMN_TYPES = {"string": "string", "integer": "integer", "boolean": "boolean", "date": "string"}
 

@@ -179,7 +179,8 @@ def test_power_action_spec_is_immutable(kube_api: k8s.ApiClient, kube_namespace:
         kube_api, kube_namespace, "PowerAction", name, {"status": {"phase": "Running"}}, status=True
     )
     assert running["status"] == {"phase": "Running"}
-    assert running["spec"] == VALID["PowerAction"]["spec"]
+    # The API server fills in the default deadline; the rest is exactly what was created.
+    assert running["spec"] == {**VALID["PowerAction"]["spec"], "deadlineSeconds": 300}
 
 
 def test_status_is_a_subresource(kube_api: k8s.ApiClient, kube_namespace: str) -> None:
@@ -283,7 +284,7 @@ def test_printer_columns_show_status_at_a_glance(
         "False",
     )
     (action,) = table(kube_api, kube_namespace, "PowerAction")
-    assert list(action) == ["Name", "Node", "Action", "Phase", "Power", "Age"]
+    assert list(action) == ["Name", "Node", "Action", "Phase", "Power", "Deadline", "Age"]
     assert (action["Node"], action["Action"], action["Phase"], action["Power"]) == (
         "moonshot-1/c43n1",
         "on",

@@ -38,7 +38,7 @@ LEASE_RULES = {
     ("coordination.k8s.io", "leases", "", "create"),  # RBAC sees no name on create
 }
 OPERATOR_RULES = {
-    *{("chassisd.io", "poweractions", "", v) for v in ("create", "get", "list", "watch")},
+    *{("chassisd.io", "poweractions", "", v) for v in ("create", "get", "list", "watch", "delete")},
     *{
         ("chassisd.io", k, "", v)
         for k in ("chassis", "nodepools")

@@ -3,8 +3,11 @@ kube-apiserver, with every device command counted on the simulator."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import kubernetes.client as k8s
@@ -20,6 +23,7 @@ from chassisd.testing.controlplane import ControlPlane, service_account_client
 
 pytestmark = pytest.mark.kube
 
+BIN = Path(sys.executable).parent
 POWER_COMMANDS = (CommandKind.POWER_ON, CommandKind.POWER_OFF, CommandKind.POWER_OFF_FORCE)
 
 
@@ -224,3 +228,61 @@ def test_the_state_read_back_reaches_the_chassis_status_at_once(world: World) ->
     assert wait_until(lambda: phase(world, "off") in TERMINAL_PHASES, timeout=30)
     assert phase(world, "off") == "Succeeded"
     assert wait_until(lambda: node_power() == "off", timeout=5)
+
+
+def _ctl(cp: ControlPlane, namespace: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "chassisctl"), "--kubeconfig", str(cp.kubeconfig), "-n", namespace, *args],
+        text=True,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_chassisctl_cancels_what_it_waited_for_in_vain(
+    world: World, control_plane: ControlPlane
+) -> None:
+    """With the agent down, `power off c1n2 --timeout 3` exits 4 saying it cancelled the action
+    and nothing was sent; when the agent comes back the node is still on (the old chassisctl
+    left the action to run ~30 s later)."""
+    first = started_farm(world)
+    assert wait_until(lambda: len(_nodes_in_status(world)) == 6, timeout=20)
+    first.stop()
+    world.agents.remove(first)
+    result = _ctl(control_plane, world.namespace, "power", "off", "c1n2", "--timeout", "3")
+    assert result.returncode == 4, result
+    assert "cancelled (deleted); nothing was sent" in result.stderr
+    items, _ = world.gateway.list(POWERACTION, world.namespace)
+    assert items == []
+    world.start_agent()
+    time.sleep(4)
+    assert power_commands(world) == 0
+    assert world.sims["m1"].is_powered_on("c2n1")
+
+
+def test_chassisctl_power_cancel_and_live_status(world: World, control_plane: ControlPlane) -> None:
+    """`power cancel NODE` deletes the pending actions for that node; `power status --live`
+    asks the device through a PowerAction and sees a change the last poll did not."""
+    first = started_farm(world)
+    assert wait_until(lambda: len(_nodes_in_status(world)) == 6, timeout=20)
+    first.stop()
+    world.agents.remove(first)
+    queued = _ctl(control_plane, world.namespace, "power", "off", "c1n3", "--no-wait")
+    assert queued.returncode == 0, queued.stderr
+    cancelled = _ctl(control_plane, world.namespace, "power", "cancel", "c1n3")
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert "cancelled" in cancelled.stdout
+    items, _ = world.gateway.list(POWERACTION, world.namespace)
+    assert items == []
+    world.sims["m1"].set_node_power("c4n1", False)  # behind the agent's back
+    world.start_agent()
+    live = _ctl(control_plane, world.namespace, "power", "status", "--live", "c1n4")
+    assert live.returncode == 0, live.stderr
+    assert "power off" in live.stdout
+    assert power_commands(world) == 0
+    assert world.sims["m1"].is_powered_on("c3n1")
+
+
+def _nodes_in_status(w: World) -> list[dict[str, Any]]:
+    return list((w.get(CHASSIS, "m1").get("status") or {}).get("nodes") or [])
