@@ -1,5 +1,6 @@
 """Fixtures for the deployment tests: helm and kustomize-build (found or built once per session by
-tools/helm/helm.sh), the chart, and fresh namespaces.
+tools/helm/helm.sh), the container image (built once per session by tools/image/build.sh, or the
+one `make test` built), the chart, and fresh namespaces.
 
 A missing Go toolchain or a failed build makes the tests that need the binary FAIL with
 helm.sh's message; nothing here skips. The first test that needs a binary gets a longer timeout,
@@ -16,9 +17,16 @@ from pathlib import Path
 import kubernetes.client as k8s
 import pytest
 
-from tests.deploy.deploy_helpers import BUILD_TIMEOUT, Helm, ensure_namespace, tool
+from tests.deploy.deploy_helpers import (
+    BUILD_TIMEOUT,
+    BuiltImage,
+    Helm,
+    build_image,
+    ensure_namespace,
+    tool,
+)
 
-TOOL_FIXTURES = ("helm", "kustomize_build")
+TOOL_FIXTURES = ("helm", "kustomize_build", "built_image")
 
 
 @pytest.hookimpl(trylast=True)
@@ -42,6 +50,13 @@ def helm() -> Path:
 def kustomize_build() -> Path:
     """Path to tools/helm/kustomize-build (`kustomize build DIR` through the krusty library)."""
     return tool("kustomize")
+
+
+@pytest.fixture(scope="session")
+def built_image() -> BuiltImage:
+    """chassisd's image in buildah's storage: $CHASSISD_IMAGE (with $CONTAINERS_STORAGE_CONF)
+    when `make test` built it, else built now by tools/image/build.sh."""
+    return build_image()
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Helpers for the deployment tests: the pinned helm, rendering the chart, server-side dry runs."""
+"""Helpers for the deployment tests: the pinned helm, rendering the chart, server-side dry runs,
+and the container image tools/image/build.sh builds."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "deploy" / "helm" / "chassisd"
 EXAMPLE_VALUES = CHART / "examples" / "moonshot-farm-values.yaml"
 HELM_SH = REPO / "tools" / "helm" / "helm.sh"
+IMAGE_BUILD_SH = REPO / "tools" / "image" / "build.sh"
 BUILD_TIMEOUT = 1800.0  # seconds for a cold `go build` of helm on a slow CI machine
 
 
@@ -51,6 +53,43 @@ def tool(name: str) -> Path:
                 return path
             failure = f"tools/helm/helm.sh {name} printed {path}, which is not executable"
     pytest.fail(failure, pytrace=False)
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    """An image in buildah's storage and the environment buildah needs to find it."""
+
+    name: str  # localhost/chassisd:<version>
+    storage_env: dict[str, str]  # os.environ plus CONTAINERS_STORAGE_CONF
+
+
+def build_image() -> BuiltImage:
+    """$CHASSISD_IMAGE and $CONTAINERS_STORAGE_CONF when both are set (`make test` built the
+    image), else the image tools/image/build.sh builds now; pytest.fail with its output if it
+    cannot."""
+    name, conf = os.environ.get("CHASSISD_IMAGE"), os.environ.get("CONTAINERS_STORAGE_CONF")
+    if name and conf:
+        return BuiltImage(name, {**os.environ, "CONTAINERS_STORAGE_CONF": conf})
+    try:
+        result = subprocess.run(
+            ["bash", str(IMAGE_BUILD_SH)],
+            capture_output=True,
+            text=True,
+            timeout=BUILD_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"tools/image/build.sh did not finish within {BUILD_TIMEOUT:.0f} s")
+    found = dict(line.split("=", 1) for line in result.stdout.splitlines()[-2:] if "=" in line)
+    if result.returncode != 0 or set(found) != {"CONTAINERS_STORAGE_CONF", "CHASSISD_IMAGE"}:
+        pytest.fail(
+            f"tools/image/build.sh could not build the image (exit {result.returncode}). It "
+            "needs root, buildah and mmdebstrap (`make deps-debian`), PyPI and a Debian "
+            f"mirror.\n{result.stderr[-3000:]}",
+            pytrace=False,
+        )
+    conf = found["CONTAINERS_STORAGE_CONF"]
+    return BuiltImage(found["CHASSISD_IMAGE"], {**os.environ, "CONTAINERS_STORAGE_CONF": conf})
 
 
 @dataclass(frozen=True)

@@ -210,7 +210,7 @@ def test_values_reach_the_command_line(chart: Helm) -> None:
     assert "--log-format=text" in container["args"] and "--workers=3" in container["args"]
     assert "--health-address=0.0.0.0:9090" in container["args"]
     assert container["args"][-1] == "--lease-name=custom"  # argparse: the last one wins
-    assert container["image"] == "ghcr.io/chassisd/chassisd@sha256:" + "a" * 64
+    assert container["image"] == "localhost/chassisd@sha256:" + "a" * 64
     assert container["ports"][0]["containerPort"] == 9090
 
 
