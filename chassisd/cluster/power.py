@@ -78,7 +78,8 @@ WRITE_BACKOFF = Backoff(initial=0.5, factor=2.0, maximum=30.0)
 class _Entry:
     """What this process did with one PowerAction (by uid): survives failed writes."""
 
-    attempt: str
+    attempt: str  # the latest attempt to mark it Running
+    earlier: tuple[str, ...] = ()  # attempts whose Running write may have reached etcd unseen
     sent: bool = False
     final: dict[str, Any] | None = None  # the terminal status to persist
     persisted: bool = False
@@ -166,15 +167,16 @@ class PowerController:
             return
         status = obj.get("status") or {}
         if phase is PowerPhase.RUNNING:
-            ours = entry is not None and status.get("attempt") == entry.attempt
+            ours = entry is not None and status.get("attempt") in (entry.attempt, *entry.earlier)
             if ours and entry is not None and not entry.sent:
                 self._send(key, obj, entry)  # our Running write reached etcd; nothing was sent
-            elif not ours:  # started by a process that is gone: it may have sent it
-                self._conclude(
-                    key, obj, PowerPhase.UNKNOWN,
-                    "chassisd restarted or lost leadership while carrying it out; not re-sent",
-                    {}, entry,
-                )  # fmt: skip
+                return
+            why = (
+                "sent, but its outcome was not recorded; not re-sent"
+                if ours
+                else "chassisd restarted or lost leadership while carrying it out; not re-sent"
+            )  # ours and sent: the send ended in an unexpected error; either way, maybe sent
+            self._conclude(key, obj, PowerPhase.UNKNOWN, why, {}, entry)
             return
         self._start(key, obj, entry)
 
@@ -211,7 +213,11 @@ class PowerController:
             self.queue.add(key, after=BUSY_REQUEUE)  # chassis or namespace busy: look again
             return
         try:
-            entry = _Entry(attempt=uuid.uuid4().hex)
+            before = entry
+            entry = _Entry(
+                attempt=uuid.uuid4().hex,
+                earlier=(*before.earlier, before.attempt) if before is not None else (),
+            )
             with self._lock:
                 self._ledger[meta["uid"]] = entry
             started = stamp(datetime.now(UTC))
