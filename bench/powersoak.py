@@ -2,10 +2,12 @@
 
 Owns the power soak: a real kube-apiserver, simulated Moonshot chassis, the cluster agent
 (``chassisd.cluster.Manager``, in process) talking to the API server only through Toxiproxy,
-and ``--actions`` PowerActions (``off``, one per node, so a second command to a node is
-visible as a duplicate) created while the fault mix cycles: responses reset, requests reset, a
-black hole, high latency, and the API server unreachable. A first, fault-free round of
-``--baseline`` actions measures how long an action takes on the device alone.
+and ``--actions`` PowerActions (``off``, one per node, so a second command to a node shows as
+a duplicate; spread round robin over the chassis) created while the fault mix cycles: responses
+reset, requests reset, a black hole, high latency, and the API server unreachable. A first,
+fault-free round of ``--baseline`` actions, one at a time, measures how long an action takes on
+the device alone; under load, actions also wait for the others on the same chassis (one
+conversation at a time).
 
 Figures: actions created and their final phases, device commands sent, duplicates (commands
 beyond one per node; must be 0), actions that ended Unknown, and the time from creation to a
@@ -16,6 +18,7 @@ its exit code says only whether it ran (and whether duplicates were found).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import sys
@@ -127,6 +130,10 @@ def _durations(objs: Sequence[dict[str, Any]]) -> list[float]:
     return out
 
 
+def _nodes_off(sims: Sequence[SimHandle]) -> int:
+    return sum(1 for s in sims for node_id, _ in s.spec.nodes() if not s.is_powered_on(node_id))
+
+
 def _cycle_faults(proxy: Proxy, stop: threading.Event, cycles: list[int]) -> None:
     while not stop.is_set():
         for _name, seconds, toxics in FAULTS:
@@ -163,6 +170,7 @@ def run(actions: int, baseline: int, chassis: int) -> SoakFigures:
         ]  # fmt: skip
         for sim in sims:
             sim.set_timing(Timing(power_delay=0.2))
+        off_before = _nodes_off(sims)
         gateway = KubeGateway(admin)
         namespace = f"soak-{int(time.time())}"
         gateway.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
@@ -176,23 +184,30 @@ def run(actions: int, baseline: int, chassis: int) -> SoakFigures:
         manager = Manager(KubeGateway(faulty, request_timeout=3.0), Registry(), Metrics(), settings)
         manager.start(leading=True)
         stack.callback(manager.stop)
-        nodes = [f"m{c}-c{slot}n1" for c in range(1, chassis + 1) for slot in range(1, 46)]
+        per_chassis = [
+            [f"m{c}-{node_id}" for node_id, _ in sim.spec.nodes() if sim.is_powered_on(node_id)]
+            for c, sim in enumerate(sims, start=1)
+        ]
+        # Round robin over the chassis: actions on one chassis wait for each other (one device
+        # conversation per chassis), so consecutive actions go to different chassis.
+        nodes = [n for group in itertools.zip_longest(*per_chassis) for n in group if n]
         total = baseline + actions
         if total > len(nodes):
-            raise SystemExit(f"{total} actions need {total} nodes; {len(nodes)} simulated")
+            raise SystemExit(f"{total} actions need {total} nodes that are on; {len(nodes)} are")
 
         def polled() -> bool:
-            return len(manager.memory.of_namespace(namespace)) == len(nodes)
+            return len(manager.memory.of_namespace(namespace)) == sum(
+                1 for sim in sims for _ in sim.spec.nodes()
+            )
 
         if not wait_until(polled, timeout=120):
             raise SystemExit("the agent did not poll every chassis in 120 s")
         print(f"soak: {len(nodes)} nodes known; baseline of {baseline}", file=sys.stderr)
         base_names = {f"base-{i}" for i in range(baseline)}
-        for i in range(baseline):
+        for i in range(baseline):  # one at a time: the device's own time, nothing queued
             _create(gateway, namespace, f"base-{i}", nodes[i])
-        wait_until(
-            lambda: len(_finished(gateway, namespace, base_names)) == baseline, 300, interval=1.0
-        )
+            one = {f"base-{i}"}
+            wait_until(lambda: bool(_finished(gateway, namespace, one)), 60, interval=0.1)
         base = _durations(list(_finished(gateway, namespace, base_names).values()))
         print(f"soak: {actions} actions under the fault mix", file=sys.stderr)
         stop, cycles = threading.Event(), [0]
@@ -209,7 +224,7 @@ def run(actions: int, baseline: int, chassis: int) -> SoakFigures:
         time.sleep(3)  # anything still in flight would show as an extra command now
         done = _finished(gateway, namespace, names)
         sent = sum(s.stats.commands_by_kind.get(k, 0) for s in sims for k in SENDS)
-        off = sum(1 for s in sims for node_id, _ in s.spec.nodes() if not s.is_powered_on(node_id))
+        turned_off = _nodes_off(sims) - off_before  # each node got one off, on at the start
         phases: dict[str, int] = {}
         for obj in done.values():
             phase = obj["status"]["phase"]
@@ -221,8 +236,8 @@ def run(actions: int, baseline: int, chassis: int) -> SoakFigures:
             actions=actions,
             phases=phases,
             commands_sent=sent,
-            nodes_powered_off=off,
-            duplicates=sent - off,
+            nodes_powered_off=turned_off,
+            duplicates=sent - turned_off,
             unknown=phases.get("Unknown", 0),
             baseline_mean_s=round(base_mean, 2),
             mean_beyond_baseline_s=round(statistics.fmean(beyond), 2) if beyond else 0.0,

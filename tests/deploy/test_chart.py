@@ -11,7 +11,7 @@ import pytest
 from tests.deploy.deploy_helpers import CHART, EXAMPLE_VALUES, REPO, Helm, find
 
 # What chassisd does, as (apiGroup, resource, resourceName, verb), from chassisd/kube/gateway.py,
-# chassisd/agent.py and chassisd/kube/leader.py. The reasons are in the chart's templates.
+# chassisd/cluster/ and chassisd/kube/leader.py. The reasons are in the chart's templates.
 RESOURCES_RULES = {
     *{
         ("chassisd.io", kind, "", verb)
