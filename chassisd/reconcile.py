@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from chassisd.config import Config, NodePoolSpec
+from chassisd.names import label_problem, render
 from chassisd.noderef import NamedNode
 
 DHCPHOSTS_API_VERSION = "dnsmasq.kvaps.cf/v1beta1"
@@ -116,7 +117,15 @@ def _hosts(
 ) -> tuple[list[Host], dict[str, str]]:
     allocations: dict[str, str] = {}
     eligible: list[NamedNode] = []
+    hostnames: dict[str, str] = {}  # node key → hostname
     for node in members:
+        hostname = hostname_of(pool, node)
+        bad = [(what, text, why) for what, text in (("node name", node.name),
+               ("hostname", hostname)) if (why := label_problem(text))]  # fmt: skip
+        if bad:
+            what, text, why = bad[0]
+            conflicts.append(f"{node.ref}: invalid {what} {text!r}, not reserved: {why}")
+            continue
         macs = [str(m) for m in node.record.macs]
         if not macs:
             conflicts.append(f"{node.ref}: no MAC address known, nothing to reserve")
@@ -129,6 +138,7 @@ def _hosts(
             continue
         for mac in macs:
             used_macs[mac] = node.ref
+        hostnames[node.ref] = hostname
         eligible.append(node)
     # Static IPs first, then addresses this node had before, then the lowest free ones.
     wanted: dict[str, str] = {}
@@ -162,16 +172,21 @@ def _hosts(
                 allocations[node.ref] = ip
             elif ip is None:
                 continue  # its wanted IP was in conflict (reported above)
-        hostname = pool.hostname_template.format(
-            name=node.name,
-            chassis=node.chassis,
-            id=node.record.id,
-            cartridge="" if node.record.cartridge is None else node.record.cartridge,
-            node="" if node.record.node is None else node.record.node,
-        )
         host_macs = tuple(str(m) for m in node.record.macs)
-        hosts.append(Host(node.ref, node.chassis, hostname, host_macs, ip))
+        hosts.append(Host(node.ref, node.chassis, hostnames[node.ref], host_macs, ip))
     return sorted(hosts, key=lambda h: _natural(h.hostname)), allocations
+
+
+def hostname_of(pool: NodePoolSpec, node: NamedNode) -> str:
+    """The DHCP host name ``pool`` gives ``node`` (its ``hostnameTemplate``, rendered)."""
+    return render(
+        pool.hostname_template,
+        chassis=node.chassis,
+        native_id=node.record.id,
+        cartridge=node.record.cartridge,
+        node=node.record.node,
+        name=node.name,
+    )
 
 
 def _natural(text: str) -> tuple[tuple[int, str], ...]:

@@ -341,7 +341,18 @@ CASES: tuple[Case, ...] = (
         {"spec.nodeNameTemplate": ""},
         SCHEMA,
     ),
+    Case("template-space", "Chassis", {"spec.nodeNameTemplate": "node {cartridge}"}, SCHEMA),
+    Case("template-slash", "Chassis", {"spec.nodeNameTemplate": "m1/{id}"}, SCHEMA),
+    Case("template-upper-case", "Chassis", {"spec.nodeNameTemplate": "M1C{cartridge}"}, SCHEMA),
+    Case("template-fqdn", "NodePool", {"spec.hostnameTemplate": "{name}.farm.example"}, SCHEMA),
+    Case("template-comma", "NodePool", {"spec.hostnameTemplate": "{name},infinite"}, SCHEMA),
     # Chassis: a CEL rule (API server only) and chassisd.config reject these.
+    Case("template-all-digits", "Chassis", {"spec.nodeNameTemplate": "{cartridge}{node}"}, CEL),
+    Case("template-lease-time", "Chassis", {"spec.nodeNameTemplate": "{cartridge}h"}, CEL),
+    Case("template-leading-dash", "Chassis", {"spec.nodeNameTemplate": "-{id}"}, CEL),
+    Case("template-too-long", "Chassis", {"spec.nodeNameTemplate": "{chassis}" + "x" * 60}, CEL),
+    Case("hostname-template-digits", "NodePool", {"spec.hostnameTemplate": "{cartridge}"}, CEL),
+    Case("hostname-template-keyword", "NodePool", {"spec.hostnameTemplate": "infinite"}, CEL),
     Case("duration-zero", "Chassis", {"spec.connectTimeout": "0m0s"}, CEL),
     Case("duration-zero-seconds", "Chassis", {"spec.pollInterval": "0s"}, CEL),
     # NodePool: both the schema and chassisd.config reject these.
