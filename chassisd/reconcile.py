@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -56,12 +56,28 @@ def _order(node: NamedNode) -> tuple[str, int, int, str]:
     return (node.chassis, record.cartridge or 0, record.node or 0, record.id)
 
 
+@dataclass(frozen=True)
+class Established:
+    """What was reserved before this plan, so an established reservation keeps what it has.
+
+    ``macs`` maps a MAC to the node key (``chassis/id``) that held it: through a conflict, that
+    node keeps it and the newcomer is left out. ``elsewhere`` holds, per dnsmasq target
+    (``DhcpTarget.key``), what other sources (the pools of other namespaces) reserve there:
+    MACs, host names and node names, each → a description of the holder.
+    """
+
+    macs: Mapping[str, str] = field(default_factory=dict)
+    elsewhere: Mapping[tuple[str, str], Mapping[str, str]] = field(default_factory=dict)
+
+
 def plan_pools(
     config: Config,
     nodes: Sequence[NamedNode],
     previous_allocations: Mapping[str, Mapping[str, str]],
+    established: Established | None = None,
 ) -> tuple[PoolPlan, ...]:
     """Decide every pool's reservations. ``previous_allocations`` is pool → node key → IP."""
+    established = established or Established()
     ordered = sorted(nodes, key=_order)
     # Nodes by chassis, each list in node order: a pool looks only at its members' chassis, so
     # planning stays O(nodes) on a farm of hundreds of pools and chassis.
@@ -69,13 +85,11 @@ def plan_pools(
     for node in ordered:
         by_chassis.setdefault(node.chassis, []).append(node)
     claimed: dict[str, str] = {}  # node key → pool
-    used_macs: dict[str, str] = {}  # mac → node key
-    used_ips: dict[str, str] = {}  # ip → node key
-    plans: list[PoolPlan] = []
     pools = sorted(config.pools, key=lambda p: (p.catch_all, p.name))  # catch-all last
+    members: dict[str, list[NamedNode]] = {}
+    conflicts: dict[str, list[str]] = {}
     for pool in pools:
-        conflicts: list[str] = []
-        members: list[NamedNode] = []
+        members[pool.name], conflicts[pool.name] = [], []
         for node in ordered if pool.catch_all else _candidates(pool, by_chassis):
             rec = node.record
             selected = (
@@ -88,15 +102,46 @@ def plan_pools(
             if not selected:
                 continue
             if node.ref in claimed:
-                conflicts.append(f"{node.ref}: already in pool {claimed[node.ref]!r}")
+                conflicts[pool.name].append(f"{node.ref}: already in pool {claimed[node.ref]!r}")
                 continue
             claimed[node.ref] = pool.name
-            members.append(node)
+            members[pool.name].append(node)
+    # A MAC an established reservation holds stays with it while that node is still known
+    # (its grace period included) and still in a pool: a newcomer reporting it is left out.
+    reporting = {node.ref: {str(m) for m in node.record.macs} for node in ordered}
+    used_macs = {
+        mac: ref
+        for mac, ref in established.macs.items()
+        if ref in claimed and mac in reporting.get(ref, set())
+    }
+    used_ips: dict[str, str] = {}  # ip → node key
+    used_names: dict[tuple[str, ...], str] = {}  # (what, target, text) → node key
+    plans: list[PoolPlan] = []
+    for pool in pools:
         hosts, allocations = _hosts(
-            pool, members, previous_allocations.get(pool.name, {}), used_macs, used_ips, conflicts
+            pool,
+            members[pool.name],
+            previous_allocations.get(pool.name, {}),
+            _Claims(used_macs, used_ips, used_names, established),
+            conflicts[pool.name],
         )
-        plans.append(PoolPlan(pool, tuple(hosts), tuple(conflicts), allocations))
+        plans.append(PoolPlan(pool, tuple(hosts), tuple(conflicts[pool.name]), allocations))
     return tuple(sorted(plans, key=lambda p: p.pool.name))
+
+
+@dataclass(frozen=True)
+class _Claims:
+    """What the pools planned so far hold, and what was established before."""
+
+    macs: dict[str, str]  # mac → node key
+    ips: dict[str, str]  # ip → node key
+    names: dict[tuple[str, ...], str]  # (what, target, text) → node key
+    established: Established
+
+
+def reserved_macs(plans: Sequence[PoolPlan]) -> dict[str, str]:
+    """MAC → node key of every reservation planned: the next plan's ``Established.macs``."""
+    return {mac: host.key for plan in plans for host in plan.hosts for mac in host.macs}
 
 
 def _candidates(
@@ -111,13 +156,14 @@ def _hosts(
     pool: NodePoolSpec,
     members: list[NamedNode],
     previous: Mapping[str, str],
-    used_macs: dict[str, str],
-    used_ips: dict[str, str],
+    claims: _Claims,
     conflicts: list[str],
 ) -> tuple[list[Host], dict[str, str]]:
+    used_ips = claims.ips
     allocations: dict[str, str] = {}
     eligible: list[NamedNode] = []
     hostnames: dict[str, str] = {}  # node key → hostname
+    usable: dict[str, tuple[str, ...]] = {}  # node key → the MACs it may have reserved
     for node in members:
         hostname = hostname_of(pool, node)
         bad = [(what, text, why) for what, text in (("node name", node.name),
@@ -126,19 +172,27 @@ def _hosts(
             what, text, why = bad[0]
             conflicts.append(f"{node.ref}: invalid {what} {text!r}, not reserved: {why}")
             continue
-        macs = [str(m) for m in node.record.macs]
+        macs: list[str] = []
+        for reported in node.record.macs:
+            if reported.unusable:
+                conflicts.append(
+                    f"{node.ref}: MAC {reported} is {reported.unusable}, never reserved"
+                )
+            else:
+                macs.append(str(reported))
         if not macs:
-            conflicts.append(f"{node.ref}: no MAC address known, nothing to reserve")
+            conflicts.append(f"{node.ref}: no usable MAC address known, nothing to reserve")
             continue
-        taken = [m for m in macs if m in used_macs]
+        taken = [m for m in macs if claims.macs.get(m, node.ref) != node.ref]
         if taken:
             conflicts.append(
-                f"{node.ref}: MAC {taken[0]} already reserved for {used_macs[taken[0]]}"
+                f"{node.ref}: MAC {taken[0]} already reserved for {claims.macs[taken[0]]}"
             )
             continue
         for mac in macs:
-            used_macs[mac] = node.ref
+            claims.macs[mac] = node.ref
         hostnames[node.ref] = hostname
+        usable[node.ref] = tuple(macs)
         eligible.append(node)
     # Static IPs first, then addresses this node had before, then the lowest free ones.
     wanted: dict[str, str] = {}
@@ -172,8 +226,7 @@ def _hosts(
                 allocations[node.ref] = ip
             elif ip is None:
                 continue  # its wanted IP was in conflict (reported above)
-        host_macs = tuple(str(m) for m in node.record.macs)
-        hosts.append(Host(node.ref, node.chassis, hostnames[node.ref], host_macs, ip))
+        hosts.append(Host(node.ref, node.chassis, hostnames[node.ref], usable[node.ref], ip))
     return sorted(hosts, key=lambda h: _natural(h.hostname)), allocations
 
 

@@ -1,7 +1,8 @@
 """Standalone sync: poll the farm, remember what is known, write reservations to a directory.
 
 Owns the output directory of ``chassisd run --config FILE``: ``state.json`` (every known node
-with ``firstSeen``/``absentSince``, and the IP allocations that keep addresses stable), the
+with ``firstSeen``/``absentSince``, the IP allocations that keep addresses stable, and which node
+holds each reserved MAC, so an established reservation keeps it through a conflict), the
 ``DhcpHosts`` YAML files under ``dhcphosts/`` (one per pool and chassis), kubefarm values
 ConfigMaps under ``kubefarm/`` for pools that ask for them, and a dnsmasq ``dhcp-hostsfile``.
 Files are replaced atomically and only when their content changes.
@@ -27,11 +28,13 @@ from chassisd.farm import Farm, FarmView
 from chassisd.memory import KnownNode, known_from_dict, known_to_dict, remember
 from chassisd.noderef import NamedNode
 from chassisd.reconcile import (
+    Established,
     PoolPlan,
     dhcphosts_objects,
     hostsfile_line,
     kubefarm_configmap,
     plan_pools,
+    reserved_macs,
 )
 
 STATE_FILE = "state.json"
@@ -63,13 +66,15 @@ def sync(farm: Farm, output_dir: Path, *, now: datetime | None = None) -> SyncRe
         polled[node.chassis].append(node)
     known, removed = remember(farm.config, known, polled, now)
     nodes = [entry.node for _ref, entry in sorted(known.items())]
-    plans = plan_pools(farm.config, nodes, state.get("allocations", {}))
+    established = Established(macs=state.get("reservations", {}))
+    plans = plan_pools(farm.config, nodes, state.get("allocations", {}), established)
     written = _write_outputs(output_dir, plans)
     new_state = {
         "nodes": {
             ref: known_to_dict(entry, with_chassis=True) for ref, entry in sorted(known.items())
         },
         "allocations": {p.pool.name: dict(sorted(p.allocations.items())) for p in plans},
+        "reservations": dict(sorted(reserved_macs(plans).items())),
     }
     if _atomic_write(output_dir / STATE_FILE, json.dumps(new_state, indent=1, sort_keys=True)):
         written += (output_dir / STATE_FILE,)

@@ -4,7 +4,9 @@ statuses in step with the known nodes.
 Owns reconciling one namespace (a key of its work queue): plan its pools (``chassisd.reconcile``,
 pure) from the node memory, apply the owned objects that differ, delete the owned objects
 that must go, and write each NodePool's status, with an Event when a new conflict appears.
-Rules: only what differs is written; an owned object is removed only when its pool or chassis
+Rules: an established reservation keeps its MACs through a conflict (what each namespace's
+last plan reserved is remembered, and read from the NodePool statuses after a start); only
+what differs is written; an owned object is removed only when its pool or chassis
 is gone, or this process itself polled the chassis and every node passed its grace period —
 never because of a failed poll, an invalid edit or a restart. A failed write requeues the
 namespace. Writes only through the writer.
@@ -35,11 +37,13 @@ from chassisd.metrics import Metrics
 from chassisd.reconcile import (
     CHASSIS_LABEL,
     POOL_LABEL,
+    Established,
     Host,
     PoolPlan,
     dhcphosts_objects,
     kubefarm_configmap,
     plan_pools,
+    reserved_macs,
 )
 
 log = logging.getLogger(__name__)
@@ -71,6 +75,11 @@ class PoolReconciler:
         self._synced = synced
         self.queue: WorkQueue[str] = WorkQueue("reconcile")
         self._owned = OwnedObjects(gateway, settings.relist_interval)
+        self._gateway = gateway
+        # MAC → node key of each namespace's last plan: an established reservation keeps its
+        # MAC through a conflict. Read once from the NodePool statuses (the cache holds them
+        # without members), then kept from each plan.
+        self._macs: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
         # Every namespace a namespace's pools write or wrote into (pools deleted while this
         # process runs included), so the objects of a removed pool are found and removed.
@@ -133,7 +142,9 @@ class PoolReconciler:
             name: dict((o.get("status") or {}).get("allocations") or {})
             for name, o in pool_objs.items()
         }
-        plans = plan_pools(config, nodes, previous)
+        plans = plan_pools(config, nodes, previous, Established(macs=self._established(namespace)))
+        with self._lock:
+            self._macs[namespace] = reserved_macs(plans)
         targets = self._target_namespaces(namespace, plans, pool_objs)
         actual: dict[OwnedKey, Owned] = {}
         for target_ns in sorted(targets):
@@ -173,6 +184,14 @@ class PoolReconciler:
             if name not in live_pools and name in pool_objs:
                 ok &= self._write_status(pool_objs[name], None, [], problem)
         return ok
+
+    def _established(self, namespace: str) -> dict[str, str]:
+        with self._lock:
+            held = self._macs.get(namespace)
+        if held is None:
+            items, _ = self._gateway.list(NODEPOOL, namespace)
+            held = _reserved_macs({o["metadata"]["name"]: o for o in items})
+        return held
 
     def _target_namespaces(
         self, namespace: str, plans: tuple[PoolPlan, ...], pool_objs: dict[str, dict[str, Any]]
@@ -293,6 +312,17 @@ class PoolReconciler:
 
 
 _KINDS = (CHASSIS, NODEPOOL)
+
+
+def _reserved_macs(pool_objs: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """MAC → ``chassis/id`` of the reservations the NodePool statuses record (pools in name
+    order): what an established reservation keeps through a conflict."""
+    held: dict[str, str] = {}
+    for _name, obj in sorted(pool_objs.items()):
+        for member in (obj.get("status") or {}).get("members") or []:
+            for mac in member.get("macs") or []:
+                held.setdefault(mac, f"{member.get('chassis')}/{member.get('id')}")
+    return held
 
 
 def _member(host: Host) -> dict[str, Any]:

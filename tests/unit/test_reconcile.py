@@ -8,7 +8,13 @@ import yaml
 from chassisd.config import Config, parse_documents
 from chassisd.model import MacAddress, NodeRecord
 from chassisd.noderef import NamedNode, node_name
-from chassisd.reconcile import dhcphosts_objects, hostsfile_line, plan_pools
+from chassisd.reconcile import (
+    Established,
+    dhcphosts_objects,
+    hostsfile_line,
+    plan_pools,
+    reserved_macs,
+)
 from chassisd.testing.controlplane import UPSTREAM_CRDS_DIR as UPSTREAM
 
 
@@ -165,3 +171,63 @@ def test_dhcphosts_object_is_valid_against_the_upstream_crd() -> None:
     assert hostsfile_line(plan.hosts[0], plan.pool) == (
         "02:00:00:00:01:01,02:00:00:00:01:02,set:cluster-a,10.28.36.10,m1c1,infinite"
     )
+
+
+def test_zero_broadcast_and_multicast_macs_are_never_reserved() -> None:
+    """Zero, broadcast and multicast MACs are dropped with a warning naming the node; the node
+    keeps its good MACs, and a zero MAC shared by two nodes no longer pushes one of them out."""
+    nodes = [
+        node("m1", 1, "00:00:00:00:00:00", "02:00:00:00:01:01"),
+        node("m1", 2, "00:00:00:00:00:00", "02:00:00:00:02:01"),
+        node("m1", 3, "ff:ff:ff:ff:ff:ff", "01:00:5e:00:00:01", "33:33:00:00:00:01"),
+    ]
+    plan = plan_pools(config(POOLS), nodes, {})[0]
+    assert [(h.hostname, h.macs) for h in plan.hosts] == [
+        ("m1c1", ("02:00:00:00:01:01",)),
+        ("m1c2", ("02:00:00:00:02:01",)),
+    ]
+    assert plan.conflicts == (
+        "m1/c1n1: MAC 00:00:00:00:00:00 is the all-zero address, never reserved",
+        "m1/c2n1: MAC 00:00:00:00:00:00 is the all-zero address, never reserved",
+        "m1/c3n1: MAC ff:ff:ff:ff:ff:ff is the broadcast address, never reserved",
+        "m1/c3n1: MAC 01:00:5e:00:00:01 is a multicast address, never reserved",
+        "m1/c3n1: MAC 33:33:00:00:00:01 is a multicast address, never reserved",
+        "m1/c3n1: no usable MAC address known, nothing to reserve",
+    )
+
+
+STICKY = """
+---
+apiVersion: chassisd.io/v1alpha1
+kind: NodePool
+metadata: {name: prod}
+spec:
+  members: [{chassis: m1}]
+  addressing: {range: {start: 10.28.36.10, end: 10.28.36.12}}
+---
+apiVersion: chassisd.io/v1alpha1
+kind: NodePool
+metadata: {name: a-new}
+spec:
+  members: [{chassis: m2}]
+"""
+
+
+def test_an_established_reservation_keeps_its_mac_through_a_conflict() -> None:
+    """A newcomer (here in a pool that sorts first) reporting a MAC an established node holds
+    is left out and reported; the established node keeps it, also while it is absent within
+    its grace period (it is still among the known nodes)."""
+    prod = node("m1", 1, "02:00:00:00:01:01")
+    first = {p.pool.name: p for p in plan_pools(config(STICKY), [prod], {})}
+    established = Established(macs=reserved_macs(tuple(first.values())))
+    assert established.macs == {"02:00:00:00:01:01": "m1/c1n1"}
+    newcomer = node("m2", 9, "02:00:00:00:01:01", template="{chassis}-{id}")
+    again = {p.pool.name: p for p in plan_pools(config(STICKY), [newcomer, prod], {}, established)}
+    assert [h.key for h in again["prod"].hosts] == ["m1/c1n1"]
+    assert again["a-new"].hosts == ()
+    assert again["a-new"].conflicts == (
+        "m2/c9n1: MAC 02:00:00:00:01:01 already reserved for m1/c1n1",
+    )
+    # Without what was established, the pool first by name would take it (the old behaviour).
+    fresh = {p.pool.name: p for p in plan_pools(config(STICKY), [newcomer, prod], {})}
+    assert [h.key for h in fresh["a-new"].hosts] == ["m2/c9n1"]
