@@ -115,7 +115,7 @@ def plan_pools(
         if ref in claimed and mac in reporting.get(ref, set())
     }
     used_ips: dict[str, str] = {}  # ip → node key
-    used_names: dict[tuple[str, ...], str] = {}  # (what, target, text) → node key
+    used_names: dict[tuple[str, ...], NamedNode] = {}  # (what, [target,] text) → node
     plans: list[PoolPlan] = []
     for pool in pools:
         hosts, allocations = _hosts(
@@ -135,7 +135,7 @@ class _Claims:
 
     macs: dict[str, str]  # mac → node key
     ips: dict[str, str]  # ip → node key
-    names: dict[tuple[str, ...], str]  # (what, target, text) → node key
+    names: dict[tuple[str, ...], NamedNode]  # (what, [target,] text) → node
     established: Established
 
 
@@ -172,6 +172,10 @@ def _hosts(
             what, text, why = bad[0]
             conflicts.append(f"{node.ref}: invalid {what} {text!r}, not reserved: {why}")
             continue
+        clash = _name_clash(pool, node, hostname, claims)
+        if clash:
+            conflicts.append(f"{node.ref}: {clash}")
+            continue
         macs: list[str] = []
         for reported in node.record.macs:
             if reported.unusable:
@@ -189,8 +193,17 @@ def _hosts(
                 f"{node.ref}: MAC {taken[0]} already reserved for {claims.macs[taken[0]]}"
             )
             continue
+        elsewhere = claims.established.elsewhere.get(pool.dhcp.key, {})
+        taken = [m for m in macs if f"mac:{m}" in elsewhere]
+        if taken:
+            conflicts.append(
+                f"{node.ref}: MAC {taken[0]} already reserved for {elsewhere[f'mac:{taken[0]}']}"
+            )
+            continue
         for mac in macs:
             claims.macs[mac] = node.ref
+        claims.names[("name", node.name)] = node
+        claims.names[("host", *pool.dhcp.key, hostname)] = node
         hostnames[node.ref] = hostname
         usable[node.ref] = tuple(macs)
         eligible.append(node)
@@ -228,6 +241,41 @@ def _hosts(
                 continue  # its wanted IP was in conflict (reported above)
         hosts.append(Host(node.ref, node.chassis, hostnames[node.ref], usable[node.ref], ip))
     return sorted(hosts, key=lambda h: _natural(h.hostname)), allocations
+
+
+def _name_clash(pool: NodePoolSpec, node: NamedNode, hostname: str, claims: _Claims) -> str:
+    """Why ``node`` cannot have its name or host name (another node has it), or ""."""
+    elsewhere = claims.established.elsewhere.get(pool.dhcp.key, {})
+    if f"host:{hostname}" in elsewhere:
+        return f"hostname {hostname!r} already reserved for {elsewhere[f'host:{hostname}']}"
+    for what, key in (("node name", ("name", node.name)),
+                      ("hostname", ("host", *pool.dhcp.key, hostname))):  # fmt: skip
+        other = claims.names.get(key)
+        if other is None or other.ref == node.ref:
+            continue
+        text = key[-1]
+        hint = ""
+        if other.chassis == node.chassis and other.record.cartridge == node.record.cartridge:
+            hint = (
+                f" (cartridge {node.record.cartridge} holds several nodes: the template needs "
+                "{node} or {id})"
+            )
+        return f"{what} {text!r} already reserved for {other.ref}{hint}"
+    return ""
+
+
+def reserved_names(plans: Sequence[PoolPlan]) -> dict[tuple[str, str], dict[str, str]]:
+    """Per dnsmasq target, what the plans reserve there (``mac:<MAC>``, ``host:<name>``) →
+    ``<pool> (<node key>)``: what other namespaces must not reserve again."""
+    held: dict[tuple[str, str], dict[str, str]] = {}
+    for plan in plans:
+        target = held.setdefault(plan.pool.dhcp.key, {})
+        for host in plan.hosts:
+            holder = f"{plan.pool.name} ({host.key})"
+            target.setdefault(f"host:{host.hostname}", holder)
+            for mac in host.macs:
+                target.setdefault(f"mac:{mac}", holder)
+    return held
 
 
 def hostname_of(pool: NodePoolSpec, node: NamedNode) -> str:

@@ -44,6 +44,7 @@ from chassisd.reconcile import (
     kubefarm_configmap,
     plan_pools,
     reserved_macs,
+    reserved_names,
 )
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,10 @@ class PoolReconciler:
         # MAC through a conflict. Read once from the NodePool statuses (the cache holds them
         # without members), then kept from each plan.
         self._macs: dict[str, dict[str, str]] = {}
+        # Per namespace, what its last plan reserved in each dnsmasq (DhcpTarget.key): one
+        # dnsmasq may serve the pools of several namespaces, and names and MACs must be unique
+        # across all of them.
+        self._reserved: dict[str, dict[tuple[str, str], dict[str, str]]] = {}
         self._lock = threading.Lock()
         # Every namespace a namespace's pools write or wrote into (pools deleted while this
         # process runs included), so the objects of a removed pool are found and removed.
@@ -142,9 +147,11 @@ class PoolReconciler:
             name: dict((o.get("status") or {}).get("allocations") or {})
             for name, o in pool_objs.items()
         }
-        plans = plan_pools(config, nodes, previous, Established(macs=self._established(namespace)))
-        with self._lock:
-            self._macs[namespace] = reserved_macs(plans)
+        established = Established(
+            macs=self._established(namespace), elsewhere=self._elsewhere(namespace)
+        )
+        plans = plan_pools(config, nodes, previous, established)
+        self._remember(namespace, plans)
         targets = self._target_namespaces(namespace, plans, pool_objs)
         actual: dict[OwnedKey, Owned] = {}
         for target_ns in sorted(targets):
@@ -192,6 +199,39 @@ class PoolReconciler:
             items, _ = self._gateway.list(NODEPOOL, namespace)
             held = _reserved_macs({o["metadata"]["name"]: o for o in items})
         return held
+
+    def _elsewhere(self, namespace: str) -> dict[tuple[str, str], dict[str, str]]:
+        """What the pools of other namespaces reserve in each dnsmasq. Where both this
+        namespace and another already hold the same name or MAC, the namespace first by name
+        keeps it (the other leaves it out), so the two converge; otherwise the one that holds
+        it keeps it."""
+        with self._lock:
+            mine = self._reserved.get(namespace, {})
+            others = sorted((ns, held) for ns, held in self._reserved.items() if ns != namespace)
+        result: dict[tuple[str, str], dict[str, str]] = {}
+        for other_ns, held in others:
+            for target, entries in held.items():
+                out = result.setdefault(target, {})
+                for key, holder in entries.items():
+                    if key in mine.get(target, {}) and namespace < other_ns:
+                        continue
+                    out.setdefault(key, f"{holder} of namespace {other_ns}")
+        return result
+
+    def _remember(self, namespace: str, plans: tuple[PoolPlan, ...]) -> None:
+        """Keep what this plan reserved; re-plan the namespaces sharing a dnsmasq if it changed."""
+        reserved = reserved_names(plans)
+        with self._lock:
+            self._macs[namespace] = reserved_macs(plans)
+            before = self._reserved.get(namespace, {})
+            self._reserved[namespace] = reserved
+            targets = set(before) | set(reserved)
+            sharing = {
+                ns for ns, held in self._reserved.items() if ns != namespace and targets & set(held)
+            }
+        if before != reserved:
+            for other in sorted(sharing):
+                self.enqueue(other)
 
     def _target_namespaces(
         self, namespace: str, plans: tuple[PoolPlan, ...], pool_objs: dict[str, dict[str, Any]]
