@@ -346,6 +346,20 @@ CASES: tuple[Case, ...] = (
     Case("template-upper-case", "Chassis", {"spec.nodeNameTemplate": "M1C{cartridge}"}, SCHEMA),
     Case("template-fqdn", "NodePool", {"spec.hostnameTemplate": "{name}.farm.example"}, SCHEMA),
     Case("template-comma", "NodePool", {"spec.hostnameTemplate": "{name},infinite"}, SCHEMA),
+    Case(
+        "member-range-typo",
+        "NodePool",
+        {"spec.members.0.nodes": ["c1-30m1"]},
+        SCHEMA,
+        field="spec.members[0].nodes[0]",
+    ),
+    Case(
+        "member-range-trailing",
+        "NodePool",
+        {"spec.members.0.nodes": ["c5n1-"]},
+        SCHEMA,
+        field="spec.members[0].nodes[0]",
+    ),
     # Chassis: a CEL rule (API server only) and chassisd.config reject these.
     Case("template-all-digits", "Chassis", {"spec.nodeNameTemplate": "{cartridge}{node}"}, CEL),
     Case("template-lease-time", "Chassis", {"spec.nodeNameTemplate": "{cartridge}h"}, CEL),

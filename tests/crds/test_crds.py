@@ -485,3 +485,24 @@ def test_schema_fingerprints_are_config_fingerprints(text: str) -> None:
     except ConfigError:
         config_ok = False
     assert _schema_accepts("Chassis", "certificateFingerprint", text) == config_ok
+
+
+@given(st.text(alphabet="cCnN0123456789-m.x:_ ", min_size=1, max_size=10))
+@example("c1-30m1")
+@example("c5n1-")
+@example("c12")
+@example("cn1")
+def test_schema_member_entries_are_config_member_entries(entry: str) -> None:
+    """A member node entry passes the CRD's pattern exactly when chassisd.config accepts it
+    (an entry that starts like a range must be a whole range, in both)."""
+    props = openapi_schema("NodePool")["properties"]["spec"]["properties"]["members"]["items"]
+    pattern = props["properties"]["nodes"]["items"]["pattern"]
+    schema_ok = re.search(pattern, entry) is not None
+    doc = copy.deepcopy(VALID["NodePool"])
+    doc["spec"]["members"] = [{"chassis": "moonshot-1", "nodes": [entry]}]
+    try:
+        parse_documents(config_documents_for(doc))
+        config_ok = True
+    except ConfigError:
+        config_ok = False
+    assert schema_ok == config_ok, entry

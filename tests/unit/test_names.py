@@ -155,3 +155,14 @@ def test_a_node_whose_rendered_name_is_invalid_is_left_out_and_reported() -> Non
         "m1/7: invalid node name '7', not reserved: dnsmasq would read it as a lease time or "
         "a keyword, not a host name",
     )
+
+
+@pytest.mark.parametrize("typo", ["c1-30m1", "c5n1-", "C1n", "c1-x"])
+def test_a_member_entry_that_looks_like_a_range_must_be_one(tmp_path: Path, typo: str) -> None:
+    """``c1-30m1`` is a range typo, not a native id: a config error naming the entry, instead
+    of a pool that silently matches nothing."""
+    file = tmp_path / "c.yaml"
+    file.write_text(GOOD.replace('"c44n1"', f'"{typo}"'))
+    with pytest.raises(ConfigError, match="looks like a range") as info:
+        load_config(file)
+    assert info.value.path == "spec.members[0].nodes[1]"
