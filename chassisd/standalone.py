@@ -108,12 +108,22 @@ def _write_outputs(output_dir: Path, plans: tuple[PoolPlan, ...]) -> tuple[Path,
     return tuple(written)
 
 
-def _atomic_write(path: Path, text: str) -> bool:
-    """Replace ``path`` with ``text`` if it differs; return whether it was written."""
+#: Mode of every file written: dnsmasq reads the hostsfile after it has dropped root (it runs
+#: as ``nobody`` or ``dnsmasq``), and mkstemp's 0600 made it log "Permission denied". Nothing
+#: written holds a secret.
+FILE_MODE = 0o644
+
+
+def _atomic_write(path: Path, text: str, mode: int = FILE_MODE) -> bool:
+    """Replace ``path`` with ``text`` if it differs (a rename, so a reader sees the old or the
+    new file, never half of one); return whether it was written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists() and path.read_text(encoding="utf-8") == text:
+        if path.stat().st_mode & 0o777 != mode:
+            path.chmod(mode)
         return False
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.fchmod(fd, mode)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
     Path(tmp).replace(path)
