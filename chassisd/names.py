@@ -7,11 +7,12 @@ rendering of a naming template (``{chassis}``, ``{cartridge}``, ``{node}``, ``{i
 (``chassisd.config`` and, as the same rule in CEL, the CRDs). Pure: no I/O, no imports beyond
 the standard library.
 
-Why each rule (dnsmasq 2.89 ``option.c``, ``dhcp-host`` parsing; checked against the real
-dnsmasq in ``tests/dhcp``): a ``dhcp-host`` field made of digits with an optional
-``s``/``m``/``h``/``d``/``w`` is read as a lease time (``4``, ``40h``); ``infinite``,
-``ignore`` and ``deprecated`` are keywords; any other field dnsmasq cannot use as a host name
-(``node 3``) makes it drop the whole line; ``,`` and newlines split fields and lines.
+Why each rule (dnsmasq's ``dhcp-host`` parsing in ``option.c``; seen with dnsmasq 2.90 reading
+a ``dhcp-hostsfile``): a field made of digits with an optional ``s``/``m``/``h``/``d``/``w``
+is silently taken as a lease time, so the host gets no name (``4``, ``40h``); ``infinite``,
+``ignore`` and ``deprecated`` are keywords; a field it cannot use as a host name (``node 3``)
+makes it log "bad DHCP host name" and drop the whole line; an FQDN is accepted and cut to its
+first label; ``,`` and newlines split fields and lines.
 """
 
 from __future__ import annotations
