@@ -27,6 +27,7 @@ import time
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -120,6 +121,10 @@ def _finished(gateway: KubeGateway, namespace: str, names: set[str]) -> dict[str
     }
 
 
+def _any_finished(gateway: KubeGateway, namespace: str, name: str) -> bool:
+    return bool(_finished(gateway, namespace, {name}))
+
+
 def _durations(objs: Sequence[dict[str, Any]]) -> list[float]:
     out = []
     for obj in objs:
@@ -206,8 +211,7 @@ def run(actions: int, baseline: int, chassis: int) -> SoakFigures:
         base_names = {f"base-{i}" for i in range(baseline)}
         for i in range(baseline):  # one at a time: the device's own time, nothing queued
             _create(gateway, namespace, f"base-{i}", nodes[i])
-            one = {f"base-{i}"}
-            wait_until(lambda: bool(_finished(gateway, namespace, one)), 60, interval=0.1)
+            wait_until(partial(_any_finished, gateway, namespace, f"base-{i}"), 60, interval=0.1)
         base = _durations(list(_finished(gateway, namespace, base_names).values()))
         print(f"soak: {actions} actions under the fault mix", file=sys.stderr)
         stop, cycles = threading.Event(), [0]

@@ -25,7 +25,8 @@ READY_TIMEOUT = 30.0  # seconds for a simulator process to print its ready line
 
 
 def demo_specs() -> tuple[ChassisSpec, ChassisSpec]:
-    """Chassis 1: WEDOS-style, single-node cartridges (so ``c1n{cartridge}`` names are unique),
+    """Chassis 1: WEDOS-style, single-node cartridges (named ``c1n{cartridge}-{node}``, which
+    stays unique where a cartridge holds several nodes),
     with cartridge 43 present and off; chassis 2: a mix including 4-node cartridges."""
     first = ChassisSpec.generate("moonshot-1", seed=2021, chassis_index=1, multi_node=0.0)
     node = SimNode(macs=("02:e5:00:01:2b:00", "02:e5:00:01:2b:01"), power_on=False)
@@ -63,7 +64,7 @@ def config_documents(ports: dict[str, int], known_hosts: str) -> list[dict[str, 
             },
         }
         for (name, port), template in zip(
-            sorted(ports.items()), ("c1n{cartridge}", "{chassis}-{id}"), strict=True
+            sorted(ports.items()), ("c1n{cartridge}-{node}", "{chassis}-{id}"), strict=True
         )
     ]
     pools: list[dict[str, object]] = [
@@ -192,9 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             lines = path.read_text().splitlines()
             print(f"--- {path} ({len(lines)} lines), first lines:")
             print("\n".join(lines[:12]))
-        run("power: c1n43 is cartridge 43 of moonshot-1", [*ctl, "power", "status", "c1n43"])
-        run("power on c1n43", [*ctl, "power", "on", "c1n43"])
-        run("read it back", [*ctl, "power", "status", "c1n43"])
+        run("power: c1n43-1 is cartridge 43 of moonshot-1", [*ctl, "power", "status", "c1n43-1"])
+        run("power on c1n43-1", [*ctl, "power", "on", "c1n43-1"])
+        run("read it back", [*ctl, "power", "status", "c1n43-1"])
     print("\ndemo finished; simulators stopped. Files are in", workdir)
     return 0
 

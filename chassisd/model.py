@@ -45,6 +45,20 @@ class MacAddress:
     def __str__(self) -> str:
         return self.value
 
+    @property
+    def unusable(self) -> str:
+        """Why this address must never be reserved ("" if it may): the all-zero address, the
+        broadcast address, or a multicast one (the group bit, the lowest bit of the first
+        octet: ``01:00:5e:…`` IPv4, ``33:33:…`` IPv6). Devices report such values for absent
+        or unconfigured ports; a DHCP server cannot tell one client by them."""
+        if self.value == "00:00:00:00:00:00":
+            return "the all-zero address"
+        if self.value == "ff:ff:ff:ff:ff:ff":
+            return "the broadcast address"
+        if int(self.value[:2], 16) & 1:
+            return "a multicast address"
+        return ""
+
 
 class PowerState(enum.Enum):
     """A node's power as chassisd reports it; a device word we do not know is UNKNOWN."""

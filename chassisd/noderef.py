@@ -15,6 +15,7 @@ from typing import Any
 
 from chassisd.errors import NodeRefError
 from chassisd.model import Health, MacAddress, NodeRecord, PowerState
+from chassisd.names import render
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,12 +33,16 @@ class NamedNode:
 
 
 def node_name(template: str, chassis: str, record: NodeRecord) -> str:
-    """Render a node name; ``{cartridge}``/``{node}`` are empty for devices without them."""
-    return template.format(
+    """Render a node name; ``{cartridge}``/``{node}`` are empty for devices without them, and
+    ``{id}`` is the native id lower-cased with ``.``, ``_``, ``:`` as ``-``. The result may
+    still be invalid (a long chassis name, an odd id): ``chassisd.names.label_problem`` says,
+    and reconcile leaves such a node out."""
+    return render(
+        template,
         chassis=chassis,
-        id=record.id,
-        cartridge="" if record.cartridge is None else record.cartridge,
-        node="" if record.node is None else record.node,
+        native_id=record.id,
+        cartridge=record.cartridge,
+        node=record.node,
     )
 
 

@@ -4,7 +4,10 @@ Owns calling a driver for a chassis's inventory and deciding, by error class, wh
 again: ``TransientError`` (nothing reached the device) is retried with exponential back-off
 (``chassisd.retry``) within one cycle; every other error ends the cycle at once. The result
 always says what happened; a failed poll carries no inventory, so nothing downstream can
-mistake it for "the chassis is empty".
+mistake it for "the chassis is empty". It is also the driver boundary for what a device says
+about its nodes: an inventory with a node id that could smuggle text into DHCP data or a
+terminal (``,``, a newline, an escape sequence; ``chassisd.names.device_id_problem``) is a
+``ParseError``, whichever driver returned it.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chassisd.driver import ChassisTarget
-from chassisd.errors import ChassisdError, TransientError
+from chassisd.errors import ChassisdError, ParseError, TransientError
 from chassisd.model import Inventory
+from chassisd.names import device_id_problem
 from chassisd.registry import Registry
 from chassisd.retry import Backoff, retry
 
@@ -66,7 +70,7 @@ def poll_chassis(
         nonlocal attempts
         attempts += 1
         with registry.create(driver_name, target) as driver:
-            return driver.inventory()
+            return checked(driver.inventory())
 
     try:
         inventory = retry(
@@ -81,3 +85,13 @@ def poll_chassis(
     return PollResult(
         target.name, driver_name, inventory, None, attempts, time.monotonic() - started
     )
+
+
+def checked(inventory: Inventory) -> Inventory:
+    """``inventory`` if every node id is one chassisd can use; else a ``ParseError`` naming it
+    (escaped: the id may hold control characters)."""
+    for record in inventory.nodes:
+        why = device_id_problem(record.id)
+        if why:
+            raise ParseError(f"node id {record.id!r} refused: {why}", command="inventory")
+    return inventory

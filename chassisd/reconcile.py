@@ -13,12 +13,13 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from chassisd.config import Config, NodePoolSpec
+from chassisd.names import label_problem, render
 from chassisd.noderef import NamedNode
 
 DHCPHOSTS_API_VERSION = "dnsmasq.kvaps.cf/v1beta1"
@@ -55,12 +56,28 @@ def _order(node: NamedNode) -> tuple[str, int, int, str]:
     return (node.chassis, record.cartridge or 0, record.node or 0, record.id)
 
 
+@dataclass(frozen=True)
+class Established:
+    """What was reserved before this plan, so an established reservation keeps what it has.
+
+    ``macs`` maps a MAC to the node key (``chassis/id``) that held it: through a conflict, that
+    node keeps it and the newcomer is left out. ``elsewhere`` holds, per dnsmasq target
+    (``DhcpTarget.key``), what other sources (the pools of other namespaces) reserve there:
+    MACs, host names and node names, each → a description of the holder.
+    """
+
+    macs: Mapping[str, str] = field(default_factory=dict)
+    elsewhere: Mapping[tuple[str, str], Mapping[str, str]] = field(default_factory=dict)
+
+
 def plan_pools(
     config: Config,
     nodes: Sequence[NamedNode],
     previous_allocations: Mapping[str, Mapping[str, str]],
+    established: Established | None = None,
 ) -> tuple[PoolPlan, ...]:
     """Decide every pool's reservations. ``previous_allocations`` is pool → node key → IP."""
+    established = established or Established()
     ordered = sorted(nodes, key=_order)
     # Nodes by chassis, each list in node order: a pool looks only at its members' chassis, so
     # planning stays O(nodes) on a farm of hundreds of pools and chassis.
@@ -68,13 +85,11 @@ def plan_pools(
     for node in ordered:
         by_chassis.setdefault(node.chassis, []).append(node)
     claimed: dict[str, str] = {}  # node key → pool
-    used_macs: dict[str, str] = {}  # mac → node key
-    used_ips: dict[str, str] = {}  # ip → node key
-    plans: list[PoolPlan] = []
     pools = sorted(config.pools, key=lambda p: (p.catch_all, p.name))  # catch-all last
+    members: dict[str, list[NamedNode]] = {}
+    conflicts: dict[str, list[str]] = {}
     for pool in pools:
-        conflicts: list[str] = []
-        members: list[NamedNode] = []
+        members[pool.name], conflicts[pool.name] = [], []
         for node in ordered if pool.catch_all else _candidates(pool, by_chassis):
             rec = node.record
             selected = (
@@ -87,15 +102,46 @@ def plan_pools(
             if not selected:
                 continue
             if node.ref in claimed:
-                conflicts.append(f"{node.ref}: already in pool {claimed[node.ref]!r}")
+                conflicts[pool.name].append(f"{node.ref}: already in pool {claimed[node.ref]!r}")
                 continue
             claimed[node.ref] = pool.name
-            members.append(node)
+            members[pool.name].append(node)
+    # A MAC an established reservation holds stays with it while that node is still known
+    # (its grace period included) and still in a pool: a newcomer reporting it is left out.
+    reporting = {node.ref: {str(m) for m in node.record.macs} for node in ordered}
+    used_macs = {
+        mac: ref
+        for mac, ref in established.macs.items()
+        if ref in claimed and mac in reporting.get(ref, set())
+    }
+    used_ips: dict[str, str] = {}  # ip → node key
+    used_names: dict[tuple[str, ...], NamedNode] = {}  # (what, [target,] text) → node
+    plans: list[PoolPlan] = []
+    for pool in pools:
         hosts, allocations = _hosts(
-            pool, members, previous_allocations.get(pool.name, {}), used_macs, used_ips, conflicts
+            pool,
+            members[pool.name],
+            previous_allocations.get(pool.name, {}),
+            _Claims(used_macs, used_ips, used_names, established),
+            conflicts[pool.name],
         )
-        plans.append(PoolPlan(pool, tuple(hosts), tuple(conflicts), allocations))
+        plans.append(PoolPlan(pool, tuple(hosts), tuple(conflicts[pool.name]), allocations))
     return tuple(sorted(plans, key=lambda p: p.pool.name))
+
+
+@dataclass(frozen=True)
+class _Claims:
+    """What the pools planned so far hold, and what was established before."""
+
+    macs: dict[str, str]  # mac → node key
+    ips: dict[str, str]  # ip → node key
+    names: dict[tuple[str, ...], NamedNode]  # (what, [target,] text) → node
+    established: Established
+
+
+def reserved_macs(plans: Sequence[PoolPlan]) -> dict[str, str]:
+    """MAC → node key of every reservation planned: the next plan's ``Established.macs``."""
+    return {mac: host.key for plan in plans for host in plan.hosts for mac in host.macs}
 
 
 def _candidates(
@@ -110,25 +156,56 @@ def _hosts(
     pool: NodePoolSpec,
     members: list[NamedNode],
     previous: Mapping[str, str],
-    used_macs: dict[str, str],
-    used_ips: dict[str, str],
+    claims: _Claims,
     conflicts: list[str],
 ) -> tuple[list[Host], dict[str, str]]:
+    used_ips = claims.ips
     allocations: dict[str, str] = {}
     eligible: list[NamedNode] = []
+    hostnames: dict[str, str] = {}  # node key → hostname
+    usable: dict[str, tuple[str, ...]] = {}  # node key → the MACs it may have reserved
     for node in members:
-        macs = [str(m) for m in node.record.macs]
-        if not macs:
-            conflicts.append(f"{node.ref}: no MAC address known, nothing to reserve")
+        hostname = hostname_of(pool, node)
+        bad = [(what, text, why) for what, text in (("node name", node.name),
+               ("hostname", hostname)) if (why := label_problem(text))]  # fmt: skip
+        if bad:
+            what, text, why = bad[0]
+            conflicts.append(f"{node.ref}: invalid {what} {text!r}, not reserved: {why}")
             continue
-        taken = [m for m in macs if m in used_macs]
+        clash = _name_clash(pool, node, hostname, claims)
+        if clash:
+            conflicts.append(f"{node.ref}: {clash}")
+            continue
+        macs: list[str] = []
+        for reported in node.record.macs:
+            if reported.unusable:
+                conflicts.append(
+                    f"{node.ref}: MAC {reported} is {reported.unusable}, never reserved"
+                )
+            else:
+                macs.append(str(reported))
+        if not macs:
+            conflicts.append(f"{node.ref}: no usable MAC address known, nothing to reserve")
+            continue
+        taken = [m for m in macs if claims.macs.get(m, node.ref) != node.ref]
         if taken:
             conflicts.append(
-                f"{node.ref}: MAC {taken[0]} already reserved for {used_macs[taken[0]]}"
+                f"{node.ref}: MAC {taken[0]} already reserved for {claims.macs[taken[0]]}"
+            )
+            continue
+        elsewhere = claims.established.elsewhere.get(pool.dhcp.key, {})
+        taken = [m for m in macs if f"mac:{m}" in elsewhere]
+        if taken:
+            conflicts.append(
+                f"{node.ref}: MAC {taken[0]} already reserved for {elsewhere[f'mac:{taken[0]}']}"
             )
             continue
         for mac in macs:
-            used_macs[mac] = node.ref
+            claims.macs[mac] = node.ref
+        claims.names[("name", node.name)] = node
+        claims.names[("host", *pool.dhcp.key, hostname)] = node
+        hostnames[node.ref] = hostname
+        usable[node.ref] = tuple(macs)
         eligible.append(node)
     # Static IPs first, then addresses this node had before, then the lowest free ones.
     wanted: dict[str, str] = {}
@@ -162,16 +239,55 @@ def _hosts(
                 allocations[node.ref] = ip
             elif ip is None:
                 continue  # its wanted IP was in conflict (reported above)
-        hostname = pool.hostname_template.format(
-            name=node.name,
-            chassis=node.chassis,
-            id=node.record.id,
-            cartridge="" if node.record.cartridge is None else node.record.cartridge,
-            node="" if node.record.node is None else node.record.node,
-        )
-        host_macs = tuple(str(m) for m in node.record.macs)
-        hosts.append(Host(node.ref, node.chassis, hostname, host_macs, ip))
+        hosts.append(Host(node.ref, node.chassis, hostnames[node.ref], usable[node.ref], ip))
     return sorted(hosts, key=lambda h: _natural(h.hostname)), allocations
+
+
+def _name_clash(pool: NodePoolSpec, node: NamedNode, hostname: str, claims: _Claims) -> str:
+    """Why ``node`` cannot have its name or host name (another node has it), or ""."""
+    elsewhere = claims.established.elsewhere.get(pool.dhcp.key, {})
+    if f"host:{hostname}" in elsewhere:
+        return f"hostname {hostname!r} already reserved for {elsewhere[f'host:{hostname}']}"
+    for what, key in (("node name", ("name", node.name)),
+                      ("hostname", ("host", *pool.dhcp.key, hostname))):  # fmt: skip
+        other = claims.names.get(key)
+        if other is None or other.ref == node.ref:
+            continue
+        text = key[-1]
+        hint = ""
+        if other.chassis == node.chassis and other.record.cartridge == node.record.cartridge:
+            hint = (
+                f" (cartridge {node.record.cartridge} holds several nodes: the template needs "
+                "{node} or {id})"
+            )
+        return f"{what} {text!r} already reserved for {other.ref}{hint}"
+    return ""
+
+
+def reserved_names(plans: Sequence[PoolPlan]) -> dict[tuple[str, str], dict[str, str]]:
+    """Per dnsmasq target, what the plans reserve there (``mac:<MAC>``, ``host:<name>``) →
+    ``<pool> (<node key>)``: what other namespaces must not reserve again."""
+    held: dict[tuple[str, str], dict[str, str]] = {}
+    for plan in plans:
+        target = held.setdefault(plan.pool.dhcp.key, {})
+        for host in plan.hosts:
+            holder = f"{plan.pool.name} ({host.key})"
+            target.setdefault(f"host:{host.hostname}", holder)
+            for mac in host.macs:
+                target.setdefault(f"mac:{mac}", holder)
+    return held
+
+
+def hostname_of(pool: NodePoolSpec, node: NamedNode) -> str:
+    """The DHCP host name ``pool`` gives ``node`` (its ``hostnameTemplate``, rendered)."""
+    return render(
+        pool.hostname_template,
+        chassis=node.chassis,
+        native_id=node.record.id,
+        cartridge=node.record.cartridge,
+        node=node.record.node,
+        name=node.name,
+    )
 
 
 def _natural(text: str) -> tuple[tuple[int, str], ...]:

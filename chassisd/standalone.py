@@ -1,7 +1,8 @@
 """Standalone sync: poll the farm, remember what is known, write reservations to a directory.
 
 Owns the output directory of ``chassisd run --config FILE``: ``state.json`` (every known node
-with ``firstSeen``/``absentSince``, and the IP allocations that keep addresses stable), the
+with ``firstSeen``/``absentSince``, the IP allocations that keep addresses stable, and which node
+holds each reserved MAC, so an established reservation keeps it through a conflict), the
 ``DhcpHosts`` YAML files under ``dhcphosts/`` (one per pool and chassis), kubefarm values
 ConfigMaps under ``kubefarm/`` for pools that ask for them, and a dnsmasq ``dhcp-hostsfile``.
 Files are replaced atomically and only when their content changes.
@@ -27,11 +28,13 @@ from chassisd.farm import Farm, FarmView
 from chassisd.memory import KnownNode, known_from_dict, known_to_dict, remember
 from chassisd.noderef import NamedNode
 from chassisd.reconcile import (
+    Established,
     PoolPlan,
     dhcphosts_objects,
     hostsfile_line,
     kubefarm_configmap,
     plan_pools,
+    reserved_macs,
 )
 
 STATE_FILE = "state.json"
@@ -63,13 +66,15 @@ def sync(farm: Farm, output_dir: Path, *, now: datetime | None = None) -> SyncRe
         polled[node.chassis].append(node)
     known, removed = remember(farm.config, known, polled, now)
     nodes = [entry.node for _ref, entry in sorted(known.items())]
-    plans = plan_pools(farm.config, nodes, state.get("allocations", {}))
+    established = Established(macs=state.get("reservations", {}))
+    plans = plan_pools(farm.config, nodes, state.get("allocations", {}), established)
     written = _write_outputs(output_dir, plans)
     new_state = {
         "nodes": {
             ref: known_to_dict(entry, with_chassis=True) for ref, entry in sorted(known.items())
         },
         "allocations": {p.pool.name: dict(sorted(p.allocations.items())) for p in plans},
+        "reservations": dict(sorted(reserved_macs(plans).items())),
     }
     if _atomic_write(output_dir / STATE_FILE, json.dumps(new_state, indent=1, sort_keys=True)):
         written += (output_dir / STATE_FILE,)
@@ -103,12 +108,22 @@ def _write_outputs(output_dir: Path, plans: tuple[PoolPlan, ...]) -> tuple[Path,
     return tuple(written)
 
 
-def _atomic_write(path: Path, text: str) -> bool:
-    """Replace ``path`` with ``text`` if it differs; return whether it was written."""
+#: Mode of every file written: dnsmasq reads the hostsfile after it has dropped root (it runs
+#: as ``nobody`` or ``dnsmasq``), and mkstemp's 0600 made it log "Permission denied". Nothing
+#: written holds a secret.
+FILE_MODE = 0o644
+
+
+def _atomic_write(path: Path, text: str, mode: int = FILE_MODE) -> bool:
+    """Replace ``path`` with ``text`` if it differs (a rename, so a reader sees the old or the
+    new file, never half of one); return whether it was written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists() and path.read_text(encoding="utf-8") == text:
+        if path.stat().st_mode & 0o777 != mode:
+            path.chmod(mode)
         return False
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.fchmod(fd, mode)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
     Path(tmp).replace(path)

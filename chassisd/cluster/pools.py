@@ -4,7 +4,9 @@ statuses in step with the known nodes.
 Owns reconciling one namespace (a key of its work queue): plan its pools (``chassisd.reconcile``,
 pure) from the node memory, apply the owned objects that differ, delete the owned objects
 that must go, and write each NodePool's status, with an Event when a new conflict appears.
-Rules: only what differs is written; an owned object is removed only when its pool or chassis
+Rules: an established reservation keeps its MACs through a conflict (what each namespace's
+last plan reserved is remembered, and read from the NodePool statuses after a start); only
+what differs is written; an owned object is removed only when its pool or chassis
 is gone, or this process itself polled the chassis and every node passed its grace period —
 never because of a failed poll, an invalid edit or a restart. A failed write requeues the
 namespace. Writes only through the writer.
@@ -35,11 +37,14 @@ from chassisd.metrics import Metrics
 from chassisd.reconcile import (
     CHASSIS_LABEL,
     POOL_LABEL,
+    Established,
     Host,
     PoolPlan,
     dhcphosts_objects,
     kubefarm_configmap,
     plan_pools,
+    reserved_macs,
+    reserved_names,
 )
 
 log = logging.getLogger(__name__)
@@ -71,6 +76,15 @@ class PoolReconciler:
         self._synced = synced
         self.queue: WorkQueue[str] = WorkQueue("reconcile")
         self._owned = OwnedObjects(gateway, settings.relist_interval)
+        self._gateway = gateway
+        # MAC → node key of each namespace's last plan: an established reservation keeps its
+        # MAC through a conflict. Read once from the NodePool statuses (the cache holds them
+        # without members), then kept from each plan.
+        self._macs: dict[str, dict[str, str]] = {}
+        # Per namespace, what its last plan reserved in each dnsmasq (DhcpTarget.key): one
+        # dnsmasq may serve the pools of several namespaces, and names and MACs must be unique
+        # across all of them.
+        self._reserved: dict[str, dict[tuple[str, str], dict[str, str]]] = {}
         self._lock = threading.Lock()
         # Every namespace a namespace's pools write or wrote into (pools deleted while this
         # process runs included), so the objects of a removed pool are found and removed.
@@ -133,7 +147,11 @@ class PoolReconciler:
             name: dict((o.get("status") or {}).get("allocations") or {})
             for name, o in pool_objs.items()
         }
-        plans = plan_pools(config, nodes, previous)
+        established = Established(
+            macs=self._established(namespace), elsewhere=self._elsewhere(namespace)
+        )
+        plans = plan_pools(config, nodes, previous, established)
+        self._remember(namespace, plans)
         targets = self._target_namespaces(namespace, plans, pool_objs)
         actual: dict[OwnedKey, Owned] = {}
         for target_ns in sorted(targets):
@@ -173,6 +191,47 @@ class PoolReconciler:
             if name not in live_pools and name in pool_objs:
                 ok &= self._write_status(pool_objs[name], None, [], problem)
         return ok
+
+    def _established(self, namespace: str) -> dict[str, str]:
+        with self._lock:
+            held = self._macs.get(namespace)
+        if held is None:
+            items, _ = self._gateway.list(NODEPOOL, namespace)
+            held = _reserved_macs({o["metadata"]["name"]: o for o in items})
+        return held
+
+    def _elsewhere(self, namespace: str) -> dict[tuple[str, str], dict[str, str]]:
+        """What the pools of other namespaces reserve in each dnsmasq. Where both this
+        namespace and another already hold the same name or MAC, the namespace first by name
+        keeps it (the other leaves it out), so the two converge; otherwise the one that holds
+        it keeps it."""
+        with self._lock:
+            mine = self._reserved.get(namespace, {})
+            others = sorted((ns, held) for ns, held in self._reserved.items() if ns != namespace)
+        result: dict[tuple[str, str], dict[str, str]] = {}
+        for other_ns, held in others:
+            for target, entries in held.items():
+                out = result.setdefault(target, {})
+                for key, holder in entries.items():
+                    if key in mine.get(target, {}) and namespace < other_ns:
+                        continue
+                    out.setdefault(key, f"{holder} of namespace {other_ns}")
+        return result
+
+    def _remember(self, namespace: str, plans: tuple[PoolPlan, ...]) -> None:
+        """Keep what this plan reserved; re-plan the namespaces sharing a dnsmasq if it changed."""
+        reserved = reserved_names(plans)
+        with self._lock:
+            self._macs[namespace] = reserved_macs(plans)
+            before = self._reserved.get(namespace, {})
+            self._reserved[namespace] = reserved
+            targets = set(before) | set(reserved)
+            sharing = {
+                ns for ns, held in self._reserved.items() if ns != namespace and targets & set(held)
+            }
+        if before != reserved:
+            for other in sorted(sharing):
+                self.enqueue(other)
 
     def _target_namespaces(
         self, namespace: str, plans: tuple[PoolPlan, ...], pool_objs: dict[str, dict[str, Any]]
@@ -293,6 +352,17 @@ class PoolReconciler:
 
 
 _KINDS = (CHASSIS, NODEPOOL)
+
+
+def _reserved_macs(pool_objs: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """MAC → ``chassis/id`` of the reservations the NodePool statuses record (pools in name
+    order): what an established reservation keeps through a conflict."""
+    held: dict[str, str] = {}
+    for _name, obj in sorted(pool_objs.items()):
+        for member in (obj.get("status") or {}).get("members") or []:
+            for mac in member.get("macs") or []:
+                held.setdefault(mac, f"{member.get('chassis')}/{member.get('id')}")
+    return held
 
 
 def _member(host: Host) -> dict[str, Any]:

@@ -24,7 +24,7 @@ A standalone config file is a multi-document YAML stream::
       credentialsSecretRef: {name: moonshot-1-credentials}
       knownHostsSecretRef: {name: chassis-host-keys, key: known_hosts}   # or inline ``knownHosts``
       pollInterval: 5m
-      nodeNameTemplate: "m1c{cartridge}"                     # {chassis} {cartridge} {node} {id}
+      nodeNameTemplate: "m1c{cartridge}n{node}"              # {chassis} {cartridge} {node} {id}
     ---
     apiVersion: chassisd.io/v1alpha1
     kind: NodePool

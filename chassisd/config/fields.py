@@ -13,6 +13,7 @@ import re
 from typing import Any, Final
 
 from chassisd.errors import ConfigError
+from chassisd.names import template_problem
 
 #: A Kubernetes object name or namespace (RFC 1123 label; at most 63 characters).
 DNS_LABEL: Final = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -39,7 +40,8 @@ def parse_duration(text: object, *, document: str, path: str) -> float:
 
 
 def check_template(template: str, allowed: frozenset[str], *, document: str, path: str) -> str:
-    """Check that ``template`` is non-empty text with only ``{field}`` names from ``allowed``."""
+    """Check that ``template`` is non-empty text with only ``{field}`` names from ``allowed``,
+    and that its example rendering is a valid name (``chassisd.names.template_problem``)."""
     names = "|".join(sorted(allowed))
     if not re.fullmatch(rf"([^{{}}]|\{{({names})\}})+", template):
         raise ConfigError(
@@ -53,6 +55,9 @@ def check_template(template: str, allowed: frozenset[str], *, document: str, pat
             document=document,
             path=path,
         )
+    problem = template_problem(template)
+    if problem:
+        raise ConfigError(problem, document=document, path=path)
     return template
 
 

@@ -125,6 +125,11 @@ class DhcpTarget:
     set_tags: tuple[str, ...] = ()
     lease_time: str = DEFAULT_LEASE_TIME
 
+    @property
+    def key(self) -> tuple[str, str]:
+        """The one dnsmasq this feeds (namespace, controller): names and MACs are unique there."""
+        return self.namespace, self.controller
+
 
 @dataclass(frozen=True)
 class KubefarmOutput:

@@ -42,6 +42,9 @@ from chassisd.errors import ConfigError
 TEMPLATE_FIELDS = frozenset({"chassis", "cartridge", "node", "id"})
 _FINGERPRINT = re.compile(r"(?:sha256:|SHA256:)?(?:[0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}")
 _MEMBER_RANGE = re.compile(r"[cC](\d+)(?:-(\d+))?[nN](\d+)(?:-(\d+))?")
+#: What starts like a cartridge/node range (``c1-30…``, ``c1n…``) must be one: ``c1-30m1`` is a
+#: typo, not a native id, and taking it as one would move the pool's nodes to the catch-all.
+_RANGE_LIKE = re.compile(r"[cC][0-9]+(-|[nN])")  # the CRD's pattern says it without lookahead
 _MEMBER_ENTRY = re.compile(r"all|[cC][0-9]+(-[0-9]+)?[nN][0-9]+(-[0-9]+)?|[A-Za-z0-9._:-]+")
 _DRIVER = re.compile(r"[a-z0-9]([-a-z0-9_.]*[a-z0-9])?")
 _ADDRESS = re.compile(r"\S+")
@@ -240,6 +243,13 @@ def _member(item: Fields) -> MemberSelector:
         if entry == "all":
             return MemberSelector(chassis=chassis, all=True)
         match = _MEMBER_RANGE.fullmatch(entry)
+        if match is None and _RANGE_LIKE.match(entry):
+            raise ConfigError(
+                f"{entry!r} looks like a range but is not one (c<cartridges>n<nodes>, e.g. "
+                "c1-30n1 or c5n1-4)",
+                document=item.document,
+                path=item.at(f"nodes[{i}]"),
+            )
         if match:
             c0, c1, n0, n1 = match.groups()
             lo_c, hi_c = int(c0), int(c1 or c0)

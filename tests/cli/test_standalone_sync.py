@@ -51,6 +51,9 @@ def test_chassisd_run_once_writes_dhcphosts_and_hostsfile(
     lines = (out / "dhcp-hostsfile").read_text().splitlines()
     assert len(lines) == m1 + m2
     assert "chassis=m1 driver=moonshot nodes=" in result.stderr
+    # dnsmasq reads the hostsfile after dropping root: it must be readable by others.
+    assert (out / "dhcp-hostsfile").stat().st_mode & 0o777 == 0o644
+    assert (out / "dhcphosts" / "farm-chassisd-pool-a-m1.yaml").stat().st_mode & 0o777 == 0o644
 
 
 def test_failed_poll_and_vanished_node_lose_nothing(

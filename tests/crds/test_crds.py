@@ -395,20 +395,47 @@ def test_schema_durations_are_config_durations(text: str) -> None:
 
 
 TEMPLATE_PIECES = ["{chassis}", "{cartridge}", "{node}", "{id}", "{name}", "{slot}", "{}"]
-TEMPLATE_PIECES += ["{", "}", "{{", "}}", "m1c", "-", ".", "x"]
+TEMPLATE_PIECES += ["{", "}", "{{", "}}", "m1c", "-", ".", "x", "h", "1", " ", "A", "/", ","]
+
+
+def _cel_accepts(kind: str, spec_field: str, template: str) -> bool:
+    """The template's CEL rules, evaluated by hand: ``replace`` of each field by its example
+    value, then the two ``matches`` (the CRD's own rule text is read, not restated)."""
+    prop = load_crd(kind)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
+    rules = [r["rule"] for r in prop["spec"]["properties"][spec_field]["x-kubernetes-validations"]]
+    ok = True
+    for rule in rules:
+        negate = rule.startswith("!")
+        rendered = template
+        for name, value in re.findall(r"\.replace\('(\{[a-z]+\})', '([^']*)'\)", rule):
+            rendered = rendered.replace(name, value)
+        [pattern] = re.findall(r"\.matches\('([^']*)'\)", rule)
+        ok &= (re.search(pattern, rendered) is None) == negate
+    return ok
 
 
 @given(st.lists(st.sampled_from(TEMPLATE_PIECES), min_size=1, max_size=6).map("".join))
+@example("{cartridge}h")
+@example("{cartridge}{node}")
+@example("c{cartridge}n{node}")
 def test_schema_templates_are_config_templates(template: str) -> None:
-    """A naming template the schema accepts passes chassisd.config's check and renders with
-    str.format."""
+    """A naming template passes the schema and its CEL rules exactly when chassisd.config
+    accepts it, and then renders with str.format."""
     fields = frozenset({"chassis", "cartridge", "node", "id"})
     for kind, spec_field, allowed in (
         ("Chassis", "nodeNameTemplate", fields),
         ("NodePool", "hostnameTemplate", fields | {"name"}),
     ):
-        if _schema_accepts(kind, spec_field, template):
+        try:
             check_template(template, allowed, document="t", path="p")
+            config_ok = True
+        except ConfigError:
+            config_ok = False
+        crd_ok = _schema_accepts(kind, spec_field, template) and _cel_accepts(
+            kind, spec_field, template
+        )
+        assert crd_ok == config_ok, (kind, template)
+        if config_ok:
             template.format(**{name: "v" for name in allowed})
 
 
@@ -458,3 +485,24 @@ def test_schema_fingerprints_are_config_fingerprints(text: str) -> None:
     except ConfigError:
         config_ok = False
     assert _schema_accepts("Chassis", "certificateFingerprint", text) == config_ok
+
+
+@given(st.text(alphabet="cCnN0123456789-m.x:_ ", min_size=1, max_size=10))
+@example("c1-30m1")
+@example("c5n1-")
+@example("c12")
+@example("cn1")
+def test_schema_member_entries_are_config_member_entries(entry: str) -> None:
+    """A member node entry passes the CRD's pattern exactly when chassisd.config accepts it
+    (an entry that starts like a range must be a whole range, in both)."""
+    props = openapi_schema("NodePool")["properties"]["spec"]["properties"]["members"]["items"]
+    pattern = props["properties"]["nodes"]["items"]["pattern"]
+    schema_ok = re.search(pattern, entry) is not None
+    doc = copy.deepcopy(VALID["NodePool"])
+    doc["spec"]["members"] = [{"chassis": "moonshot-1", "nodes": [entry]}]
+    try:
+        parse_documents(config_documents_for(doc))
+        config_ok = True
+    except ConfigError:
+        config_ok = False
+    assert schema_ok == config_ok, entry

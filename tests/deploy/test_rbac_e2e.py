@@ -255,7 +255,7 @@ def test_chart_rbac_runs_the_farm_and_refuses_the_rest(
 ) -> None:
     """As the chart's ServiceAccount chassisd fills DhcpHosts and the kubefarm ConfigMap in the
     DHCP namespace, reports status, records a Conflict Event, deletes what a removed pool owned,
-    holds and releases its Lease, and never meets a 403; the operator role powers c1n43 through
+    holds and releases its Lease, and never meets a 403; the operator role powers c1n43-1 through
     chassisctl; the ServiceAccount is refused other Secrets, other namespaces and Chassis
     deletion."""
     process, port = daemon
@@ -279,7 +279,7 @@ def test_chart_rbac_runs_the_farm_and_refuses_the_rest(
     assert len(chassis_obj["status"]["nodes"]) == farm.expected_nodes
 
     # An operator (ClusterRole <release>-operator, bound in the farm namespace) powers a node.
-    result = _ctl(farm.operator_kubeconfig, ns, "power", "on", "c1n43", "--timeout", "30")
+    result = _ctl(farm.operator_kubeconfig, ns, "power", "on", "c1n43-1", "--timeout", "30")
     assert result.returncode == 0, result.stderr + _tail(farm.log)
     assert "on succeeded, power on, driver moonshot" in result.stdout
     assert chassis.is_powered_on("c43n1")

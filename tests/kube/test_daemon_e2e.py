@@ -96,7 +96,7 @@ def test_daemon_fills_dhcphosts_and_chassisctl_powers_through_a_poweraction(
     kube_namespace: str,
     chassis: SimHandle,
 ) -> None:
-    """Every simulated node gets a DhcpHosts entry within a poll; `chassisctl power on c1n43`
+    """Every simulated node gets a DhcpHosts entry within a poll; `chassisctl power on c1n43-1`
     succeeds through a PowerAction; health, readiness and metrics answer."""
     _, port = daemon
     gateway = KubeGateway(kube_api)
@@ -115,10 +115,10 @@ def test_daemon_fills_dhcphosts_and_chassisctl_powers_through_a_poweraction(
         metrics = http.get("/metrics").text
         assert "chassisd_polls_total" in metrics and "chassisd_leader 1.0" in metrics
     kube = ["--kubeconfig", str(control_plane.kubeconfig), "-n", kube_namespace]
-    assert wait_until(lambda: "c1n43" in _ctl(*kube, "nodes").stdout, timeout=15)
+    assert wait_until(lambda: "c1n43-1" in _ctl(*kube, "nodes").stdout, timeout=15)
     nodes = json.loads(_ctl(*kube, "nodes", "-o", "json").stdout)
     assert len(nodes) == expected
-    result = _ctl(*kube, "power", "on", "c1n43", "--timeout", "30")
+    result = _ctl(*kube, "power", "on", "c1n43-1", "--timeout", "30")
     assert result.returncode == 0, result.stderr
     assert "on succeeded, power on, driver moonshot" in result.stdout
     assert chassis.is_powered_on("c43n1")

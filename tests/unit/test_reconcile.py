@@ -8,7 +8,14 @@ import yaml
 from chassisd.config import Config, parse_documents
 from chassisd.model import MacAddress, NodeRecord
 from chassisd.noderef import NamedNode, node_name
-from chassisd.reconcile import dhcphosts_objects, hostsfile_line, plan_pools
+from chassisd.reconcile import (
+    Established,
+    dhcphosts_objects,
+    hostsfile_line,
+    plan_pools,
+    reserved_macs,
+    reserved_names,
+)
 from chassisd.testing.controlplane import UPSTREAM_CRDS_DIR as UPSTREAM
 
 
@@ -165,3 +172,163 @@ def test_dhcphosts_object_is_valid_against_the_upstream_crd() -> None:
     assert hostsfile_line(plan.hosts[0], plan.pool) == (
         "02:00:00:00:01:01,02:00:00:00:01:02,set:cluster-a,10.28.36.10,m1c1,infinite"
     )
+
+
+def test_zero_broadcast_and_multicast_macs_are_never_reserved() -> None:
+    """Zero, broadcast and multicast MACs are dropped with a warning naming the node; the node
+    keeps its good MACs, and a zero MAC shared by two nodes no longer pushes one of them out."""
+    nodes = [
+        node("m1", 1, "00:00:00:00:00:00", "02:00:00:00:01:01"),
+        node("m1", 2, "00:00:00:00:00:00", "02:00:00:00:02:01"),
+        node("m1", 3, "ff:ff:ff:ff:ff:ff", "01:00:5e:00:00:01", "33:33:00:00:00:01"),
+    ]
+    plan = plan_pools(config(POOLS), nodes, {})[0]
+    assert [(h.hostname, h.macs) for h in plan.hosts] == [
+        ("m1c1", ("02:00:00:00:01:01",)),
+        ("m1c2", ("02:00:00:00:02:01",)),
+    ]
+    assert plan.conflicts == (
+        "m1/c1n1: MAC 00:00:00:00:00:00 is the all-zero address, never reserved",
+        "m1/c2n1: MAC 00:00:00:00:00:00 is the all-zero address, never reserved",
+        "m1/c3n1: MAC ff:ff:ff:ff:ff:ff is the broadcast address, never reserved",
+        "m1/c3n1: MAC 01:00:5e:00:00:01 is a multicast address, never reserved",
+        "m1/c3n1: MAC 33:33:00:00:00:01 is a multicast address, never reserved",
+        "m1/c3n1: no usable MAC address known, nothing to reserve",
+    )
+
+
+STICKY = """
+---
+apiVersion: chassisd.io/v1alpha1
+kind: NodePool
+metadata: {name: prod}
+spec:
+  members: [{chassis: m1}]
+  addressing: {range: {start: 10.28.36.10, end: 10.28.36.12}}
+---
+apiVersion: chassisd.io/v1alpha1
+kind: NodePool
+metadata: {name: a-new}
+spec:
+  members: [{chassis: m2}]
+"""
+
+
+def test_an_established_reservation_keeps_its_mac_through_a_conflict() -> None:
+    """A newcomer (here in a pool that sorts first) reporting a MAC an established node holds
+    is left out and reported; the established node keeps it, also while it is absent within
+    its grace period (it is still among the known nodes)."""
+    prod = node("m1", 1, "02:00:00:00:01:01")
+    first = {p.pool.name: p for p in plan_pools(config(STICKY), [prod], {})}
+    established = Established(macs=reserved_macs(tuple(first.values())))
+    assert established.macs == {"02:00:00:00:01:01": "m1/c1n1"}
+    newcomer = node("m2", 9, "02:00:00:00:01:01", template="{chassis}-{id}")
+    again = {p.pool.name: p for p in plan_pools(config(STICKY), [newcomer, prod], {}, established)}
+    assert [h.key for h in again["prod"].hosts] == ["m1/c1n1"]
+    assert again["a-new"].hosts == ()
+    assert again["a-new"].conflicts == (
+        "m2/c9n1: MAC 02:00:00:00:01:01 already reserved for m1/c1n1",
+    )
+    # Without what was established, the pool first by name would take it (the old behaviour).
+    fresh = {p.pool.name: p for p in plan_pools(config(STICKY), [newcomer, prod], {})}
+    assert [h.key for h in fresh["a-new"].hosts] == ["m2/c9n1"]
+
+
+def multi_node(chassis: str, cartridge: int, count: int, template: str) -> list[NamedNode]:
+    records = [
+        NodeRecord(
+            id=f"c{cartridge}n{n}",
+            cartridge=cartridge,
+            node=n,
+            macs=(MacAddress(f"02:00:00:00:{cartridge:02x}:{n:02x}"),),
+        )
+        for n in range(1, count + 1)
+    ]
+    return [NamedNode(node_name(template, chassis, r), chassis, r) for r in records]
+
+
+def test_a_template_without_node_on_a_multi_node_cartridge_is_reported() -> None:
+    """``m1c{cartridge}`` names the four nodes of cartridge 5 alike: the first keeps the name,
+    the others are left out, and the report says the template needs {node} or {id}."""
+    pools = POOLS.replace('nodes: ["c1-3n1"]', 'nodes: ["c5n1-4"]').replace("12}", "20}")
+    plan = plan_pools(config(pools), multi_node("m1", 5, 4, "m1c{cartridge}"), {})[0]
+    assert [h.hostname for h in plan.hosts] == ["m1c5"]
+    assert plan.conflicts == tuple(
+        f"m1/c5n{n}: node name 'm1c5' already reserved for m1/c5n1 (cartridge 5 holds several "
+        "nodes: the template needs {node} or {id})"
+        for n in (2, 3, 4)
+    )
+    fixed = plan_pools(config(pools), multi_node("m1", 5, 4, "m1c{cartridge}n{node}"), {})[0]
+    assert [h.hostname for h in fixed.hosts] == ["m1c5n1", "m1c5n2", "m1c5n3", "m1c5n4"]
+    assert not fixed.conflicts
+
+
+TWO_POOLS_ONE_DNSMASQ = """
+---
+apiVersion: chassisd.io/v1alpha1
+kind: NodePool
+metadata: {name: a}
+spec:
+  members: [{chassis: m1}]
+  hostnameTemplate: "worker-{cartridge}"
+  dhcp: {namespace: kubefarm}
+---
+apiVersion: chassisd.io/v1alpha1
+kind: NodePool
+metadata: {name: b}
+spec:
+  members: [{chassis: m2, nodes: [c1n1]}]
+  hostnameTemplate: "worker-{cartridge}"
+  dhcp: {namespace: kubefarm}
+---
+apiVersion: chassisd.io/v1alpha1
+kind: NodePool
+metadata: {name: c}
+spec:
+  members: [{chassis: m2, nodes: [c2n1]}]
+  hostnameTemplate: "worker-{cartridge}"
+  dhcp: {namespace: kubefarm, controller: other}
+"""
+
+
+def test_hostnames_are_unique_across_the_pools_of_one_dnsmasq() -> None:
+    """Two pools feeding one dnsmasq (namespace + controller) cannot both hand out a hostname;
+    a pool feeding another dnsmasq can."""
+    nodes = [
+        node("m1", 1, "02:00:00:00:01:01"),
+        node("m2", 1, "02:00:00:00:21:01", template="{chassis}-{id}"),
+        node("m2", 2, "02:00:00:00:22:01", template="{chassis}-{id}"),
+    ]
+    plans = {p.pool.name: p for p in plan_pools(config(TWO_POOLS_ONE_DNSMASQ), nodes, {})}
+    assert [h.hostname for h in plans["a"].hosts] == ["worker-1"]
+    assert plans["b"].conflicts == ("m2/c1n1: hostname 'worker-1' already reserved for m1/c1n1",)
+    assert [h.hostname for h in plans["c"].hosts] == ["worker-2"]
+
+
+def test_names_and_macs_held_by_another_namespace_are_left_out() -> None:
+    """What the pools of another namespace reserve in the same dnsmasq (``elsewhere``) is not
+    reserved again: a MAC, a hostname; another dnsmasq is unaffected."""
+    nodes = [node("m1", 1, "02:00:00:00:01:01"), node("m1", 2, "02:00:00:00:02:01")]
+    elsewhere = {
+        ("kubefarm", ""): {
+            "mac:02:00:00:00:01:01": "x (m9/c1n1) of namespace farm-b",
+            "host:m1c2": "y (m9/c2n1) of namespace farm-b",
+        }
+    }
+    plan = plan_pools(config(POOLS), nodes, {}, Established(elsewhere=elsewhere))[0]
+    assert plan.hosts == ()
+    assert plan.conflicts == (
+        "m1/c1n1: MAC 02:00:00:00:01:01 already reserved for x (m9/c1n1) of namespace farm-b",
+        "m1/c2n1: hostname 'm1c2' already reserved for y (m9/c2n1) of namespace farm-b",
+    )
+    other = {("kubefarm", "other"): elsewhere[("kubefarm", "")]}
+    plan = plan_pools(config(POOLS), nodes, {}, Established(elsewhere=other))[0]
+    assert len(plan.hosts) == 2
+    assert reserved_names([plan]) == {
+        ("kubefarm", ""): {
+            "host:m1c1": "cluster-a (m1/c1n1)",
+            "mac:02:00:00:00:01:01": "cluster-a (m1/c1n1)",
+            "host:m1c2": "cluster-a (m1/c2n1)",
+            "mac:02:00:00:00:02:01": "cluster-a (m1/c2n1)",
+        }
+    }
