@@ -1,8 +1,8 @@
 """The driver contract: how chassisd talks to one chassis manager or BMC.
 
-Owns ``ChassisTarget`` (what a driver needs to reach a device), ``Credentials``, ``Timeouts``
-and ``Driver``, the base class every driver extends. A driver turns one chassis into model
-values and carries out power requests. It never sleeps, retries, logs or talks to Kubernetes:
+Owns ``ChassisTarget`` (what a driver needs to reach a device), ``Credentials``, ``Timeouts``,
+``Limits`` and ``Driver``, the base class every driver extends. A driver turns one chassis into
+model values and carries out power requests. It never sleeps, retries, logs or talks to Kubernetes:
 the poller and the power service decide about retries, by error class.
 
 Lifecycle: a driver object is one conversation with one device::
@@ -53,6 +53,21 @@ class Timeouts:
     command: float = 60.0  # one command, from sending it to the end of its output
 
 
+#: Bytes one command's output or one HTTP response body may have (``spec.maxOutputSize``).
+#: The largest real answers are tens of KiB (``show node macaddr all`` of a full Moonshot,
+#: about 180 lines; an iLO 5 ComputerSystem, about 20 KiB: tests/fixtures/ilo5/system.json), so
+#: 4 MiB is a hundred times that, while 16 poll workers each holding a capped answer (plus its
+#: decoded copy) stay far below the chart's 512 Mi memory limit.
+DEFAULT_MAX_OUTPUT_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much one device may send: enforced while reading, never after."""
+
+    output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES  # one command's output or one HTTP body
+
+
 @dataclass(frozen=True)
 class ChassisTarget:
     """Everything a driver needs to reach one device: address, secrets, trust, timeouts."""
@@ -66,6 +81,7 @@ class ChassisTarget:
     insecure_skip_verify: bool = False  # explicit opt-in only
     allow_legacy_algorithms: bool = True  # used only when the device offers nothing better
     timeouts: Timeouts = Timeouts()
+    limits: Limits = Limits()
 
     def host_port(self, default_port: int) -> tuple[str, int]:
         """Split ``address`` into host and port (``[v6]:port`` and bare hosts accepted)."""

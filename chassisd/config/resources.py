@@ -24,6 +24,7 @@ from chassisd.config.defaults import (
     DEFAULT_GRACE_PERIOD,
     DEFAULT_HOSTNAME_TEMPLATE,
     DEFAULT_LEASE_TIME,
+    DEFAULT_MAX_OUTPUT_BYTES,
     DEFAULT_NAMESPACE,
     DEFAULT_NODE_NAME_TEMPLATE,
     DEFAULT_POLL_INTERVAL,
@@ -59,6 +60,7 @@ class ChassisResource:
     paused: bool = False
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     command_timeout: float = DEFAULT_COMMAND_TIMEOUT
+    max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
     fallback: tuple[tuple[str, str], ...] = ()  # (driver, address) tried in order for power
 
 

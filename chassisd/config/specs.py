@@ -21,6 +21,7 @@ from chassisd.config.defaults import (
     DEFAULT_HOSTNAME_TEMPLATE,
     DEFAULT_KNOWN_HOSTS_KEY,
     DEFAULT_LEASE_TIME,
+    DEFAULT_MAX_OUTPUT_BYTES,
     DEFAULT_NAMESPACE,
     DEFAULT_NODE_NAME_TEMPLATE,
     DEFAULT_POLL_INTERVAL,
@@ -87,6 +88,7 @@ def chassis_spec(name: str, spec: Fields) -> ChassisResource:
         paused=spec.flag("paused", False),
         connect_timeout=spec.duration("connectTimeout", DEFAULT_CONNECT_TIMEOUT),
         command_timeout=spec.duration("commandTimeout", DEFAULT_COMMAND_TIMEOUT),
+        max_output_bytes=spec.size("maxOutputSize", DEFAULT_MAX_OUTPUT_BYTES),
         fallback=tuple(
             (
                 item.matching("driver", _DRIVER, "a driver name", None, 63),

@@ -30,6 +30,7 @@ from chassisd.driver import ChassisTarget
 from chassisd.errors import (
     AmbiguousOutcome,
     AuthError,
+    ParseError,
     PermanentError,
     TransientError,
     TrustError,
@@ -203,7 +204,9 @@ class SshSession:
             raise TransientError(f"cannot open a channel for {command!r}: {exc}") from exc
         failure = AmbiguousOutcome if changes_state else TransientError
         deadline = time.monotonic() + timeout
+        limit = self._target.limits.output_bytes
         chunks: list[bytes] = []
+        received = 0
         try:
             channel.exec_command(command)
             while True:
@@ -211,9 +214,17 @@ class SshSession:
                 if remaining <= 0:
                     raise TimeoutError()
                 channel.settimeout(remaining)
-                data = channel.recv(_READ_CHUNK)
+                data = channel.recv(min(_READ_CHUNK, limit + 1 - received))
                 if not data:
                     break
+                received += len(data)
+                if received > limit:
+                    # Checked per chunk, so at most the limit (plus one chunk) is ever held;
+                    # the channel is closed below, which tells the device to stop.
+                    raise ParseError(
+                        f"output exceeds the limit of {limit} bytes (spec.maxOutputSize)",
+                        command=command,
+                    )
                 chunks.append(data)
         except TimeoutError as exc:
             raise failure(f"no complete answer to {command!r} within {timeout:g} s") from exc

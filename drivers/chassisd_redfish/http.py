@@ -41,7 +41,7 @@ import enum
 import json
 import ssl
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Final
 from urllib.parse import urljoin, urlsplit
 
@@ -58,6 +58,7 @@ from chassisd.errors import (
     TransientError,
     TrustError,
     UnsupportedError,
+    excerpt,
 )
 from chassisd_redfish.resources import Resource
 from chassisd_redfish.tls import CertificatePinMismatch, TrustSettings, client_trust
@@ -66,6 +67,22 @@ DEFAULT_PORT: Final = 443
 MAX_REDIRECTS: Final = 5
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _ERROR_TEXT_LIMIT: Final = 300
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One HTTP answer, read whole (and within the size limit) before anyone looks at it."""
+
+    status_code: int
+    reason_phrase: str
+    headers: httpx.Headers
+    url: str
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        """The body as text (undecodable bytes replaced)."""
+        return self.content.decode("utf-8", errors="replace")
 
 
 class Kind(enum.Enum):
@@ -205,7 +222,7 @@ class HttpSession:
             raise RuntimeError("the driver is not open: use it in a `with` block")
         return self._client
 
-    def _get(self, path_or_url: str) -> tuple[httpx.Response, str]:
+    def _get(self, path_or_url: str) -> tuple[Reply, str]:
         url = self.url(path_or_url)
         for _ in range(MAX_REDIRECTS + 1):
             response = self._send("GET", url, Kind.READ)
@@ -217,14 +234,42 @@ class HttpSession:
 
     def _send(
         self, method: str, url: str, kind: Kind, body: Mapping[str, Any] | None = None
-    ) -> httpx.Response:
+    ) -> Reply:
+        """Send one request and read its answer, at most ``limits.output_bytes`` of it.
+
+        The body is streamed and counted while it arrives (after decompression: a small gzip
+        bomb is as big as what it unpacks to), so no more than the limit plus one chunk is
+        ever held.
+        """
         client = self._require_client()
+        limit = self._target.limits.output_bytes
         try:
-            return client.request(method, url, json=body)
+            request = client.build_request(method, url, json=body)
+            response = client.send(request, stream=True)
+            try:
+                chunks: list[bytes] = []
+                received = 0
+                for chunk in response.iter_bytes():
+                    received += len(chunk)
+                    if received > limit:
+                        raise ParseError(
+                            f"answer exceeds the limit of {limit} bytes (spec.maxOutputSize)",
+                            command=f"{method} {url}",
+                        )
+                    chunks.append(chunk)
+            finally:
+                response.close()
         except httpx.HTTPError as exc:
             raise self._transport_error(exc, method, url, kind) from exc
         except httpx.InvalidURL as exc:
-            raise PermanentError(f"invalid URL {url!r}: {exc}") from exc
+            raise PermanentError(f"invalid URL {excerpt(url)!r}: {exc}") from exc
+        return Reply(
+            status_code=response.status_code,
+            reason_phrase=response.reason_phrase,
+            headers=response.headers,
+            url=str(response.url),
+            content=b"".join(chunks),
+        )
 
     def _transport_error(
         self, exc: httpx.HTTPError, method: str, url: str, kind: Kind
@@ -262,7 +307,7 @@ class HttpSession:
             "certificateFingerprint for a self-signed BMC certificate",
         }.get(mode, mode)
 
-    def _check(self, response: httpx.Response, method: str, url: str, kind: Kind) -> None:
+    def _check(self, response: Reply, method: str, url: str, kind: Kind) -> None:
         status = response.status_code
         if 200 <= status < 300:
             return
@@ -288,14 +333,14 @@ class HttpSession:
             cls = DeviceError
         raise cls(message)
 
-    def _decode(self, response: httpx.Response, url: str) -> Resource:
+    def _decode(self, response: Reply, url: str) -> Resource:
         try:
             data = json.loads(response.content)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ParseError(f"not JSON: {exc}", command=url) from exc
         if not isinstance(data, dict):
             raise ParseError(f"expected a JSON object, got {type(data).__name__}", command=url)
-        return Resource(str(response.url), data)
+        return Resource(response.url, data)
 
 
 def _base_url(target: ChassisTarget) -> str:
@@ -334,7 +379,7 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _error_detail(response: httpx.Response) -> str:
+def _error_detail(response: Reply) -> str:
     """The device's own words from an error body: Redfish ``error`` or RIS ``Messages``."""
     try:
         body = json.loads(response.content)
