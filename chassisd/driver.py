@@ -42,7 +42,7 @@ class Credentials:
 
 @dataclass(frozen=True)
 class Timeouts:
-    """Network timeouts in seconds.
+    """Network timeouts in seconds, each a total (enforced by ``chassisd.alarm``, not per read).
 
     Defaults follow what production clients of slow chassis managers use (fence-agents: login
     5 s, shell 3 s; Mozilla's scripts allow 30 s and more per command, ``moonshot-cli.md`` §3.5);
@@ -51,6 +51,10 @@ class Timeouts:
 
     connect: float = 10.0  # TCP connect + SSH handshake + authentication
     command: float = 60.0  # one command, from sending it to the end of its output
+    #: One whole conversation (a poll cycle, retries included): room for a login, two slow
+    #: commands and a retry's back-off (10 + 60 + 60 + 3 s), and below the default 5 m poll
+    #: interval, so a poll against a dripping or hanging device ends before the next is due.
+    poll: float = 180.0
 
 
 #: Bytes one command's output or one HTTP response body may have (``spec.maxOutputSize``).

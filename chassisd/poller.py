@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from chassisd.driver import ChassisTarget
 from chassisd.errors import ChassisdError, TransientError
 from chassisd.model import Inventory
 from chassisd.registry import Registry
 from chassisd.retry import Backoff, retry
+
+
+class _DeadlinePassed(Exception):
+    """The cycle's deadline passed before another attempt (the last real error is reported)."""
 
 
 @dataclass(frozen=True)
@@ -58,15 +62,33 @@ def poll_chassis(
     *,
     sleep: Callable[[float], None] = time.sleep,
 ) -> PollResult:
-    """Poll one chassis: one driver session, ``inventory()``, retrying transient failures."""
+    """Poll one chassis: one driver session, ``inventory()``, retrying transient failures.
+
+    The whole cycle, retries and back-off included, ends by ``target.timeouts.poll``: each
+    attempt's session gets what is left of it as its own deadline (which the driver enforces
+    by cutting its connection), and no attempt starts, nor back-off outlasts, once it passed.
+    """
     started = time.monotonic()
+    deadline = started + target.timeouts.poll
     attempts = 0
+    last: list[ChassisdError] = []
 
     def attempt() -> Inventory:
         nonlocal attempts
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise _DeadlinePassed()
         attempts += 1
-        with registry.create(driver_name, target) as driver:
-            return driver.inventory()
+        bounded = replace(target, timeouts=replace(target.timeouts, poll=left))
+        try:
+            with registry.create(driver_name, bounded) as driver:
+                return driver.inventory()
+        except ChassisdError as exc:
+            last.append(exc)
+            raise
+
+    def wait(seconds: float) -> None:
+        sleep(max(0.0, min(seconds, deadline - time.monotonic())))
 
     try:
         inventory = retry(
@@ -74,7 +96,18 @@ def poll_chassis(
             attempts=policy.attempts,
             backoff=policy.backoff,
             retry_on=(TransientError,),
-            sleep=sleep,
+            sleep=wait,
+        )
+    except _DeadlinePassed:
+        error = (
+            last[-1]
+            if last
+            else TransientError(
+                f"poll deadline of {target.timeouts.poll:g} s (spec.pollTimeout) passed"
+            )
+        )
+        return PollResult(
+            target.name, driver_name, None, error, attempts, time.monotonic() - started
         )
     except ChassisdError as exc:
         return PollResult(target.name, driver_name, None, exc, attempts, time.monotonic() - started)

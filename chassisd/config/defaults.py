@@ -32,6 +32,10 @@ DEFAULT_CONNECT_TIMEOUT: Final = Timeouts.connect
 #: Seconds one command may take (``spec.commandTimeout``); the reason is on ``Timeouts``.
 DEFAULT_COMMAND_TIMEOUT: Final = Timeouts.command
 
+#: Seconds one poll cycle may take in all, retries included (``spec.pollTimeout``); the reason
+#: is on ``Timeouts``.
+DEFAULT_POLL_TIMEOUT: Final = Timeouts.poll
+
 #: Bytes one command's output or HTTP answer may have (``spec.maxOutputSize``; the CRD's
 #: ``4Mi``); the reason is on ``chassisd.driver.DEFAULT_MAX_OUTPUT_BYTES``.
 DEFAULT_MAX_OUTPUT_BYTES: Final = Limits.output_bytes

@@ -78,7 +78,9 @@ def driver_target(spec: ChassisResource, secrets: Secrets) -> ChassisTarget:
         ca_bundle=ca_bundle,
         certificate_fingerprint=spec.certificate_fingerprint,
         insecure_skip_verify=spec.insecure_skip_verify,
-        timeouts=Timeouts(connect=spec.connect_timeout, command=spec.command_timeout),
+        timeouts=Timeouts(
+            connect=spec.connect_timeout, command=spec.command_timeout, poll=spec.poll_timeout
+        ),
         limits=Limits(output_bytes=spec.max_output_bytes),
     )
 

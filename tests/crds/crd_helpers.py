@@ -155,6 +155,7 @@ VALID: dict[str, dict[str, Any]] = {
             "pollInterval": "5m",
             "connectTimeout": "10s",
             "commandTimeout": "1m30s",
+            "pollTimeout": "2m",
             "maxOutputSize": "8Mi",
             "nodeNameTemplate": "m1c{cartridge}n{node}",
             "paused": False,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import tracemalloc
-from collections.abc import Iterator
 
 import pytest
 from chassisd_moonshot import MoonshotDriver
@@ -12,20 +11,13 @@ from chassisd_redfish import MoonshotRestDriver
 
 from chassisd.driver import ChassisTarget, Credentials, Limits, Timeouts
 from chassisd.errors import ParseError
-from chassisd.sim.moonshot import MoonshotSimulator, SimHandle
-from chassisd.sim.moonshot.model import ChassisSpec, CommandKind, Faults
-from chassisd.sim.moonshot.rest import MoonshotRestSimulator, RequestKind, RestFaults, RestSimHandle
+from chassisd.sim.moonshot import SimHandle
+from chassisd.sim.moonshot.model import CommandKind, Faults
+from chassisd.sim.moonshot.rest import RequestKind, RestFaults, RestSimHandle
 from tests.moonshot_rest.moonshot_rest_helpers import target_for as rest_target_for
 
 MIB = 1024 * 1024
 NODE_LIST = frozenset({CommandKind.NODE_LIST})
-
-
-@pytest.fixture
-def chassis() -> Iterator[SimHandle]:
-    spec = ChassisSpec.generate("moonshot-h", seed=3, multi_node=0.2)
-    with MoonshotSimulator(spec, users={"admin": "password"}).running() as handle:
-        yield handle
 
 
 def target_for(handle: SimHandle, *, limit: int, command: float = 30.0) -> ChassisTarget:
@@ -77,13 +69,6 @@ def test_a_long_bad_line_below_the_limit_is_quoted_truncated(chassis: SimHandle)
     assert info.value.line.startswith("@" * 100)
     assert len(info.value.line) < 300
     assert len(str(info.value)) < 1000
-
-
-@pytest.fixture
-def rest() -> Iterator[RestSimHandle]:
-    spec = ChassisSpec.generate("moonshot-r", seed=3, multi_node=0.2)
-    with MoonshotRestSimulator(spec, users={"admin": "password"}).running() as handle:
-        yield handle
 
 
 def test_an_http_flood_is_cut_at_the_limit_while_reading(rest: RestSimHandle) -> None:
