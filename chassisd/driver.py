@@ -27,7 +27,7 @@ from types import TracebackType
 from typing import ClassVar, NoReturn, Self
 
 from chassisd import errors
-from chassisd.errors import UnsupportedError
+from chassisd.errors import PermanentError, UnsupportedError
 from chassisd.model import Feature, Inventory, PowerAction, PowerState
 
 
@@ -88,15 +88,20 @@ class ChassisTarget:
     limits: Limits = Limits()
 
     def host_port(self, default_port: int) -> tuple[str, int]:
-        """Split ``address`` into host and port (``[v6]:port`` and bare hosts accepted)."""
+        """Split ``address`` into host and port (``[v6]:port`` and bare hosts accepted);
+        ``PermanentError`` for a port that is not a number from 1 to 65535."""
         address = self.address.strip()
+        host, port = address, ""
         if address.startswith("["):
             host, _, rest = address[1:].partition("]")
-            return host, int(rest[1:]) if rest.startswith(":") else default_port
-        if address.count(":") == 1:
+            port = rest[1:] if rest.startswith(":") else rest
+        elif address.count(":") == 1:
             host, port = address.split(":")
-            return host, int(port)
-        return address, default_port
+        if not port:
+            return host, default_port
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise PermanentError(f"address {address!r}: port {port!r} is not 1 to 65535")
+        return host, int(port)
 
 
 class Driver:

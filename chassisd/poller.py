@@ -9,15 +9,28 @@ mistake it for "the chassis is empty".
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from chassisd.driver import ChassisTarget
-from chassisd.errors import ChassisdError, TransientError
+from chassisd.errors import ChassisdError, PermanentError, TransientError, excerpt, located
 from chassisd.model import Inventory
 from chassisd.registry import Registry
 from chassisd.retry import Backoff, retry
+
+
+def contain(exc: BaseException, *, chassis: str, driver: str) -> PermanentError:
+    """An exception that is no ``ChassisdError`` (a driver or library bug, a ``ValueError``
+    from a malformed link) as this chassis's ``PermanentError``: it ends this chassis's poll,
+    and nothing else. Its text is cut (``excerpt``): it may quote device output."""
+    error = PermanentError(f"unexpected {type(exc).__name__}: {excerpt(str(exc))}")
+    error.__cause__ = exc
+    # ``located`` is the one place that names the source; it stamps what passes through it.
+    with contextlib.suppress(PermanentError), located(chassis=chassis, driver=driver):
+        raise error
+    return error
 
 
 class _DeadlinePassed(Exception):
@@ -81,11 +94,20 @@ def poll_chassis(
         attempts += 1
         bounded = replace(target, timeouts=replace(target.timeouts, poll=left))
         try:
-            with registry.create(driver_name, bounded) as driver:
+            # Errors raised before the driver's own ``located`` blocks (its constructor) are
+            # named here too.
+            with (
+                located(chassis=target.name, driver=driver_name),
+                registry.create(driver_name, bounded) as driver,
+            ):
                 return driver.inventory()
         except ChassisdError as exc:
             last.append(exc)
             raise
+        except Exception as exc:
+            contained = contain(exc, chassis=target.name, driver=driver_name)
+            last.append(contained)
+            raise contained from exc
 
     def wait(seconds: float) -> None:
         sleep(max(0.0, min(seconds, deadline - time.monotonic())))
