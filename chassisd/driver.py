@@ -1,8 +1,8 @@
 """The driver contract: how chassisd talks to one chassis manager or BMC.
 
-Owns ``ChassisTarget`` (what a driver needs to reach a device), ``Credentials``, ``Timeouts``
-and ``Driver``, the base class every driver extends. A driver turns one chassis into model
-values and carries out power requests. It never sleeps, retries, logs or talks to Kubernetes:
+Owns ``ChassisTarget`` (what a driver needs to reach a device), ``Credentials``, ``Timeouts``,
+``Limits`` and ``Driver``, the base class every driver extends. A driver turns one chassis into
+model values and carries out power requests. It never sleeps, retries, logs or talks to Kubernetes:
 the poller and the power service decide about retries, by error class.
 
 Lifecycle: a driver object is one conversation with one device::
@@ -27,7 +27,7 @@ from types import TracebackType
 from typing import ClassVar, NoReturn, Self
 
 from chassisd import errors
-from chassisd.errors import UnsupportedError
+from chassisd.errors import PermanentError, UnsupportedError
 from chassisd.model import Feature, Inventory, PowerAction, PowerState
 
 
@@ -42,7 +42,7 @@ class Credentials:
 
 @dataclass(frozen=True)
 class Timeouts:
-    """Network timeouts in seconds.
+    """Network timeouts in seconds, each a total (enforced by ``chassisd.alarm``, not per read).
 
     Defaults follow what production clients of slow chassis managers use (fence-agents: login
     5 s, shell 3 s; Mozilla's scripts allow 30 s and more per command, ``moonshot-cli.md`` §3.5);
@@ -51,6 +51,25 @@ class Timeouts:
 
     connect: float = 10.0  # TCP connect + SSH handshake + authentication
     command: float = 60.0  # one command, from sending it to the end of its output
+    #: One whole conversation (a poll cycle, retries included): room for a login, two slow
+    #: commands and a retry's back-off (10 + 60 + 60 + 3 s), and below the default 5 m poll
+    #: interval, so a poll against a dripping or hanging device ends before the next is due.
+    poll: float = 180.0
+
+
+#: Bytes one command's output or one HTTP response body may have (``spec.maxOutputSize``).
+#: The largest real answers are tens of KiB (``show node macaddr all`` of a full Moonshot,
+#: about 180 lines; an iLO 5 ComputerSystem, about 20 KiB: tests/fixtures/ilo5/system.json), so
+#: 4 MiB is a hundred times that, while 16 poll workers each holding a capped answer (plus its
+#: decoded copy) stay far below the chart's 512 Mi memory limit.
+DEFAULT_MAX_OUTPUT_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much one device may send: enforced while reading, never after."""
+
+    output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES  # one command's output or one HTTP body
 
 
 @dataclass(frozen=True)
@@ -66,17 +85,23 @@ class ChassisTarget:
     insecure_skip_verify: bool = False  # explicit opt-in only
     allow_legacy_algorithms: bool = True  # used only when the device offers nothing better
     timeouts: Timeouts = Timeouts()
+    limits: Limits = Limits()
 
     def host_port(self, default_port: int) -> tuple[str, int]:
-        """Split ``address`` into host and port (``[v6]:port`` and bare hosts accepted)."""
+        """Split ``address`` into host and port (``[v6]:port`` and bare hosts accepted);
+        ``PermanentError`` for a port that is not a number from 1 to 65535."""
         address = self.address.strip()
+        host, port = address, ""
         if address.startswith("["):
             host, _, rest = address[1:].partition("]")
-            return host, int(rest[1:]) if rest.startswith(":") else default_port
-        if address.count(":") == 1:
+            port = rest[1:] if rest.startswith(":") else rest
+        elif address.count(":") == 1:
             host, port = address.split(":")
-            return host, int(port)
-        return address, default_port
+        if not port:
+            return host, default_port
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise PermanentError(f"address {address!r}: port {port!r} is not 1 to 65535")
+        return host, int(port)
 
 
 class Driver:

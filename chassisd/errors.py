@@ -194,15 +194,32 @@ class ParseError(PermanentError):
     """Device output that the parser does not understand.
 
     ``command`` is the CLI command (or API path) whose output it was, ``line_no`` is 1-based
-    within that output, ``line`` the offending text.
+    within that output, ``line`` the offending text - cut to ``EXCERPT_CHARS`` (``excerpt``),
+    like ``command`` and ``message``: a hostile device's 400 MB line must not become a 400 MB
+    error message and log line.
     """
 
     def __init__(self, message: str, *, command: str, line: str = "", line_no: int = 0) -> None:
-        self.command = command
-        self.line = line
+        self.command = excerpt(command)
+        self.line = excerpt(line)
         self.line_no = line_no
-        self.problem = message
-        detail = f"{command!r}: {message}"
+        self.problem = excerpt(message, EXCERPT_CHARS * 2)
+        detail = f"{self.command!r}: {self.problem}"
         if line_no:
-            detail += f" (line {line_no}: {line!r})"
+            detail += f" (line {line_no}: {self.line!r})"
         super().__init__(detail)
+
+
+#: Characters of device-provided text an error message quotes at most (``excerpt``).
+EXCERPT_CHARS = 200
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was left out.
+
+    Every error that quotes what a device sent goes through this: device output is unbounded
+    (a hostile chassis manager sends one endless line), messages and log lines must not be.
+    """
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... [{len(text) - limit} more characters]"

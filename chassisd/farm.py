@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from chassisd.config import DEFAULT_POLL_WORKERS, ChassisResource, Config
 from chassisd.errors import ChassisdError
 from chassisd.noderef import NamedNode, node_name, resolve
-from chassisd.poller import PollResult, RetryPolicy, poll_chassis
+from chassisd.poller import PollResult, RetryPolicy, contain, poll_chassis
 from chassisd.registry import Registry
 
 
@@ -60,6 +60,15 @@ class Farm:
             target = self.config.driver_target(spec)
         except ChassisdError as exc:
             return PollResult(spec.name, spec.driver, None, exc, 0, 0.0)
+        except Exception as exc:  # noqa: BLE001 - one chassis's bad config must not stop the farm
+            return PollResult(
+                spec.name,
+                spec.driver,
+                None,
+                contain(exc, chassis=spec.name, driver=spec.driver),
+                0,
+                0.0,
+            )
         return poll_chassis(self.registry, spec.driver, target, self._retry)
 
     def locate(self, reference: str) -> tuple[NamedNode, FarmView]:

@@ -12,16 +12,40 @@ terminal (``,``, a newline, an escape sequence; ``chassisd.names.device_id_probl
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from chassisd.driver import ChassisTarget
-from chassisd.errors import ChassisdError, ParseError, TransientError
+from chassisd.errors import (
+    ChassisdError,
+    ParseError,
+    PermanentError,
+    TransientError,
+    excerpt,
+    located,
+)
 from chassisd.model import Inventory
 from chassisd.names import device_id_problem
 from chassisd.registry import Registry
 from chassisd.retry import Backoff, retry
+
+
+def contain(exc: BaseException, *, chassis: str, driver: str) -> PermanentError:
+    """An exception that is no ``ChassisdError`` (a driver or library bug, a ``ValueError``
+    from a malformed link) as this chassis's ``PermanentError``: it ends this chassis's poll,
+    and nothing else. Its text is cut (``excerpt``): it may quote device output."""
+    error = PermanentError(f"unexpected {type(exc).__name__}: {excerpt(str(exc))}")
+    error.__cause__ = exc
+    # ``located`` is the one place that names the source; it stamps what passes through it.
+    with contextlib.suppress(PermanentError), located(chassis=chassis, driver=driver):
+        raise error
+    return error
+
+
+class _DeadlinePassed(Exception):
+    """The cycle's deadline passed before another attempt (the last real error is reported)."""
 
 
 @dataclass(frozen=True)
@@ -62,15 +86,42 @@ def poll_chassis(
     *,
     sleep: Callable[[float], None] = time.sleep,
 ) -> PollResult:
-    """Poll one chassis: one driver session, ``inventory()``, retrying transient failures."""
+    """Poll one chassis: one driver session, ``inventory()``, retrying transient failures.
+
+    The whole cycle, retries and back-off included, ends by ``target.timeouts.poll``: each
+    attempt's session gets what is left of it as its own deadline (which the driver enforces
+    by cutting its connection), and no attempt starts, nor back-off outlasts, once it passed.
+    """
     started = time.monotonic()
+    deadline = started + target.timeouts.poll
     attempts = 0
+    last: list[ChassisdError] = []
 
     def attempt() -> Inventory:
         nonlocal attempts
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise _DeadlinePassed()
         attempts += 1
-        with registry.create(driver_name, target) as driver:
-            return checked(driver.inventory())
+        bounded = replace(target, timeouts=replace(target.timeouts, poll=left))
+        try:
+            # Errors raised before the driver's own ``located`` blocks (its constructor) are
+            # named here too.
+            with (
+                located(chassis=target.name, driver=driver_name),
+                registry.create(driver_name, bounded) as driver,
+            ):
+                return checked(driver.inventory())
+        except ChassisdError as exc:
+            last.append(exc)
+            raise
+        except Exception as exc:
+            contained = contain(exc, chassis=target.name, driver=driver_name)
+            last.append(contained)
+            raise contained from exc
+
+    def wait(seconds: float) -> None:
+        sleep(max(0.0, min(seconds, deadline - time.monotonic())))
 
     try:
         inventory = retry(
@@ -78,7 +129,18 @@ def poll_chassis(
             attempts=policy.attempts,
             backoff=policy.backoff,
             retry_on=(TransientError,),
-            sleep=sleep,
+            sleep=wait,
+        )
+    except _DeadlinePassed:
+        error = (
+            last[-1]
+            if last
+            else TransientError(
+                f"poll deadline of {target.timeouts.poll:g} s (spec.pollTimeout) passed"
+            )
+        )
+        return PollResult(
+            target.name, driver_name, None, error, attempts, time.monotonic() - started
         )
     except ChassisdError as exc:
         return PollResult(target.name, driver_name, None, exc, attempts, time.monotonic() - started)
@@ -93,5 +155,7 @@ def checked(inventory: Inventory) -> Inventory:
     for record in inventory.nodes:
         why = device_id_problem(record.id)
         if why:
-            raise ParseError(f"node id {record.id!r} refused: {why}", command="inventory")
+            raise ParseError(
+                f"node id {excerpt(repr(record.id))} refused: {why}", command="inventory"
+            )
     return inventory

@@ -5,14 +5,15 @@ daemon's flags read them from here instead of repeating a number. The CRDs in ``
 the same resource defaults for the API server to fill in (``pollInterval: 5m``,
 ``gracePeriod: 24h``, ``leaseTime: infinite``, ``nodeNameTemplate``); the CRD tests check that a
 document means the same to the parser with and without them. Holds no logic and imports nothing
-but the driver contract, whose ``Timeouts`` own the network timeouts.
+but the driver contract, whose ``Timeouts`` and ``Limits`` own the network timeouts and
+size limits.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-from chassisd.driver import Timeouts
+from chassisd.driver import Limits, Timeouts
 
 # --- Chassis ------------------------------------------------------------------------------------
 
@@ -30,6 +31,14 @@ DEFAULT_CONNECT_TIMEOUT: Final = Timeouts.connect
 
 #: Seconds one command may take (``spec.commandTimeout``); the reason is on ``Timeouts``.
 DEFAULT_COMMAND_TIMEOUT: Final = Timeouts.command
+
+#: Seconds one poll cycle may take in all, retries included (``spec.pollTimeout``); the reason
+#: is on ``Timeouts``.
+DEFAULT_POLL_TIMEOUT: Final = Timeouts.poll
+
+#: Bytes one command's output or HTTP answer may have (``spec.maxOutputSize``; the CRD's
+#: ``4Mi``); the reason is on ``chassisd.driver.DEFAULT_MAX_OUTPUT_BYTES``.
+DEFAULT_MAX_OUTPUT_BYTES: Final = Limits.output_bytes
 
 #: Key read from a ``knownHostsSecretRef`` Secret without a ``key``: the name OpenSSH gives the
 #: file, so ``kubectl create secret generic --from-file=known_hosts`` works as is.

@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, NamedTuple
 
 from chassisd.config.defaults import DEFAULT_CA_BUNDLE_KEY, DEFAULT_KNOWN_HOSTS_KEY
-from chassisd.driver import ChassisTarget, Credentials, Timeouts
+from chassisd.driver import ChassisTarget, Credentials, Limits, Timeouts
 from chassisd.errors import ConfigError
 
 if TYPE_CHECKING:  # resources imports this module; the types are needed for annotations only
@@ -78,7 +78,10 @@ def driver_target(spec: ChassisResource, secrets: Secrets) -> ChassisTarget:
         ca_bundle=ca_bundle,
         certificate_fingerprint=spec.certificate_fingerprint,
         insecure_skip_verify=spec.insecure_skip_verify,
-        timeouts=Timeouts(connect=spec.connect_timeout, command=spec.command_timeout),
+        timeouts=Timeouts(
+            connect=spec.connect_timeout, command=spec.command_timeout, poll=spec.poll_timeout
+        ),
+        limits=Limits(output_bytes=spec.max_output_bytes),
     )
 
 

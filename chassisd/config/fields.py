@@ -22,6 +22,9 @@ DNS_SUBDOMAIN: Final = re.compile(
     r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
 )
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+#: A byte size: a number of bytes, KiB or MiB (``4Mi``), as the CRDs' size pattern.
+SIZE: Final = re.compile(r"([1-9][0-9]{0,9})(Ki|Mi)?")
+_SIZE_UNITS: Final = {None: 1, "Ki": 1024, "Mi": 1024 * 1024}
 _REQUIRED = object()
 
 
@@ -36,6 +39,17 @@ def parse_duration(text: object, *, document: str, path: str) -> float:
                 return float(total)
     raise ConfigError(
         f"not a duration: {text!r} (use e.g. 30s, 5m, 24h)", document=document, path=path
+    )
+
+
+def parse_size(text: object, *, document: str, path: str) -> int:
+    """Parse ``65536``, ``64Ki``, ``4Mi`` into bytes (the CRDs' size pattern)."""
+    if isinstance(text, str) and len(text) <= 16:
+        match = SIZE.fullmatch(text)
+        if match:
+            return int(match.group(1)) * _SIZE_UNITS[match.group(2)]
+    raise ConfigError(
+        f"not a size: {text!r} (bytes, or with Ki or Mi, e.g. 4Mi)", document=document, path=path
     )
 
 
@@ -128,6 +142,13 @@ class Fields:
         if value is default:
             return default
         return parse_duration(value, document=self.document, path=self.at(key))
+
+    def size(self, key: str, default: int) -> int:
+        """A byte-size field (``4Mi``), in bytes."""
+        value = self._get(key, default, "size")
+        if value is default:
+            return default
+        return parse_size(value, document=self.document, path=self.at(key))
 
     def mapping(self, key: str) -> Fields:
         """A required mapping field, validated in turn (its unknown fields are rejected too)."""

@@ -24,9 +24,11 @@ from chassisd.config.defaults import (
     DEFAULT_GRACE_PERIOD,
     DEFAULT_HOSTNAME_TEMPLATE,
     DEFAULT_LEASE_TIME,
+    DEFAULT_MAX_OUTPUT_BYTES,
     DEFAULT_NAMESPACE,
     DEFAULT_NODE_NAME_TEMPLATE,
     DEFAULT_POLL_INTERVAL,
+    DEFAULT_POLL_TIMEOUT,
 )
 from chassisd.config.driver_targets import PowerRoute
 from chassisd.driver import ChassisTarget
@@ -59,6 +61,8 @@ class ChassisResource:
     paused: bool = False
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     command_timeout: float = DEFAULT_COMMAND_TIMEOUT
+    poll_timeout: float = DEFAULT_POLL_TIMEOUT
+    max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
     fallback: tuple[tuple[str, str], ...] = ()  # (driver, address) tried in order for power
 
 

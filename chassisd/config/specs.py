@@ -21,9 +21,11 @@ from chassisd.config.defaults import (
     DEFAULT_HOSTNAME_TEMPLATE,
     DEFAULT_KNOWN_HOSTS_KEY,
     DEFAULT_LEASE_TIME,
+    DEFAULT_MAX_OUTPUT_BYTES,
     DEFAULT_NAMESPACE,
     DEFAULT_NODE_NAME_TEMPLATE,
     DEFAULT_POLL_INTERVAL,
+    DEFAULT_POLL_TIMEOUT,
 )
 from chassisd.config.dnsmasq import DNSMASQ_OPTION_KEYS
 from chassisd.config.fields import DNS_LABEL, DNS_SUBDOMAIN, Fields, check_template
@@ -90,6 +92,8 @@ def chassis_spec(name: str, spec: Fields) -> ChassisResource:
         paused=spec.flag("paused", False),
         connect_timeout=spec.duration("connectTimeout", DEFAULT_CONNECT_TIMEOUT),
         command_timeout=spec.duration("commandTimeout", DEFAULT_COMMAND_TIMEOUT),
+        poll_timeout=spec.duration("pollTimeout", DEFAULT_POLL_TIMEOUT),
+        max_output_bytes=spec.size("maxOutputSize", DEFAULT_MAX_OUTPUT_BYTES),
         fallback=tuple(
             (
                 item.matching("driver", _DRIVER, "a driver name", None, 63),

@@ -11,6 +11,7 @@ chassis, pools or reconcile.
 from __future__ import annotations
 
 import base64
+import binascii
 import logging
 import os
 from collections.abc import Iterator
@@ -279,9 +280,15 @@ class KubeGateway:
         secret = self.get(SECRET, namespace, name)
         if secret is None:
             raise ConfigError(f"Secret {namespace}/{name} not found")
-        data = {
-            k: base64.b64decode(v).decode("utf-8") for k, v in (secret.get("data") or {}).items()
-        }
+        data: dict[str, str] = {}
+        for key, value in (secret.get("data") or {}).items():
+            try:
+                data[str(key)] = base64.b64decode(value).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError, TypeError, ValueError) as exc:
+                # The key is named, never the value (it may be most of a password).
+                raise ConfigError(
+                    f"Secret {namespace}/{name}: key {key!r} is not base64-encoded UTF-8 text"
+                ) from exc
         data.update(secret.get("stringData") or {})
         return data
 

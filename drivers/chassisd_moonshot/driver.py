@@ -36,6 +36,12 @@ POWER_COMMANDS = {
 }
 
 
+#: Nodes one Moonshot 1500 can hold at most: 45 cartridge slots, node ids up to n8 (MAAS
+#: documents ``c1-45n1-8``; moonshot-cli.md, node numbering). It caps the per-node MAC queries
+#: of one poll.
+MAX_NODES = 45 * 8
+
+
 class MoonshotDriver(Driver):
     """HPE Moonshot 1500 chassis through its chassis manager's SSH CLI."""
 
@@ -102,6 +108,13 @@ class MoonshotDriver(Driver):
             )
             return {n: m for n, m in macs.items() if n in listed}, warnings
         # Some firmware refuses ``all`` (its output is UNKNOWN, moonshot-cli.md §4.2): ask per node.
+        # At most one query per node a chassis can hold: a listing of a million nodes must not
+        # become a million commands (the poll deadline bounds their time, this their number).
+        if len(node_ids) > MAX_NODES:
+            raise DeviceError(
+                f"'show node list' lists {len(node_ids)} nodes, more than the {MAX_NODES} a "
+                f"Moonshot 1500 holds; not asking each for its MACs"
+            )
         result: dict[NodeId, tuple[MacAddress, ...]] = {}
         for node_id in node_ids:
             per_node = f"show node macaddr {node_id}"

@@ -26,10 +26,12 @@ from io import StringIO
 import paramiko
 from paramiko.hostkeys import HostKeyEntry
 
+from chassisd.alarm import Alarm, cut
 from chassisd.driver import ChassisTarget
 from chassisd.errors import (
     AmbiguousOutcome,
     AuthError,
+    ParseError,
     PermanentError,
     TransientError,
     TrustError,
@@ -96,17 +98,36 @@ class SshSession:
         self._target = target
         self._transport: paramiko.Transport | None = None
         self._sock: socket.socket | None = None
+        self._poll_alarm: Alarm | None = None
 
     def connect(self) -> None:
-        """Open the TCP connection, negotiate, check the host key, log in."""
+        """Open the TCP connection, negotiate, check the host key, log in.
+
+        Arms the conversation's total deadline (``timeouts.poll``): when it passes, the socket
+        is shut down, whatever paramiko is waiting for, and every later command fails at once.
+        """
         host, port = self._target.host_port(DEFAULT_PORT)
         timeout = self._target.timeouts.connect
+        self._poll_alarm = Alarm(self._target.timeouts.poll, self._cut)
         try:
             sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as exc:
             raise TransientError(f"cannot connect to {host}:{port}: {exc}") from exc
         self._sock = sock
-        transport = paramiko.Transport(sock)
+        # The handshake and login have their own paramiko timeouts, each per step and per
+        # read; this bounds them together (a banner sent one byte a second trips none).
+        with Alarm(timeout * 2, self._cut) as login_alarm:
+            try:
+                self._start(transport=paramiko.Transport(sock), host=host, port=port)
+            except TransientError as exc:
+                if self._poll_expired() or login_alarm.fired:
+                    raise TransientError(
+                        f"no SSH login to {host}:{port} within {self._expired_limit(timeout * 2)}"
+                    ) from exc
+                raise
+
+    def _start(self, *, transport: paramiko.Transport, host: str, port: int) -> None:
+        timeout = self._target.timeouts.connect
         self._transport = transport
         transport.banner_timeout = timeout
         transport.auth_timeout = timeout
@@ -194,6 +215,11 @@ class SshSession:
     def run(self, command: str, *, changes_state: bool = False) -> str:
         """Run one command on a new exec channel and return its whole output as text."""
         transport = self._transport
+        if self._poll_expired():
+            raise TransientError(
+                f"not sent {command!r}: the poll deadline of {self._target.timeouts.poll:g} s "
+                "passed (spec.pollTimeout)"
+            )
         if transport is None or not transport.is_active():
             raise TransientError(f"not connected (running {command!r})")
         timeout = self._target.timeouts.command
@@ -203,7 +229,12 @@ class SshSession:
             raise TransientError(f"cannot open a channel for {command!r}: {exc}") from exc
         failure = AmbiguousOutcome if changes_state else TransientError
         deadline = time.monotonic() + timeout
+        limit = self._target.limits.output_bytes
         chunks: list[bytes] = []
+        received = 0
+        # paramiko waits for the exec request's reply without any timeout; the alarm bounds
+        # that too (it ends the session: a device that ignores a request is not reused).
+        alarm = Alarm(timeout, self._cut)
         try:
             channel.exec_command(command)
             while True:
@@ -211,27 +242,59 @@ class SshSession:
                 if remaining <= 0:
                     raise TimeoutError()
                 channel.settimeout(remaining)
-                data = channel.recv(_READ_CHUNK)
+                data = channel.recv(min(_READ_CHUNK, limit + 1 - received))
                 if not data:
                     break
+                received += len(data)
+                if received > limit:
+                    # Checked per chunk, so at most the limit (plus one chunk) is ever held;
+                    # the channel is closed below, which tells the device to stop.
+                    raise ParseError(
+                        f"output exceeds the limit of {limit} bytes (spec.maxOutputSize)",
+                        command=command,
+                    )
                 chunks.append(data)
         except TimeoutError as exc:
             raise failure(f"no complete answer to {command!r} within {timeout:g} s") from exc
         except (paramiko.SSHException, OSError, EOFError) as exc:
+            if alarm.fired or self._poll_expired():
+                raise failure(
+                    f"no complete answer to {command!r} within {self._expired_limit(timeout)}"
+                ) from exc
             raise failure(f"connection lost during {command!r}: {exc!r}") from exc
         finally:
+            alarm.cancel()
             channel.close()
         # A channel that closes without an exit status was cut off, not finished (paramiko
         # reports that as -1). Whether the chassis manager sends one is UNKNOWN; every SSH server
         # we know does for exec, and the simulator does.
         if not channel.exit_status_ready() or channel.exit_status == -1:
+            if alarm.fired or self._poll_expired():
+                raise failure(
+                    f"no complete answer to {command!r} within {self._expired_limit(timeout)}"
+                )
             raise failure(f"connection lost during {command!r}")
         return b"".join(chunks).decode("utf-8", errors="replace")
+
+    def _cut(self) -> None:
+        """The alarms' action: end the connection under paramiko's feet (from a timer thread)."""
+        cut(self._sock)
+
+    def _poll_expired(self) -> bool:
+        return self._poll_alarm is not None and self._poll_alarm.fired
+
+    def _expired_limit(self, step: float) -> str:
+        """Which deadline passed, for a message: the poll's or the step's own."""
+        if self._poll_expired():
+            return f"the poll deadline of {self._target.timeouts.poll:g} s (spec.pollTimeout)"
+        return f"{step:g} s"
 
     def close(self) -> None:
         """Disconnect; never raises. The socket is closed here too: paramiko's ``close`` does
         nothing once its transport thread has ended (the chassis hung up first), which would
         leave the connection open until garbage collection."""
+        if self._poll_alarm is not None:
+            self._poll_alarm.cancel()
         if self._transport is not None:
             self._transport.close()
             self._transport = None

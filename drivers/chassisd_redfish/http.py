@@ -40,13 +40,16 @@ from __future__ import annotations
 import enum
 import json
 import ssl
-from collections.abc import Mapping
-from dataclasses import replace
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any, Final
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
+from chassisd.alarm import Alarm, cut
 from chassisd.driver import ChassisTarget
 from chassisd.errors import (
     AmbiguousOutcome,
@@ -58,6 +61,7 @@ from chassisd.errors import (
     TransientError,
     TrustError,
     UnsupportedError,
+    excerpt,
 )
 from chassisd_redfish.resources import Resource
 from chassisd_redfish.tls import CertificatePinMismatch, TrustSettings, client_trust
@@ -66,6 +70,22 @@ DEFAULT_PORT: Final = 443
 MAX_REDIRECTS: Final = 5
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _ERROR_TEXT_LIMIT: Final = 300
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One HTTP answer, read whole (and within the size limit) before anyone looks at it."""
+
+    status_code: int
+    reason_phrase: str
+    headers: httpx.Headers
+    url: str
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        """The body as text (undecodable bytes replaced)."""
+        return self.content.decode("utf-8", errors="replace")
 
 
 class Kind(enum.Enum):
@@ -84,6 +104,8 @@ class HttpSession:
         self.base_url = _base_url(target)
         self._client: httpx.Client | None = None
         self._session_url = ""
+        self._streams = _Streams()
+        self._poll_alarm: Alarm | None = None
         self.trust: TrustSettings | None = None
         self.auth_mode = ""  # "session" or "basic" once logged in
 
@@ -96,8 +118,9 @@ class HttpSession:
         except ValueError as exc:
             raise TrustError(f"unusable trust material: {exc}") from exc
         timeouts = self._target.timeouts
+        self._poll_alarm = Alarm(timeouts.poll, self._streams.cut_all)
         self._client = httpx.Client(
-            verify=self.trust.context,
+            transport=_WatchedTransport(self.trust.context, self._streams),
             timeout=httpx.Timeout(
                 connect=timeouts.connect,
                 read=timeouts.command,
@@ -158,11 +181,15 @@ class HttpSession:
                 # Bounded by the connect timeout: a hung BMC must not hold up the caller's
                 # clean-up for a whole command timeout.
                 brief = min(self._target.timeouts.connect, self._target.timeouts.command)
-                client.delete(self._session_url, timeout=brief)
+                if not self._poll_expired():
+                    with Alarm(brief, self._streams.cut_all):
+                        client.delete(self._session_url, timeout=brief)
         except (httpx.HTTPError, httpx.InvalidURL, OSError):
             pass  # the session expires on the BMC by itself; nothing to report from close()
         finally:
             self._session_url = ""
+            if self._poll_alarm is not None:
+                self._poll_alarm.cancel()
             client.close()
 
     # -- requests ---------------------------------------------------------------------------------
@@ -205,7 +232,7 @@ class HttpSession:
             raise RuntimeError("the driver is not open: use it in a `with` block")
         return self._client
 
-    def _get(self, path_or_url: str) -> tuple[httpx.Response, str]:
+    def _get(self, path_or_url: str) -> tuple[Reply, str]:
         url = self.url(path_or_url)
         for _ in range(MAX_REDIRECTS + 1):
             response = self._send("GET", url, Kind.READ)
@@ -217,14 +244,56 @@ class HttpSession:
 
     def _send(
         self, method: str, url: str, kind: Kind, body: Mapping[str, Any] | None = None
-    ) -> httpx.Response:
+    ) -> Reply:
+        """Send one request and read its answer, at most ``limits.output_bytes`` of it.
+
+        The body is streamed and counted while it arrives (after decompression: a small gzip
+        bomb is as big as what it unpacks to), so no more than the limit plus one chunk is
+        ever held.
+        """
         client = self._require_client()
+        limit = self._target.limits.output_bytes
+        timeout = self._target.timeouts.command
+        if self._poll_expired():
+            raise TransientError(f"{method} {url}: not sent: {self._expired_limit(timeout)} passed")
+        # httpx's timeouts are per read: a BMC sending one byte a second never trips them. The
+        # alarm bounds the whole request (connect, headers, body) by cutting its connection.
+        alarm = Alarm(timeout, self._streams.cut_all)
         try:
-            return client.request(method, url, json=body)
+            request = client.build_request(method, url, json=body)
+            response = client.send(request, stream=True)
+            try:
+                chunks: list[bytes] = []
+                received = 0
+                for chunk in response.iter_bytes():
+                    received += len(chunk)
+                    if received > limit:
+                        raise ParseError(
+                            f"answer exceeds the limit of {limit} bytes (spec.maxOutputSize)",
+                            command=f"{method} {url}",
+                        )
+                    chunks.append(chunk)
+            finally:
+                response.close()
+            if alarm.fired or self._poll_expired():
+                # A body without a length ends when the connection does: the cut looks like
+                # the end of an answer that is in fact incomplete.
+                raise self._deadline_error(method, url, kind, timeout)
         except httpx.HTTPError as exc:
+            if alarm.fired or self._poll_expired():
+                raise self._deadline_error(method, url, kind, timeout) from exc
             raise self._transport_error(exc, method, url, kind) from exc
         except httpx.InvalidURL as exc:
-            raise PermanentError(f"invalid URL {url!r}: {exc}") from exc
+            raise PermanentError(f"invalid URL {excerpt(url)!r}: {exc}") from exc
+        finally:
+            alarm.cancel()
+        return Reply(
+            status_code=response.status_code,
+            reason_phrase=response.reason_phrase,
+            headers=response.headers,
+            url=str(response.url),
+            content=b"".join(chunks),
+        )
 
     def _transport_error(
         self, exc: httpx.HTTPError, method: str, url: str, kind: Kind
@@ -253,6 +322,24 @@ class HttpSession:
             return TransientError(f"{where}: no answer: {_describe(exc)}")
         return PermanentError(f"{where}: {_describe(exc)}")
 
+    def _poll_expired(self) -> bool:
+        return self._poll_alarm is not None and self._poll_alarm.fired
+
+    def _expired_limit(self, step: float) -> str:
+        """Which deadline passed, for a message: the poll's or the request's own."""
+        if self._poll_expired():
+            return f"the poll deadline of {self._target.timeouts.poll:g} s (spec.pollTimeout)"
+        return f"{step:g} s"
+
+    def _deadline_error(self, method: str, url: str, kind: Kind, step: float) -> DriverError:
+        where = f"{method} {url}"
+        if kind is Kind.CHANGE:
+            return AmbiguousOutcome(
+                f"{where}: sent, but no complete answer within {self._expired_limit(step)}; it "
+                "may have been carried out and is not re-sent"
+            )
+        return TransientError(f"{where}: no complete answer within {self._expired_limit(step)}")
+
     def _trust_mode(self) -> str:
         mode = self.trust.mode if self.trust is not None else "system"
         return {
@@ -262,7 +349,7 @@ class HttpSession:
             "certificateFingerprint for a self-signed BMC certificate",
         }.get(mode, mode)
 
-    def _check(self, response: httpx.Response, method: str, url: str, kind: Kind) -> None:
+    def _check(self, response: Reply, method: str, url: str, kind: Kind) -> None:
         status = response.status_code
         if 200 <= status < 300:
             return
@@ -288,14 +375,98 @@ class HttpSession:
             cls = DeviceError
         raise cls(message)
 
-    def _decode(self, response: httpx.Response, url: str) -> Resource:
+    def _decode(self, response: Reply, url: str) -> Resource:
         try:
             data = json.loads(response.content)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ParseError(f"not JSON: {exc}", command=url) from exc
         if not isinstance(data, dict):
             raise ParseError(f"expected a JSON object, got {type(data).__name__}", command=url)
-        return Resource(str(response.url), data)
+        return Resource(response.url, data)
+
+
+class _Streams:
+    """The connections of one session, so an alarm can cut them all from its timer thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: set[_WatchedStream] = set()
+
+    def add(self, stream: _WatchedStream) -> None:
+        with self._lock:
+            self._open.add(stream)
+
+    def discard(self, stream: _WatchedStream) -> None:
+        with self._lock:
+            self._open.discard(stream)
+
+    def cut_all(self) -> None:
+        with self._lock:
+            streams = list(self._open)
+        for stream in streams:
+            cut(stream.get_extra_info("socket"))
+
+
+class _WatchedStream(httpcore.NetworkStream):
+    """An httpcore stream that stays listed in ``_Streams`` until it is closed."""
+
+    def __init__(self, inner: httpcore.NetworkStream, streams: _Streams) -> None:
+        self._inner = inner
+        self._streams = streams
+        streams.add(self)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._streams.discard(self)
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        self._streams.discard(self)
+        return _WatchedStream(
+            self._inner.start_tls(ssl_context, server_hostname, timeout), self._streams
+        )
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _WatchedBackend(httpcore.SyncBackend):
+    """httpcore's own socket backend, with every connection listed in ``_Streams``."""
+
+    def __init__(self, streams: _Streams) -> None:
+        self._streams = streams
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        inner = super().connect_tcp(host, port, timeout, local_address, socket_options)
+        return _WatchedStream(inner, self._streams)
+
+
+class _WatchedTransport(httpx.HTTPTransport):
+    """httpx's transport over ``_WatchedBackend``: httpx has no public seam for httpcore's
+    network backend, so the pool its constructor built is replaced by an equal one with it."""
+
+    def __init__(self, context: ssl.SSLContext, streams: _Streams) -> None:
+        super().__init__(verify=context)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=context, network_backend=_WatchedBackend(streams)
+        )
 
 
 def _base_url(target: ChassisTarget) -> str:
@@ -334,7 +505,7 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _error_detail(response: httpx.Response) -> str:
+def _error_detail(response: Reply) -> str:
     """The device's own words from an error body: Redfish ``error`` or RIS ``Messages``."""
     try:
         body = json.loads(response.content)

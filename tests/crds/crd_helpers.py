@@ -155,6 +155,8 @@ VALID: dict[str, dict[str, Any]] = {
             "pollInterval": "5m",
             "connectTimeout": "10s",
             "commandTimeout": "1m30s",
+            "pollTimeout": "2m",
+            "maxOutputSize": "8Mi",
             "nodeNameTemplate": "m1c{cartridge}n{node}",
             "paused": False,
         },
@@ -251,6 +253,9 @@ CASES: tuple[Case, ...] = (
     # Chassis: both the schema and chassisd.config reject these.
     Case("duration-words", "Chassis", {"spec.pollInterval": "5 minutes"}, SCHEMA),
     Case("duration-empty", "Chassis", {"spec.commandTimeout": ""}, SCHEMA),
+    Case("size-decimal-unit", "Chassis", {"spec.maxOutputSize": "4MB"}, SCHEMA),
+    Case("size-zero", "Chassis", {"spec.maxOutputSize": "0"}, SCHEMA),
+    Case("size-number", "Chassis", {"spec.maxOutputSize": 4096}, SCHEMA),
     Case("duration-milliseconds", "Chassis", {"spec.pollInterval": "500ms"}, SCHEMA),
     Case("template-unknown-field", "Chassis", {"spec.nodeNameTemplate": "m1c{slot}"}, SCHEMA),
     Case("template-format-spec", "Chassis", {"spec.nodeNameTemplate": "{id:>4}"}, SCHEMA),

@@ -476,8 +476,21 @@ class Faults:
     """A line inserted in the middle of the rows of a ``show node list``/``macaddr`` table."""
     refuse_macaddr_all: bool = False
     """``show node macaddr all`` answers ``CliProfile.invalid_node_text`` instead of a table."""
+    keep_rows: int | None = None
+    """Cut a table after this many rows, at a line boundary, and end normally (exit 0): a
+    truncated answer that looks complete."""
+    flood_bytes: int = 0
+    """After the answer, send this many bytes more, in lines of ``flood_line`` bytes (hostile)."""
+    endless: bool = False
+    """After the answer, send lines of junk for as long as the client reads (hostile)."""
+    flood_line: int = 1024
+    """Length of one junk line of ``flood_bytes``/``endless``; larger than the flood for one
+    endless line without a newline."""
+    drip_interval: float = 0.0
+    """Send the answer one byte at a time, this many seconds apart (a half-dead card)."""
     affects: frozenset[CommandKind] | None = None
-    """Limit ``hang``, ``disconnect_mid_output``, ``garbage_line`` to these kinds (None: all)."""
+    """Limit the per-command faults (all above but ``reject_all_logins``, ``refuse_macaddr_all``)
+    to these kinds (None: all)."""
 
     def applies_to(self, kind: CommandKind) -> bool:
         """Whether the per-command faults apply to a command of ``kind``."""

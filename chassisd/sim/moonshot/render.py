@@ -53,6 +53,12 @@ class Reply:
     rows_start: int | None = None
     """Index of the first table row in ``lines`` (tables only; used by the garbage fault)."""
 
+    def with_rows_kept(self, count: int) -> Reply:
+        """Keep only the first ``count`` table rows (no-op for non-tables)."""
+        if self.rows_start is None:
+            return self
+        return replace(self, lines=self.lines[: self.rows_start + count])
+
     def with_line_inserted(self, line: str) -> Reply:
         """Insert ``line`` in the middle of the table rows (no-op for non-tables)."""
         if self.rows_start is None:

@@ -17,7 +17,10 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Final
 
 from chassisd.sim.moonshot.model import NodeId
@@ -88,6 +91,25 @@ _POWER_WORDS: Final[Mapping[PowerReport, str]] = {
 only when ``Timing.report_powering_on`` is set (a CM 2.0 CLI word [cli §4.3])."""
 
 
+_JUNK_PIECE = b"x" * 65535 + b"\n"
+
+
+def _junk(total: int, endless: bool) -> Iterator[bytes]:
+    """Junk in 64 KiB pieces: ``total`` bytes, or without end."""
+    left = total
+    while endless or left > 0:
+        piece = _JUNK_PIECE if endless or left >= len(_JUNK_PIECE) else _JUNK_PIECE[:left]
+        left -= len(piece)
+        yield piece
+
+
+def _drip(body: bytes, interval: float) -> Iterator[bytes]:
+    """``body`` one byte at a time, ``interval`` seconds apart."""
+    for i in range(len(body)):
+        yield body[i : i + 1]
+        time.sleep(interval)
+
+
 class RestApi:
     """Routes one request to the resource it names; the server calls ``handle`` per request."""
 
@@ -110,6 +132,12 @@ class RestApi:
         response = self._route(request, kind, segments, faults)
         if faults.malformed_json and faults.applies_to(kind) and response.body:
             response = Response(response.status, response.body[: len(response.body) // 2])
+        if faults.applies_to(kind) and (faults.flood_bytes or faults.endless):
+            response = replace(response, stream=partial(_junk, faults.flood_bytes, faults.endless))
+        if faults.applies_to(kind) and faults.drip_interval > 0:
+            response = replace(
+                response, body=b"", stream=partial(_drip, response.body, faults.drip_interval)
+            )
         return response
 
     @staticmethod

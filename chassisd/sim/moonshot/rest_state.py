@@ -66,8 +66,15 @@ class RestFaults:
     """Every session login and every Basic-authenticated request gets 401."""
     sessions_unsupported: bool = False
     """``POST /rest/v1/Sessions`` answers 404, so only HTTP Basic works."""
+    flood_bytes: int = 0
+    """After an affected JSON answer, send this many bytes of junk more (hostile)."""
+    endless: bool = False
+    """After an affected JSON answer, send junk for as long as the client reads (hostile)."""
+    drip_interval: float = 0.0
+    """Send affected answers one byte at a time, this many seconds apart (a half-dead BMC)."""
     affects: frozenset[RequestKind] | None = None
-    """Limit ``status``, ``hang`` and ``malformed_json`` to these kinds (None: all)."""
+    """Limit the per-request faults (all above but the two about logins) to these kinds (None:
+    all)."""
 
     def applies_to(self, kind: RequestKind) -> bool:
         return self.affects is None or kind in self.affects

@@ -2,7 +2,8 @@
 
 Owns: running one CLI command per exec request or typed line (echo, prompt, line discipline),
 and the transport-level faults and latency that apply per command (hang, disconnect
-mid-output).
+mid-output, and the hostile ones: a cut table, a flood or endless stream of junk, a drip of one
+byte at a time).
 
 Must not: parse or render CLI text itself (``cli_commands`` / ``render`` do), or accept
 connections (``ssh_server`` does).
@@ -47,7 +48,50 @@ def _reply(sim: MoonshotSimulator, command: cli_commands.Command, faults: Faults
     reply = cli_commands.execute(command, sim.state, sim.profile, faults)
     if faults.garbage_line is not None and faults.applies_to(command.kind):
         reply = reply.with_line_inserted(faults.garbage_line)
+    if faults.keep_rows is not None and faults.applies_to(command.kind):
+        reply = reply.with_rows_kept(faults.keep_rows)
     return reply
+
+
+async def _flood(process: asyncssh.SSHServerProcess[str], faults: Faults) -> bool:
+    """Send the hostile junk of ``flood_bytes``/``endless`` in pieces of at most 64 KiB, a
+    newline every ``flood_line`` bytes, never holding it all (``drain`` waits for the client's
+    SSH window); False once the client went away."""
+    left = faults.flood_bytes
+    column = 0  # bytes of the current junk line already sent
+    try:
+        while faults.endless or left > 0:
+            size = _FLOOD_PIECE if faults.endless else min(_FLOOD_PIECE, left)
+            to_newline = faults.flood_line - 1 - column
+            if to_newline < size:
+                piece = "x" * to_newline + "\n"
+                column = 0
+            else:
+                piece = "x" * size
+                column += size
+            left -= len(piece)
+            process.stdout.write(piece)
+            await process.stdout.drain()
+    except (OSError, asyncssh.Error):
+        return False
+    return not process.channel.is_closing()
+
+
+_FLOOD_PIECE = 65536
+
+
+async def _drip(process: asyncssh.SSHServerProcess[str], text: str, interval: float) -> bool:
+    """Send ``text`` one character every ``interval`` seconds; False once the client left."""
+    try:
+        for char in text:
+            if process.channel.is_closing():
+                return False
+            process.stdout.write(char)
+            await process.stdout.drain()
+            await asyncio.sleep(interval)
+    except (OSError, asyncssh.Error):
+        return False
+    return True
 
 
 async def _send(
@@ -59,8 +103,14 @@ async def _send(
         await process.stdout.drain()
         process.channel.close()  # no exit status, no EOF: as if the CM dropped the session
         return False
-    process.stdout.write(text)
-    await process.stdout.drain()
+    if faults.applies_to(kind) and faults.drip_interval > 0:
+        if not await _drip(process, text, faults.drip_interval):
+            return False
+    else:
+        process.stdout.write(text)
+        await process.stdout.drain()
+    if faults.applies_to(kind) and (faults.flood_bytes or faults.endless):
+        return await _flood(process, faults)
     return True
 
 

@@ -69,6 +69,9 @@ class Response:
     headers: tuple[tuple[str, str], ...] = ()
     hang: bool = False
     content_type: str = "application/json"
+    stream: Callable[[], Iterator[bytes]] | None = None
+    """Body pieces made while sending, after ``body`` (hostile peers: a flood, an endless or a
+    dripping answer): sent without Content-Length, the connection closing after the last."""
 
     @classmethod
     def json(
@@ -188,10 +191,21 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         if response.body or response.status not in (204, 304):
             self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(response.body)))
+        if response.stream is None:
+            self.send_header("Content-Length", str(len(response.body)))
+        else:
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(response.body)
+            if response.stream is not None:
+                self.wfile.flush()
+                for piece in response.stream():
+                    if self.server.owner._closed:
+                        break
+                    self.wfile.write(piece)
+                    self.wfile.flush()
 
 
 class HttpsServer:
