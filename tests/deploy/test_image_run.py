@@ -29,10 +29,10 @@ import httpx
 import kubernetes.client as k8s
 import pytest
 import yaml
-from chassisd.sim.model import Cartridge, ChassisSpec, CommandKind, SimNode
 
 from chassisd.kube.gateway import DHCPHOSTS, POWERACTION, Kind, KubeGateway
 from chassisd.sim.moonshot import MoonshotSimulator, SimHandle
+from chassisd.sim.moonshot.model import Cartridge, ChassisSpec, CommandKind, SimNode
 from chassisd.testing.controlplane import ControlPlane, service_account_client
 from tests.deploy.deploy_helpers import CHART, EXAMPLE_VALUES, REPO, BuiltImage, Helm, find
 from tests.deploy.image_runner import ImageRun, buildah, image_config
