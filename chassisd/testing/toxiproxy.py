@@ -72,7 +72,8 @@ MODULE_PATH = "github.com/Shopify/toxiproxy/v2"
 READY_TIMEOUT = 15.0
 STOP_GRACE = 10.0  # seconds between SIGTERM and SIGKILL
 PORT_ATTEMPTS = 5  # a port picked as free may be taken before the server binds it
-API_TIMEOUT = 10.0  # seconds for one call to Toxiproxy's own API (it answers in milliseconds)
+API_TIMEOUT = 30.0  # seconds for one call to Toxiproxy's own API: milliseconds, unless the
+# machine is saturated (a latency toxic's removal waits for the connections it delays)
 LOG_TAIL_LINES = 30
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>

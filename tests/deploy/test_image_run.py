@@ -279,7 +279,7 @@ def test_image_runs_the_farm_in_cluster(
                 "apiVersion": "chassisd.io/v1alpha1",
                 "kind": "PowerAction",
                 "metadata": {"name": "power-on-c1n43", "namespace": ns},
-                "spec": {"node": "c1n43", "action": "on"},
+                "spec": {"node": "c1n43-1", "action": "on"},
             }
         )
 

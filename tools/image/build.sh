@@ -58,12 +58,17 @@ secret=()
 
 old_id="$(buildah inspect --type image --format '{{.FromImageID}}' "$image" 2>/dev/null || true)"
 build_start=$SECONDS
+# The labels are also given on the command line: buildah's layer cache reuses a cached LABEL
+# step although the REVISION build argument changed, which left a stale revision on the image.
 buildah build --quiet --layers --isolation chroot --pull-never \
   --file "$repo/deploy/Dockerfile" \
   --build-arg "PYTHON_IMAGE=$base" \
   --build-arg "VERSION=$version" \
   --build-arg "REVISION=$revision" \
   --build-arg "SOURCE=$source_url" \
+  --label "org.opencontainers.image.version=$version" \
+  --label "org.opencontainers.image.revision=$revision" \
+  --label "org.opencontainers.image.source=$source_url" \
   "${secret[@]}" \
   --tag "$image" "$repo" >&2 || die "buildah build failed (see above)"
 log "built $image in $((SECONDS - build_start))s ($((SECONDS - start))s with the base)"
