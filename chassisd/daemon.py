@@ -22,12 +22,16 @@ import socket
 import sys
 import threading
 from collections.abc import Sequence
+from importlib.metadata import version
 from pathlib import Path
 from types import FrameType
 
 from chassisd.config import DEFAULT_POLL_INTERVAL, DEFAULT_POLL_WORKERS, load_config
 from chassisd.errors import ConfigError
+from chassisd.exitcodes import HELP as EXIT_HELP
+from chassisd.exitcodes import sync_exit
 from chassisd.farm import Farm
+from chassisd.helpformat import HelpFormatter
 from chassisd.registry import Registry
 from chassisd.standalone import sync
 
@@ -64,10 +68,26 @@ def _setup_logging(log_format: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``chassisd`` argument parser."""
-    parser = argparse.ArgumentParser(prog="chassisd", description="chassis inventory agent")
+    parser = argparse.ArgumentParser(
+        prog="chassisd",
+        description="chassis inventory agent",
+        epilog=EXIT_HELP,
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('chassisd')}")
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="poll chassis and keep reservations up to date")
-    run.add_argument("--log-format", choices=("text", "json"), default="text")
+    run = commands.add_parser(
+        "run",
+        help="poll chassis and keep reservations up to date",
+        description="Cluster mode (default): follow Chassis, NodePool and PowerAction objects "
+        "and write DhcpHosts, statuses and Events. Standalone mode (--config FILE --output-dir "
+        "DIR): the same resources from a file, results written to DIR.",
+        epilog=EXIT_HELP,
+        formatter_class=HelpFormatter,
+    )
+    run.add_argument(
+        "--log-format", choices=("text", "json"), default="text", help="log line format"
+    )
     standalone = run.add_argument_group("standalone mode")
     standalone.add_argument("--config", type=Path, help="standalone config file")
     standalone.add_argument("--output-dir", type=Path, help="where reservations go")
@@ -81,14 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument(
         "--identity",
         default=os.environ.get("POD_NAME") or socket.gethostname(),
-        help="this replica's name in the leader Lease (default: $POD_NAME or the host name)",
+        help="this replica's name in the leader Lease ($POD_NAME, else the host name)",
     )
     cluster.add_argument(
         "--lease-namespace",
         default=os.environ.get("POD_NAMESPACE"),
-        help="namespace of the leader Lease (default: $POD_NAMESPACE, --namespace or default)",
+        help="namespace of the leader Lease (default: $POD_NAMESPACE, --namespace, 'default')",
     )
-    cluster.add_argument("--lease-name", default="chassisd-leader")
+    cluster.add_argument("--lease-name", default="chassisd-leader", help="name of the leader Lease")
     cluster.add_argument(
         "--no-leader-election", action="store_true", help="act without a Lease (one replica only)"
     )
@@ -147,7 +167,7 @@ def _standalone(config_path: Path, output_dir: Path, *, once: bool) -> int:
         return 2
     farm = Farm(config, Registry())
 
-    def run_once() -> None:
+    def run_once() -> int:
         report = sync(farm, output_dir)
         for result in report.view.results:
             if result.ok and result.inventory is not None:
@@ -159,14 +179,19 @@ def _standalone(config_path: Path, output_dir: Path, *, once: bool) -> int:
         for plan in report.plans:
             for conflict in plan.conflicts:
                 log.warning("pool=%s left out: %s", plan.pool.name, conflict)
+        left_out = sum(len(plan.conflicts) for plan in report.plans)
+        return sync_exit((r.error for r in report.view.failures), left_out)
 
     if once:
-        run_once()
-        return 0
+        return run_once()
     from chassisd.scheduler import run_every
 
     interval = min((c.poll_interval for c in config.chassis), default=DEFAULT_POLL_INTERVAL)
-    run_every(run_once, seconds=interval, jitter=interval * 0.1, name="standalone-sync")
+
+    def every_interval() -> None:
+        run_once()  # the exit code is for --once; a long-running sync logs its failures
+
+    run_every(every_interval, seconds=interval, jitter=interval * 0.1, name="standalone-sync")
     return 0
 
 

@@ -26,16 +26,10 @@ from chassisd.cluster.settings import PollSettings
 from chassisd.cluster.specs import NamespaceSpecs, parse_chassis
 from chassisd.cluster.status import condition, digest, older_than
 from chassisd.cluster.writer import Writer
-from chassisd.errors import (
-    AuthError,
-    ChassisdError,
-    ConfigError,
-    ParseError,
-    TransientError,
-    TrustError,
-)
+from chassisd.errors import ChassisdError, ConfigError, ParseError, TransientError
 from chassisd.farm import name_nodes
 from chassisd.kube.gateway import CHASSIS
+from chassisd.listing import UNREACHABLE_REASONS
 from chassisd.memory import KnownNode, known_order, known_to_dict, remember
 from chassisd.metrics import Metrics, PollResultLabel
 from chassisd.poller import PollResult, poll_chassis
@@ -47,16 +41,6 @@ from chassisd.timestamps import stamp
 log = logging.getLogger(__name__)
 
 POLL_JITTER = 0.05  # share of a chassis's poll interval taken off at random from each wait
-
-#: Why a chassis is not reachable, by error class (first match wins).
-UNREACHABLE_REASONS: tuple[tuple[type[ChassisdError], str], ...] = (
-    (AuthError, "AuthFailed"),
-    (TrustError, "NotTrusted"),
-    (TransientError, "Unreachable"),
-    (ParseError, "ParseError"),
-    (ConfigError, "InvalidConfig"),
-    (ChassisdError, "DeviceError"),
-)
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ class ChassisResource:
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     command_timeout: float = DEFAULT_COMMAND_TIMEOUT
     fallback: tuple[tuple[str, str], ...] = ()  # (driver, address) tried in order for power
+    labels: tuple[tuple[str, str], ...] = ()  # metadata.labels, sorted (``chassisctl -l``)
 
 
 @dataclass(frozen=True)

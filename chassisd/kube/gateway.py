@@ -53,12 +53,15 @@ SECRET = Kind("v1", "Secret")
 EVENT = Kind("v1", "Event")
 
 
-def load_api_client(kubeconfig: Path | None, *, connections: int = 0) -> k8s.ApiClient:
+def load_api_client(
+    kubeconfig: Path | None, *, connections: int = 0, context: str | None = None
+) -> k8s.ApiClient:
     """An API client from ``kubeconfig``, else ``$KUBECONFIG``, else the in-cluster config.
 
     ``connections``: HTTPS connections kept open to the API server (0: the client's default,
     5 per CPU). The agent makes requests from every poll worker at once; a pool smaller than
-    that opens and discards a TLS connection per request.
+    that opens and discards a TLS connection per request. ``context``: the kubeconfig context
+    to use (default: its current context).
     """
     configuration = k8s.Configuration()
     try:
@@ -66,7 +69,9 @@ def load_api_client(kubeconfig: Path | None, *, connections: int = 0) -> k8s.Api
             k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         else:
             path = str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG")
-            k8s_config.load_kube_config(config_file=path, client_configuration=configuration)  # type: ignore[no-untyped-call]
+            k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=path, context=context, client_configuration=configuration
+            )
     except (k8s_config.ConfigException, OSError) as exc:
         raise ConfigError(f"no usable Kubernetes configuration: {exc}") from exc
     if connections:
@@ -76,6 +81,32 @@ def load_api_client(kubeconfig: Path | None, *, connections: int = 0) -> k8s.Api
     # to try again is the caller's decision, as for every other failure.
     configuration.retries = False
     return k8s.ApiClient(configuration)
+
+
+#: Where a pod finds its own namespace (the service-account volume).
+_POD_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def default_namespace(kubeconfig: Path | None, context: str | None = None) -> str | None:
+    """The namespace kubectl would use: the kubeconfig context's (``context``, else the
+    current one), or in a pod its own; None when neither names one."""
+    try:
+        if kubeconfig is None and "KUBERNETES_SERVICE_HOST" in os.environ:
+            return _POD_NAMESPACE_FILE.read_text().strip() or None
+        path = str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG")
+        contexts, current = k8s_config.list_kube_config_contexts(config_file=path)  # type: ignore[no-untyped-call]
+    except (k8s_config.ConfigException, OSError) as exc:
+        raise ConfigError(f"no usable Kubernetes configuration: {exc}") from exc
+    chosen = (
+        current
+        if context is None
+        else next((c for c in contexts or [] if c.get("name") == context), None)
+    )
+    if chosen is None:
+        names = ", ".join(str(c.get("name")) for c in contexts or [])
+        raise ConfigError(f"context {context!r} not found in the kubeconfig (contexts: {names})")
+    namespace = (chosen.get("context") or {}).get("namespace")
+    return str(namespace) if namespace else None
 
 
 class _BoundedDynamicClient(DynamicClient):

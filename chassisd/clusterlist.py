@@ -1,0 +1,90 @@
+"""What ``chassisctl nodes`` and ``map`` read from a cluster: the nodes in Chassis statuses, the
+reservations in NodePool statuses, and every chassis the agent could not read.
+
+Owns reading those objects (one namespace, or all) and judging a Chassis status the way an
+operator would: ``Reachable=False`` is a problem with the agent's reason and message; a Chassis
+without a ``Reachable`` condition was never polled. Writes nothing. Talks to the API only
+through ``KubeGateway``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chassisd.cluster.status import find_condition
+from chassisd.kube.gateway import CHASSIS, NODEPOOL, KubeGateway
+from chassisd.listing import ChassisProblem, LabelSelector, Listing, NodeRow, rows_from_members
+from chassisd.noderef import NamedNode, node_from_dict
+
+
+def list_farm(
+    gateway: KubeGateway,
+    namespace: str | None,
+    *,
+    selector: LabelSelector | None = None,
+    chassis_names: frozenset[str] = frozenset(),
+) -> Listing:
+    """Every node of the Chassis in ``namespace`` (None: all namespaces) that match
+    ``selector`` and, if given, are named in ``chassis_names``; with their reservations."""
+    objects, _ = gateway.list(CHASSIS, namespace, selector.text if selector else "")
+    pools, _ = gateway.list(NODEPOOL, namespace)
+    by_namespace: dict[str, list[dict[str, Any]]] = {}
+    for obj in objects:
+        if chassis_names and obj["metadata"]["name"] not in chassis_names:
+            continue
+        by_namespace.setdefault(obj["metadata"]["namespace"], []).append(obj)
+    rows: list[NodeRow] = []
+    problems: list[ChassisProblem] = []
+    chassis: list[tuple[str, str]] = []
+    for ns in sorted(by_namespace):
+        nodes: list[NamedNode] = []
+        for obj in sorted(by_namespace[ns], key=lambda o: str(o["metadata"]["name"])):
+            name = obj["metadata"]["name"]
+            chassis.append((ns, name))
+            status = obj.get("status") or {}
+            nodes.extend(node_from_dict(name, entry) for entry in status.get("nodes") or [])
+            problem = chassis_problem(obj)
+            if problem is not None:
+                problems.append(problem)
+        members, conflicts = _reservations([p for p in pools if p["metadata"]["namespace"] == ns])
+        rows.extend(rows_from_members(nodes, members, conflicts, ns))
+    return Listing(tuple(rows), tuple(problems), tuple(chassis))
+
+
+def chassis_problem(obj: dict[str, Any]) -> ChassisProblem | None:
+    """What is wrong with a Chassis, as its status says (None: polled, last poll succeeded,
+    or paused on purpose)."""
+    meta = obj["metadata"]
+    if (obj.get("spec") or {}).get("paused"):
+        return None
+    reachable = find_condition(obj.get("status") or {}, "Reachable")
+    if not reachable:
+        return ChassisProblem(
+            meta["name"], "NotPolled", "not polled yet (is the agent running?)", meta["namespace"]
+        )
+    if reachable.get("status") == "True":
+        return None
+    return ChassisProblem(
+        meta["name"],
+        str(reachable.get("reason") or "Unknown"),
+        str(reachable.get("message") or ""),
+        meta["namespace"],
+    )
+
+
+def _reservations(
+    pools: list[dict[str, Any]],
+) -> tuple[dict[str, tuple[str, str, str]], list[str]]:
+    members: dict[str, tuple[str, str, str]] = {}
+    conflicts: list[str] = []
+    for pool in sorted(pools, key=lambda p: str(p["metadata"]["name"])):
+        status = pool.get("status") or {}
+        for member in status.get("members") or []:
+            ref = f"{member.get('chassis')}/{member.get('id')}"
+            members.setdefault(
+                ref, (pool["metadata"]["name"], member.get("ip", ""), member.get("hostname", ""))
+            )
+        conflict = find_condition(status, "Conflict")
+        if conflict.get("status") == "True":
+            conflicts.extend(str(conflict.get("message") or "").split("; "))
+    return members, conflicts
