@@ -37,6 +37,7 @@ from chassisd.health import HealthServer
 from chassisd.helpformat import HelpFormatter
 from chassisd.metrics import Metrics, PollResultLabel
 from chassisd.poller import PollResult
+from chassisd.reconcile import free_addresses
 from chassisd.registry import Registry
 from chassisd.standalone import sync
 
@@ -189,7 +190,8 @@ def _standalone(config_path: Path, output_dir: Path, *, once: bool, health: str)
                 log.error("chassis=%s driver=%s poll failed: %s", result.chassis, result.driver,
                           result.error)  # fmt: skip
         for plan in report.plans:
-            metrics.set_pool(plan.pool.name, members=len(plan.hosts), conflicts=len(plan.conflicts))
+            metrics.set_pool(plan.pool.name, members=len(plan.hosts),
+                             conflicts=len(plan.conflicts), free=free_addresses(plan))  # fmt: skip
             for conflict in plan.conflicts:
                 log.warning("pool=%s left out: %s", plan.pool.name, conflict)
         synced.set()

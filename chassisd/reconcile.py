@@ -277,3 +277,13 @@ def hostsfile_line(host: Host, pool: NodePoolSpec) -> str:
     if pool.dhcp.lease_time:
         parts.append(pool.dhcp.lease_time)
     return ",".join(parts)
+
+
+def free_addresses(plan: PoolPlan) -> int | None:
+    """How many addresses of the pool's range no reservation holds (None: the pool has no
+    range, e.g. a catch-all that leaves addressing to the dynamic range)."""
+    ip_range = plan.pool.ip_range
+    if ip_range is None:
+        return None
+    size = int(ip_range.end) - int(ip_range.start) + 1
+    return size - len({h.ip for h in plan.hosts if h.ip and ip_range.holds(h.ip)})

@@ -155,7 +155,7 @@ class ChassisController:
         if scheduled:
             self._scheduler.remove(_job_id(key))
         if forget:
-            self._metrics.forget_chassis(f"{key[0]}/{key[1]}")
+            self._metrics.forget_chassis(key[1], namespace=key[0])
             self._memory.forget(key)
 
     # --- one poll ---------------------------------------------------------------------------
@@ -193,7 +193,9 @@ class ChassisController:
             result = poll_chassis(self._registry, spec.driver, target, self._settings.retry)
         now = datetime.now(UTC)
         label = f"{namespace}/{name}"
-        self._metrics.observe_poll(label, result.driver, _result_label(result), result.seconds)
+        self._metrics.observe_poll(
+            name, result.driver, _result_label(result), result.seconds, namespace=namespace
+        )
         known = self._memory.get(key)
         if result.ok:
             polled = {name: list(name_nodes(config, [result]))}
@@ -211,8 +213,8 @@ class ChassisController:
             with self._lock:
                 self._failures[key] = failures = self._failures.get(key, 0) + 1
             log.error("chassis=%s driver=%s poll failed: %s", label, result.driver, result.error)
-        self._metrics.set_reachable(label, result.ok)
-        self._metrics.set_nodes(label, len(known))
+        self._metrics.set_reachable(name, result.ok, namespace=namespace)
+        self._metrics.set_nodes(name, len(known), namespace=namespace)
         if result.inventory is not None:
             for warning in result.inventory.warnings:
                 log.warning("chassis=%s driver=%s %s", label, result.driver, warning)

@@ -38,6 +38,7 @@ from chassisd.reconcile import (
     Host,
     PoolPlan,
     dhcphosts_objects,
+    free_addresses,
     kubefarm_configmap,
     plan_pools,
 )
@@ -277,7 +278,13 @@ class PoolReconciler:
             "written": sorted(written, key=lambda r: (r["kind"], r["namespace"], r["name"])),
         }
         pool_label = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
-        self._metrics.set_pool(pool_label, members=len(members), conflicts=len(conflicts))
+        self._metrics.set_pool(
+            obj["metadata"]["name"],
+            members=len(members),
+            conflicts=len(conflicts),
+            free=free_addresses(plan) if plan is not None else None,
+            namespace=obj["metadata"]["namespace"],
+        )
         if self._cache.status_digest(NODEPOOL, key_of(obj)) == digest(status):
             return True
         old_message = find_condition(old, "Conflict").get("message")

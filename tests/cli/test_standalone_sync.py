@@ -178,10 +178,10 @@ def test_chassisd_run_standalone_serves_health_and_metrics(
                 time.sleep(0.1)
             assert get("/readyz")[0] == 200
             metrics = get("/metrics")[1]
-            assert 'chassisd_chassis_reachable{chassis="m1"} 1.0' in metrics
+            assert 'chassisd_chassis_reachable{chassis="m1",namespace=""} 1.0' in metrics
             nodes = sum(1 for _ in farm[0].spec.nodes())
-            assert f'chassisd_nodes{{chassis="m1"}} {float(nodes)}' in metrics
-            assert 'chassisd_pool_members{pool="pool-a"}' in metrics
+            assert f'chassisd_nodes{{chassis="m1",namespace=""}} {float(nodes)}' in metrics
+            assert 'chassisd_pool_free_addresses{namespace="",pool="pool-a"}' in metrics
         finally:
             process.terminate()
             assert process.wait(timeout=10) == 0
