@@ -70,6 +70,7 @@ EXIT_HELP = exitcodes.HELP
 COMMANDS_HELP = """\
 commands:
   nodes       list every node with its power, health, pool, IP and DHCP hostname
+  map         draw every chassis as its front panel: 45 cartridge slots and their nodes
   power       power control: on|off|shutdown|cycle|reset|status|cancel NODE...
   pxe         boot NODE from the network at its next boot only
   sync        poll once and write reservations to a directory (standalone mode)
@@ -117,7 +118,7 @@ def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
         "--all-namespaces",
         action="store_true",
         default=default(False),
-        help="cluster mode: list across every namespace (nodes)",
+        help="cluster mode: list across every namespace (nodes, map)",
     )
 
 
@@ -193,6 +194,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="standalone mode: show the IPs the last sync into DIR allocated "
         "(without: the IPs a first sync would allocate)",
     )
+
+    map_ = command(
+        "map",
+        "draw every chassis as its front panel: 45 cartridge slots and their nodes",
+        "Every chassis drawn as its front panel: a Moonshot's 45 cartridge slots in three rows\n"
+        "of 15, each with the nodes of its cartridge (a BMC: one row of its nodes), one glyph\n"
+        "per node for its pool, power and problems, and a legend. Coloured on a terminal;\n"
+        "plain text otherwise (or with --no-color), where the letters say everything.\n"
+        "Chassis that could not be read are marked UNREAD and named on stderr.",
+    )
+    _selection_options(map_)
+    map_.add_argument("--no-color", action="store_true", help="plain text even on a terminal")
 
     power = command("power", "power control: on|off|shutdown|cycle|reset|status|cancel", POWER_HELP)
     power.add_argument(
@@ -296,6 +309,8 @@ def _standalone(args: argparse.Namespace) -> int:
     farm = Farm(load_config(args.config), Registry())
     if args.command in ("nodes", "map"):
         listing = _standalone_listing(farm, args)
+        if args.command == "map":
+            return _map(listing, args)
         return _show_nodes(listing, args, where="the config file")
     if args.command == "power":
         return _power(farm, args.verb, args.nodes)
@@ -355,6 +370,8 @@ def _cluster(args: argparse.Namespace) -> int:
             selector=_selector(args),
             chassis_names=_chassis_names(args),
         )
+        if args.command == "map":
+            return _map(listing, args)
         where = "any namespace" if args.all_namespaces else f"{namespace} namespace"
         return _show_nodes(listing, args, where=where)
     if args.all_namespaces:
@@ -428,6 +445,14 @@ def _report_problems(problems: Sequence[ChassisProblem]) -> None:
         where = f"{problem.namespace}/{problem.chassis}" if problem.namespace else problem.chassis
         message = f": {problem.message}" if problem.message else ""
         print(f"chassisctl: chassis {where}: {problem.reason}{message}", file=sys.stderr)
+
+
+def _map(listing: Listing, args: argparse.Namespace) -> int:
+    from chassisd.farmmap import draw
+
+    _report_problems(listing.problems)
+    sys.stdout.write(draw(listing, colour=sys.stdout.isatty() and not args.no_color))
+    return exitcodes.worst(*(p.exit_code for p in listing.problems))
 
 
 def completion_script(parser: argparse.ArgumentParser, shell: str) -> str:
@@ -576,6 +601,8 @@ def _sync(farm: Farm, output_dir: Path) -> int:
         for conflict in plan.conflicts:
             print(f"chassisctl: pool {plan.pool.name}: left out: {conflict}", file=sys.stderr)
         left_out += len(plan.conflicts)
+        for skipped in plan.skipped:
+            print(f"chassisctl: pool {plan.pool.name}: no reservation: {skipped}", file=sys.stderr)
     for path in report.written:
         print(f"wrote {path}")
     return exitcodes.sync_exit((r.error for r in failures), left_out)

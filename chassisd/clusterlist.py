@@ -9,6 +9,7 @@ through ``KubeGateway``.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from chassisd.cluster.status import find_condition
@@ -36,40 +37,56 @@ def list_farm(
     rows: list[NodeRow] = []
     problems: list[ChassisProblem] = []
     chassis: list[tuple[str, str]] = []
+    absent: set[tuple[str, str]] = set()
     for ns in sorted(by_namespace):
         nodes: list[NamedNode] = []
         for obj in sorted(by_namespace[ns], key=lambda o: str(o["metadata"]["name"])):
             name = obj["metadata"]["name"]
             chassis.append((ns, name))
             status = obj.get("status") or {}
-            nodes.extend(node_from_dict(name, entry) for entry in status.get("nodes") or [])
+            for entry in status.get("nodes") or []:
+                nodes.append(node_from_dict(name, entry))
+                if entry.get("absentSince"):
+                    absent.add((ns, f"{name}/{entry['id']}"))
             problem = chassis_problem(obj)
             if problem is not None:
                 problems.append(problem)
         members, conflicts = _reservations([p for p in pools if p["metadata"]["namespace"] == ns])
         rows.extend(rows_from_members(nodes, members, conflicts, ns))
+    rows = [replace(r, absent=True) if (r.namespace, r.node.ref) in absent else r for r in rows]
     return Listing(tuple(rows), tuple(problems), tuple(chassis))
 
 
 def chassis_problem(obj: dict[str, Any]) -> ChassisProblem | None:
     """What is wrong with a Chassis, as its status says (None: polled, last poll succeeded,
-    or paused on purpose)."""
+    or paused on purpose). A configuration error comes first; a Chassis without a known
+    ``Reachable`` condition was never polled; a device that answered with output chassisd
+    cannot parse is a ParseError."""
     meta = obj["metadata"]
     if (obj.get("spec") or {}).get("paused"):
         return None
-    reachable = find_condition(obj.get("status") or {}, "Reachable")
-    if not reachable:
+    status = obj.get("status") or {}
+
+    def problem(condition: dict[str, Any]) -> ChassisProblem:
+        reason = str(condition.get("reason") or "Unknown")
+        return ChassisProblem(
+            meta["name"], reason, str(condition.get("message") or ""), meta["namespace"]
+        )
+
+    config = find_condition(status, "ConfigValid")
+    if config.get("status") == "False":
+        return problem(config)
+    reachable = find_condition(status, "Reachable")
+    if reachable.get("status") == "False":
+        return problem(reachable)
+    if reachable.get("status") != "True":
         return ChassisProblem(
             meta["name"], "NotPolled", "not polled yet (is the agent running?)", meta["namespace"]
         )
-    if reachable.get("status") == "True":
-        return None
-    return ChassisProblem(
-        meta["name"],
-        str(reachable.get("reason") or "Unknown"),
-        str(reachable.get("message") or ""),
-        meta["namespace"],
-    )
+    inventory = find_condition(status, "InventoryValid")
+    if inventory.get("status") == "False":
+        return problem(inventory)
+    return None
 
 
 def _reservations(

@@ -194,6 +194,8 @@ def _standalone(config_path: Path, output_dir: Path, *, once: bool, health: str)
                              conflicts=len(plan.conflicts), free=free_addresses(plan))  # fmt: skip
             for conflict in plan.conflicts:
                 log.warning("pool=%s left out: %s", plan.pool.name, conflict)
+            for skipped in plan.skipped:
+                log.info("pool=%s no reservation: %s", plan.pool.name, skipped)
         synced.set()
         left_out = sum(len(plan.conflicts) for plan in report.plans)
         return sync_exit((r.error for r in report.view.failures), left_out)
@@ -261,7 +263,7 @@ def _cluster(args: argparse.Namespace) -> int:
     )
     api = load_api_client(args.kubeconfig, connections=connections)
     metrics = Metrics()
-    gateway = KubeGateway(api, metrics)
+    gateway = KubeGateway(api, metrics, reporting_instance=args.identity)
     elector = None
     if not args.no_leader_election:
         elector = LeaderElector(

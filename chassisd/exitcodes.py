@@ -14,8 +14,9 @@ the agent wrote) to a code. Pure: no I/O, no printing.
                    unparsable output, in cluster mode also not polled yet), a power request
                    failed or was not started in time, or the Kubernetes API failed
     5  UNKNOWN     a power request was sent and its outcome is unknown (never re-sent)
-    6  INCOMPLETE  reservations were written but some nodes were left out (a conflict, no MAC
-                   known, the pool's address range exhausted)
+    6  INCOMPLETE  reservations were written but some claims were left out (a MAC, IP or node
+                   claimed twice, the pool's address range exhausted); a node with no MAC known
+                   is a warning about that node, not a conflict, and does not count
 
 When several apply, the one an operator must fix first wins: USAGE, then NOT_FOUND, UNKNOWN,
 DEVICE, INCOMPLETE (``worst``). ``chassisctl sync`` and ``chassisd run --once`` share
@@ -40,7 +41,7 @@ exit codes (every command, both modes):
   4  a chassis could not be read (unreachable, refused, unparsable, in cluster mode also not
      polled yet), a power request failed, or the Kubernetes API failed
   5  a power request was sent and its outcome is unknown (never re-sent)
-  6  sync: reservations written, but some nodes were left out (conflict, no MAC, range full)
+  6  sync: reservations written, but some nodes were left out (conflict, range full)
 """
 
 #: Lowest to highest precedence.

@@ -53,6 +53,7 @@ class NodeRow:
     ip: str = ""
     hostname: str = ""
     left_out: str = ""  # why no reservation: a conflict, no MAC known, no pool claims it
+    absent: bool = False  # no longer reported by its chassis; kept for the grace period
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def rows_from_plans(
 ) -> tuple[NodeRow, ...]:
     """Rows for ``nodes`` with the reservation each got in ``plans`` (standalone mode)."""
     hosts = {h.key: (plan.pool.name, h) for plan in plans for h in plan.hosts}
-    reasons = _left_out(c for plan in plans for c in plan.conflicts)
+    reasons = _left_out(c for plan in plans for c in (*plan.conflicts, *plan.skipped))
     rows = []
     for node in nodes:
         found = hosts.get(node.ref)
@@ -109,7 +110,8 @@ def rows_from_members(
     for node in nodes:
         found = members.get(node.ref)
         if found is None:
-            rows.append(NodeRow(node, namespace, left_out=reasons.get(node.ref, "in no pool")))
+            why = "in no pool" if node.record.macs else "no MAC address known"
+            rows.append(NodeRow(node, namespace, left_out=reasons.get(node.ref, why)))
             continue
         pool, ip, hostname = found
         rows.append(NodeRow(node, namespace, pool, ip, hostname))

@@ -48,6 +48,9 @@ class PoolPlan:
     hosts: tuple[Host, ...]
     conflicts: tuple[str, ...]
     allocations: Mapping[str, str]  # node key → IP, to keep addresses stable next time
+    #: Members with nothing to reserve (no MAC known): a fact about the node, not a conflict
+    #: between claims, so the pool's Conflict condition does not carry it.
+    skipped: tuple[str, ...] = ()
 
 
 def _order(node: NamedNode) -> tuple[str, int, int, str]:
@@ -91,10 +94,12 @@ def plan_pools(
                 continue
             claimed[node.ref] = pool.name
             members.append(node)
+        skipped: list[str] = []
         hosts, allocations = _hosts(
-            pool, members, previous_allocations.get(pool.name, {}), used_macs, used_ips, conflicts
-        )
-        plans.append(PoolPlan(pool, tuple(hosts), tuple(conflicts), allocations))
+            pool, members, previous_allocations.get(pool.name, {}), used_macs, used_ips, conflicts,
+            skipped,
+        )  # fmt: skip
+        plans.append(PoolPlan(pool, tuple(hosts), tuple(conflicts), allocations, tuple(skipped)))
     return tuple(sorted(plans, key=lambda p: p.pool.name))
 
 
@@ -113,13 +118,14 @@ def _hosts(
     used_macs: dict[str, str],
     used_ips: dict[str, str],
     conflicts: list[str],
+    skipped: list[str],
 ) -> tuple[list[Host], dict[str, str]]:
     allocations: dict[str, str] = {}
     eligible: list[NamedNode] = []
     for node in members:
         macs = [str(m) for m in node.record.macs]
         if not macs:
-            conflicts.append(f"{node.ref}: no MAC address known, nothing to reserve")
+            skipped.append(f"{node.ref}: no MAC address known, nothing to reserve")
             continue
         taken = [m for m in macs if m in used_macs]
         if taken:

@@ -24,12 +24,12 @@ from chassisd.cluster.informer import Change
 from chassisd.cluster.nodes import NodeMemory
 from chassisd.cluster.settings import PollSettings
 from chassisd.cluster.specs import NamespaceSpecs, parse_chassis
-from chassisd.cluster.status import condition, digest, older_than
+from chassisd.cluster.status import condition, digest, find_condition, older_than
 from chassisd.cluster.writer import Writer
 from chassisd.errors import ChassisdError, ConfigError, ParseError, TransientError
 from chassisd.farm import name_nodes
 from chassisd.kube.gateway import CHASSIS
-from chassisd.listing import UNREACHABLE_REASONS
+from chassisd.listing import poll_reason
 from chassisd.memory import KnownNode, known_order, known_to_dict, remember
 from chassisd.metrics import Metrics, PollResultLabel
 from chassisd.poller import PollResult, poll_chassis
@@ -221,7 +221,7 @@ class ChassisController:
         if failures:
             backoff = Backoff(initial=interval, maximum=self._settings.max_backoff, jitter=0.1)
             self._scheduler.delay(_job_id(key), backoff.delay(failures))
-        self._write_status(obj, result, list(known.values()), failures, now)
+        self._write_status(obj, result, list(known.values()), failures, now, interval)
 
     # --- status -----------------------------------------------------------------------------
 
@@ -232,23 +232,18 @@ class ChassisController:
         nodes: list[KnownNode],
         failures: int,
         now: datetime,
+        interval: float,
     ) -> None:
         old = obj.get("status") or {}
         generation = obj["metadata"].get("generation")
-        reachable, reason, message = _reachability(result)
-        inventory_valid = not isinstance(result.error, ParseError)
+        last_success = stamp(now) if result.ok else old.get("lastSuccessTime")
         conditions = [
-            condition(old, "Reachable", reachable, reason, message, generation, now),
-            condition(
-                old,
-                "InventoryValid",
-                inventory_valid,
-                "Parsed" if inventory_valid else "ParseError",
-                "" if inventory_valid else str(result.error),
-                generation,
-                now,
-            ),
+            condition(old, kind, value, reason, message, generation, now)
+            for kind, value, reason, message in poll_conditions(
+                result, stale=older_than(last_success, now, STALE_INTERVALS * interval)
+            )
         ]
+        self._report_transition(obj, old, conditions)
         status: dict[str, Any] = {
             "observedGeneration": generation,
             "conditions": conditions,
@@ -271,6 +266,28 @@ class ChassisController:
         if result.ok:
             status["lastSuccessTime"] = stamp(now)
         self._write(obj, status)
+
+    def _report_transition(
+        self, obj: dict[str, Any], old: dict[str, Any], conditions: list[dict[str, Any]]
+    ) -> None:
+        """An Event when what is wrong with the chassis changes: the failing condition's
+        reason (InvalidConfig, InvalidSpec, Unreachable, AuthFailed, NotTrusted, ParseError,
+        DeviceError) as a Warning with its message, and Recovered when a poll succeeds again.
+        A steady chassis, failing or not, makes no Event."""
+        before, after = _failing(old.get("conditions") or []), _failing(conditions)
+        if (before or {}).get("reason") == (after or {}).get("reason"):
+            return
+        if after is not None:
+            reason = str(after["reason"])
+            text, warning = str(after.get("message") or reason), True
+        elif before is not None:
+            reason, text, warning = "Recovered", f"polled again after {before['reason']}", False
+        else:
+            return
+        try:
+            self._writer.event(obj, reason=reason, message=text, warning=warning)
+        except ChassisdError as exc:
+            log.error("Event %s for Chassis %s/%s not written: %s", reason, *key_of(obj), exc)
 
     def read_back(self, key: Key) -> None:
         """A power action read a node's state back into the node memory: show it in the
@@ -297,7 +314,12 @@ class ChassisController:
         old = obj.get("status") or {}
         generation = obj["metadata"].get("generation")
         now = datetime.now(UTC)
-        conditions = [condition(old, "Reachable", False, "InvalidSpec", problem, generation, now)]
+        conditions = [
+            condition(old, "ConfigValid", False, "InvalidSpec", problem, generation, now),
+            condition(old, "Reachable", None, "NotPolled", "the spec is invalid", generation, now),
+            condition(old, "InventoryValid", None, "NoInventory", "", generation, now),
+        ]
+        self._report_transition(obj, old, conditions)
         status = {**old, "observedGeneration": generation, "conditions": conditions}
         known = list(self._memory.get(key).values())
         if known:  # the cache holds no node list: write the remembered nodes back unchanged
@@ -321,12 +343,57 @@ def _reservable(known: dict[str, KnownNode]) -> set[tuple[str, str, tuple[str, .
     return {(ref, k.node.name, tuple(map(str, k.node.record.macs))) for ref, k in known.items()}
 
 
-def _reachability(result: PollResult) -> tuple[bool, str, str]:
-    if result.ok:
-        return True, "PollSucceeded", ""
+def _failing(conditions: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The first condition that says something is wrong (Stale aside: it follows the others)."""
+    for kind in ("ConfigValid", "Reachable", "InventoryValid"):
+        found = find_condition({"conditions": conditions}, kind)
+        if found.get("status") == "False":
+            return found
+    return None
+
+
+#: A chassis is Stale once no poll succeeded for this many poll intervals.
+STALE_INTERVALS = 3
+
+
+def poll_conditions(result: PollResult, *, stale: bool) -> list[tuple[str, bool | None, str, str]]:
+    """The Chassis conditions after a poll, as (type, status, reason, message); None is
+    Unknown. Each says what was observed, and nothing positive about what was not:
+
+    - ConfigValid: False for a configuration error (unknown driver, missing Secret or key);
+      nothing was tried then, so Reachable and InventoryValid are Unknown.
+    - Reachable: True when the device answered, even with output chassisd cannot parse.
+    - InventoryValid: True only for a parsed inventory; Unknown when no answer came.
+    - Stale: True once no poll succeeded for ``STALE_INTERVALS`` intervals. It changes only
+      when that changes, so a steady farm makes no writes for it.
+    """
     error = result.error
-    reason = next((r for cls, r in UNREACHABLE_REASONS if isinstance(error, cls)), "Unknown")
-    return False, reason, str(error)
+    reason = poll_reason(error)
+    message = "" if error is None else str(error)
+    stale_condition = (
+        "Stale",
+        stale and not result.ok,
+        "NoRecentSuccess" if stale and not result.ok else "RecentSuccess",
+        f"no successful poll for {STALE_INTERVALS} poll intervals: {reason}"
+        if stale and not result.ok
+        else "",
+    )
+    if isinstance(error, ConfigError):
+        return [
+            ("ConfigValid", False, reason, message),
+            ("Reachable", None, "NotPolled", "the configuration is invalid"),
+            ("InventoryValid", None, "NoInventory", ""),
+            stale_condition,
+        ]
+    config = ("ConfigValid", True, "Valid", "")
+    if result.ok:
+        return [config, ("Reachable", True, "PollSucceeded", ""),
+                ("InventoryValid", True, "Parsed", ""), stale_condition]  # fmt: skip
+    if isinstance(error, ParseError):
+        return [config, ("Reachable", True, "Answered", ""),
+                ("InventoryValid", False, reason, message), stale_condition]  # fmt: skip
+    return [config, ("Reachable", False, reason, message),
+            ("InventoryValid", None, "NoInventory", ""), stale_condition]  # fmt: skip
 
 
 def _result_label(result: PollResult) -> PollResultLabel:

@@ -64,14 +64,15 @@ def digest(value: Any) -> bytes:
 def condition(
     old_status: dict[str, Any],
     kind: str,
-    ok: bool,
+    ok: bool | None,
     reason: str,
     message: str,
     generation: Any,
     now: datetime,
 ) -> dict[str, Any]:
-    """A condition of type ``kind``; its transition time moves only when its status changes."""
-    value = "True" if ok else "False"
+    """A condition of type ``kind`` (``ok`` None: ``Unknown``, nothing was observed); its
+    transition time moves only when its status changes."""
+    value = "Unknown" if ok is None else "True" if ok else "False"
     old: dict[str, Any] = next(
         (c for c in old_status.get("conditions") or [] if c.get("type") == kind), {}
     )

@@ -11,10 +11,15 @@ chassis, pools or reconcile.
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import os
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +55,15 @@ POWERACTION = Kind("chassisd.io/v1alpha1", "PowerAction")
 DHCPHOSTS = Kind("dnsmasq.kvaps.cf/v1beta1", "DhcpHosts")
 CONFIGMAP = Kind("v1", "ConfigMap")
 SECRET = Kind("v1", "Secret")
-EVENT = Kind("v1", "Event")
+EVENT = Kind("events.k8s.io/v1", "Event")
+CORE_EVENT = Kind("v1", "Event")  # the same Events as kubectl get events reads them
+
+#: events.k8s.io/v1 ``reportingController``: who writes chassisd's Events.
+REPORTING_CONTROLLER = "chassisd.io/chassisd"
+#: Repeats of one Event seen within this time count into its ``series``; after it (the API
+#: server keeps Events an hour by default) a new Event starts.
+EVENT_SERIES_WINDOW = 3600.0
+_MAX_EVENT_SERIES = 10_000  # remembered repeats; the oldest are forgotten beyond this
 
 
 def load_api_client(
@@ -137,13 +150,18 @@ class KubeGateway:
         metrics: Metrics | None = None,
         *,
         request_timeout: float = REQUEST_TIMEOUT,
+        reporting_instance: str = "",
     ) -> None:
         """``request_timeout``: seconds one read or write may take (connect, TLS, answer); a
-        watch may stay silent for its own ``timeout`` plus this."""
+        watch may stay silent for its own ``timeout`` plus this. ``reporting_instance``: this
+        replica's name in the Events it writes (default: the host name)."""
         self.api = api
         self.request_timeout = request_timeout
+        self.reporting_instance = reporting_instance or socket.gethostname()
         self._metrics = metrics
         self._dynamic: DynamicClient | None = None
+        self._series_lock = threading.Lock()
+        self._series: dict[tuple[str, ...], tuple[float, str, int]] = {}
 
     def _resource(self, kind: Kind) -> Any:
         try:
@@ -316,28 +334,66 @@ class KubeGateway:
         data.update(secret.get("stringData") or {})
         return data
 
-    def event(self, involved: dict[str, Any], *, reason: str, message: str, warning: bool) -> None:
-        """Record an Event about ``involved`` (never with secrets in it)."""
+    def event(
+        self,
+        involved: dict[str, Any],
+        *,
+        reason: str,
+        message: str,
+        warning: bool,
+        action: str = "Reconcile",
+        now: float | None = None,
+    ) -> None:
+        """Record an ``events.k8s.io/v1`` Event about ``involved`` (never with secrets in it).
+
+        The Event carries ``eventTime``, ``reportingController``, ``reportingInstance`` and
+        ``action``. The same Event again (same object, reason, type, message) within
+        ``EVENT_SERIES_WINDOW`` updates that Event's ``series`` (count and last time) by
+        server-side apply instead of creating another, as client-go's recorder does.
+        """
         meta = involved["metadata"]
-        self.create(
-            {
-                "apiVersion": "v1",
-                "kind": "Event",
-                "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
-                "involvedObject": {
-                    "apiVersion": involved["apiVersion"],
-                    "kind": involved["kind"],
-                    "name": meta["name"],
-                    "namespace": meta["namespace"],
-                    "uid": meta.get("uid"),
-                },
-                "reason": reason,
-                "message": message[:1024],
-                "type": "Warning" if warning else "Normal",
-                "source": {"component": "chassisd"},
-                "reportingComponent": "chassisd",
-            }
-        )
+        note = message[:1024]
+        kind = "Warning" if warning else "Normal"
+        moment = time.time() if now is None else now
+        key = (meta["namespace"], involved["kind"], meta["name"], str(meta.get("uid")), reason,
+               kind, note, self.reporting_instance)  # fmt: skip
+        with self._series_lock:
+            first, first_stamp, count = self._series.get(key, (moment, "", 0))
+            if count and moment - first > EVENT_SERIES_WINDOW:
+                first, first_stamp, count = moment, "", 0
+            first_stamp = first_stamp or _micro_time(moment)
+            count += 1
+            if len(self._series) >= _MAX_EVENT_SERIES and key not in self._series:
+                self._series.pop(next(iter(self._series)))
+            self._series[key] = (first, first_stamp, count)
+        digest = hashlib.blake2b(repr((*key, first_stamp)).encode(), digest_size=8).hexdigest()
+        body: dict[str, Any] = {
+            "apiVersion": EVENT.api_version,
+            "kind": EVENT.kind,
+            "metadata": {"name": f"{meta['name']}.{digest}", "namespace": meta["namespace"]},
+            "eventTime": first_stamp,
+            "reportingController": REPORTING_CONTROLLER,
+            "reportingInstance": self.reporting_instance[:128],
+            "action": action,
+            "reason": reason,
+            "note": note,
+            "type": kind,
+            "regarding": {
+                "apiVersion": involved["apiVersion"],
+                "kind": involved["kind"],
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+            },
+        }
+        if count > 1:
+            body["series"] = {"count": count, "lastObservedTime": _micro_time(moment)}
+        self.apply(body)
+
+
+def _micro_time(moment: float) -> str:
+    """A Kubernetes MicroTime: RFC 3339 in UTC with microseconds."""
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _plain(_client: object, data: Any) -> Any:

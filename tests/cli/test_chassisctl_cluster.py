@@ -201,3 +201,16 @@ def test_invalid_chassis_is_a_configuration_error_exit_2(
     result = chassisctl("--kubeconfig", str(cluster.kubeconfig), "--context", "lab", "nodes")
     assert result.returncode == 2
     assert f"chassis {cluster.other}/bad: InvalidConfig: spec.driver" in result.stderr
+
+
+def test_map_in_cluster_mode(chassisctl: Run, cluster: Cluster) -> None:
+    """map draws the namespace's Chassis from their status: the pool's letter for a reserved
+    node, '!' for one left out, UNREAD for an unreachable or never-polled Chassis; exit 4."""
+    result = chassisctl("map", "--kubeconfig", str(cluster.kubeconfig))
+    assert result.returncode == 4, result.stderr
+    lines = result.stdout.splitlines()
+    top = lines.index(next(line for line in lines if line.startswith(f"{cluster.namespace}/ms-1")))
+    assert lines[top + 2].split()[:3] == ["A", "!", "."]  # slot 1 pool-a on, slot 2 range full
+    assert any("ms-unreach" in line and "UNREAD Unreachable: timed out" in line for line in lines)
+    assert any("ms-new" in line and "UNREAD NotPolled" in line for line in lines)
+    assert "pools: A=pool-a" in result.stdout

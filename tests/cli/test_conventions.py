@@ -129,3 +129,58 @@ def test_bash_completion_completes_commands_and_options(chassisctl: Run) -> None
     assert complete("chassisctl", "no") == ["nodes"]
     assert "--no-headers" in complete("chassisctl", "nodes", "--no")
     assert complete("chassisctl", "power", "cy") == ["cycle"]
+
+
+def test_map_draws_each_chassis_as_its_front_panel(chassisctl: Run, config_file: Path) -> None:
+    """Plain text (stdout is a pipe): 45 slots in rows of 15 under their numbers, one letter
+    per node for its pool (upper case: on), '.' for an empty slot, a legend naming the pools;
+    an unreadable chassis is marked UNREAD, named on stderr, exit 4."""
+    docs = list(yaml.safe_load_all(config_file.read_text()))
+    down = yaml.safe_load(yaml.safe_dump(docs[3]))
+    down["metadata"]["name"], down["spec"]["address"] = "m3", "127.0.0.1:1"
+    config_file.write_text(yaml.safe_dump_all([*docs[:4], down, *docs[4:]]))
+    result = chassisctl("map", "--config", str(config_file))
+    assert result.returncode == 4
+    assert "chassisctl: chassis m3: Unreachable" in result.stderr
+    assert "\x1b[" not in result.stdout
+    lines = result.stdout.splitlines()
+    m1 = lines.index(next(line for line in lines if line.startswith("m1 ")))
+    numbers, cells = lines[m1 + 1], lines[m1 + 2]
+    assert numbers.split() == [str(n) for n in range(1, 16)]
+    names = chassisctl("nodes", "-o", "name", "--chassis", "m1", "--config", str(config_file))
+    slots = {int(ref.split("/c")[1].split("n")[0]) for ref in names.stdout.split()}
+    for slot in range(1, 16):  # the glyph sits under its slot number
+        glyph = cells[numbers.index(str(slot)) if slot > 9 else numbers.index(f" {slot} ") + 1]
+        assert glyph == ("A" if slot in slots else "."), (slot, numbers, cells)
+    assert any(line.startswith("m3 ") and "UNREAD Unreachable" in line for line in lines)
+    assert "pools: A=pool-a  B=rest" in result.stdout and "empty slot" in result.stdout
+
+
+def test_map_is_coloured_on_a_terminal_unless_told_not_to(config_file: Path) -> None:
+    """On a terminal the glyphs carry ANSI colours; --no-color gives the plain text."""
+    import os
+    import pty
+
+    def on_tty(*args: str) -> str:
+        leader, follower = pty.openpty()
+        with subprocess.Popen(
+            [str(BIN / "chassisctl"), "map", "--config", str(config_file), *args],
+            stdout=follower, stderr=subprocess.DEVNULL,
+        ) as process:  # fmt: skip
+            os.close(follower)
+            chunks = []
+            while True:
+                try:
+                    chunk = os.read(leader, 65536)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            assert process.wait(timeout=60) == 0
+        os.close(leader)
+        return b"".join(chunks).decode()
+
+    coloured = on_tty()
+    assert "\x1b[" in coloured and "m1 " in coloured
+    assert "\x1b[" not in on_tty("--no-color")

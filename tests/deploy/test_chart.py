@@ -23,7 +23,8 @@ RESOURCES_RULES = {
         for kind in ("chassis", "nodepools", "poweractions")
     },
     ("chassisd.io", "poweractions", "", "delete"),  # finished actions, after an hour
-    ("", "events", "", "create"),  # a pool's Conflict
+    ("events.k8s.io", "events", "", "create"),  # a new Event: a Conflict, a chassis transition
+    ("events.k8s.io", "events", "", "patch"),  # server-side apply of an Event's series
 }
 DHCP_RULES = {
     (group, resource, "", verb)

@@ -8,7 +8,7 @@ import yaml
 from chassisd.config import Config, parse_documents
 from chassisd.model import MacAddress, NodeRecord
 from chassisd.noderef import NamedNode, node_name
-from chassisd.reconcile import dhcphosts_objects, hostsfile_line, plan_pools
+from chassisd.reconcile import dhcphosts_objects, free_addresses, hostsfile_line, plan_pools
 from chassisd.testing.controlplane import UPSTREAM_CRDS_DIR as UPSTREAM
 
 
@@ -165,3 +165,21 @@ def test_dhcphosts_object_is_valid_against_the_upstream_crd() -> None:
     assert hostsfile_line(plan.hosts[0], plan.pool) == (
         "02:00:00:00:01:01,02:00:00:00:01:02,set:cluster-a,10.28.36.10,m1c1,infinite"
     )
+
+
+def test_a_node_without_macs_is_skipped_not_a_conflict() -> None:
+    """A member with no MAC known has nothing to reserve: the plan says so about the node, and
+    the pool has no Conflict for it."""
+    nodes = [node("m1", 1, "02:00:00:00:01:01"), node("m1", 2)]
+    plan = plan_pools(config(POOLS), nodes, {})[0]
+    assert [h.hostname for h in plan.hosts] == ["m1c1"]
+    assert plan.conflicts == ()
+    assert plan.skipped == ("m1/c2n1: no MAC address known, nothing to reserve",)
+
+
+def test_free_addresses_count_the_range_not_reserved() -> None:
+    """A range of 3 with 2 reservations has 1 free address; a catch-all has no range."""
+    nodes = [node("m1", 1, "02:00:00:00:01:01"), node("m1", 2, "02:00:00:00:02:01")]
+    plans = {p.pool.name: p for p in plan_pools(config(POOLS), nodes, {})}
+    assert free_addresses(plans["cluster-a"]) == 1
+    assert free_addresses(plans["unknown"]) is None
