@@ -72,6 +72,7 @@ commands:
   nodes       list every node with its power, health, pool, IP and DHCP hostname
   map         draw every chassis as its front panel: 45 cartridge slots and their nodes
   power       power control: on|off|shutdown|cycle|reset|status|cancel NODE...
+  poll        ask the agent to poll CHASSIS now (cluster mode)
   pxe         boot NODE from the network at its next boot only
   sync        poll once and write reservations to a directory (standalone mode)
   completion  print a shell completion script (bash or zsh)
@@ -234,6 +235,14 @@ def build_parser() -> argparse.ArgumentParser:
             "--timeout", type=float, default=120.0, help="cluster mode: seconds to wait"
         )
 
+    poll = command(
+        "poll",
+        "ask the agent to poll CHASSIS now (cluster mode)",
+        "Annotate each CHASSIS (chassisd.io/poll-requested) so that the agent polls it at\n"
+        "once, whatever its back-off: after fixing its Secret, its address or the device.",
+    )
+    poll.add_argument("chassis_names", nargs="+", metavar="CHASSIS", help="Chassis name")
+
     sync = command(
         "sync",
         "poll once and write reservations to a directory (standalone mode)",
@@ -376,6 +385,8 @@ def _cluster(args: argparse.Namespace) -> int:
         return _show_nodes(listing, args, where=where)
     if args.all_namespaces:
         raise ConfigError(f"{args.command} acts in one namespace: give -n NAMESPACE, not -A")
+    if args.command == "poll":
+        return _request_poll(gateway, namespace, args.chassis_names)
     nodes = cluster_nodes(gateway, namespace)
     if args.command == "power" and args.verb == "cancel":
         return _cancel(gateway, namespace, args.nodes, nodes)
@@ -426,6 +437,15 @@ def _unresolved(
     return NodeRefError(
         f"{error} (namespace {namespace})", reference=error.reference, candidates=error.candidates
     )
+
+
+def _request_poll(gateway: KubeGateway, namespace: str, names: Sequence[str]) -> int:
+    from chassisd.clusterlist import request_poll
+
+    for name in names:
+        when = request_poll(gateway, namespace, name)
+        print(f"chassis/{name} poll requested ({when}); `kubectl get chassis {name} -w` to see it")
+    return EXIT_OK
 
 
 def _show_nodes(listing: Listing, args: argparse.Namespace, *, where: str) -> int:

@@ -10,12 +10,22 @@ through ``KubeGateway``.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from chassisd.cluster.status import find_condition
+from chassisd.errors import NodeRefError
 from chassisd.kube.gateway import CHASSIS, NODEPOOL, KubeGateway
-from chassisd.listing import ChassisProblem, LabelSelector, Listing, NodeRow, rows_from_members
+from chassisd.listing import (
+    POLL_REQUEST,
+    ChassisProblem,
+    LabelSelector,
+    Listing,
+    NodeRow,
+    rows_from_members,
+)
 from chassisd.noderef import NamedNode, node_from_dict
+from chassisd.timestamps import stamp
 
 
 def list_farm(
@@ -55,6 +65,25 @@ def list_farm(
         rows.extend(rows_from_members(nodes, members, conflicts, ns))
     rows = [replace(r, absent=True) if (r.namespace, r.node.ref) in absent else r for r in rows]
     return Listing(tuple(rows), tuple(problems), tuple(chassis))
+
+
+def request_poll(gateway: KubeGateway, namespace: str, name: str) -> str:
+    """Ask the agent to poll Chassis ``name`` now: set its poll-request annotation to the
+    current time (server-side apply as field manager ``chassisctl``, nothing else touched).
+    Returns the time written; a missing Chassis is a ``NodeRefError`` (exit 3)."""
+    if gateway.get(CHASSIS, namespace, name) is None:
+        raise NodeRefError(f"no Chassis {name!r} in namespace {namespace}", reference=name)
+    when = stamp(datetime.now(UTC))
+    gateway.apply(
+        {
+            "apiVersion": CHASSIS.api_version,
+            "kind": CHASSIS.kind,
+            "metadata": {"name": name, "namespace": namespace,
+                         "annotations": {POLL_REQUEST: when}},
+        },
+        field_manager="chassisctl",
+    )  # fmt: skip
+    return when
 
 
 def chassis_problem(obj: dict[str, Any]) -> ChassisProblem | None:

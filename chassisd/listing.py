@@ -26,6 +26,10 @@ from chassisd.exitcodes import DEVICE, reason_exit
 from chassisd.noderef import NamedNode
 from chassisd.reconcile import PoolPlan
 
+#: The Chassis annotation ``chassisctl poll`` sets (an RFC 3339 time) and the agent watches: a
+#: new value asks for a poll now.
+POLL_REQUEST = "chassisd.io/poll-requested"
+
 #: Why a chassis could not be read, by error class (first match wins): the reason of the
 #: ``Reachable`` condition the cluster agent writes, and what standalone ``chassisctl`` prints.
 UNREACHABLE_REASONS: tuple[tuple[type[ChassisdError], str], ...] = (

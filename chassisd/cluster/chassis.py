@@ -26,10 +26,10 @@ from chassisd.cluster.settings import PollSettings
 from chassisd.cluster.specs import NamespaceSpecs, parse_chassis
 from chassisd.cluster.status import condition, digest, find_condition, older_than
 from chassisd.cluster.writer import Writer
-from chassisd.errors import ChassisdError, ConfigError, ParseError, TransientError
+from chassisd.errors import ChassisdError, ConfigError, KubeApiError, ParseError, TransientError
 from chassisd.farm import name_nodes
 from chassisd.kube.gateway import CHASSIS
-from chassisd.listing import poll_reason
+from chassisd.listing import POLL_REQUEST, poll_reason
 from chassisd.memory import KnownNode, known_order, known_to_dict, remember
 from chassisd.metrics import Metrics, PollResultLabel
 from chassisd.poller import PollResult, poll_chassis
@@ -94,6 +94,18 @@ class ChassisController:
         self._memory.load(change.key, nodes)
         if change.spec_changed:
             self._schedule(change.key)
+        requested = poll_requested(change.new)
+        if requested and requested != poll_requested(change.old):
+            self.poll_soon(change.key)
+
+    def poll_soon(self, key: Key) -> None:
+        """Poll a chassis now, whatever its back-off (``chassisctl poll``, the annotation
+        ``POLL_REQUEST``): an operator who fixed a Secret wants to see it work."""
+        with self._lock:
+            if key not in self._scheduled:
+                return
+            self._failures[key] = 0
+        self._scheduler.delay(_job_id(key), 0.1)
 
     def confirmed(self, namespace: str) -> set[str]:
         """Names of the chassis of ``namespace`` this process has polled successfully."""
@@ -187,6 +199,11 @@ class ChassisController:
         try:
             spec = config.chassis_named(name)
             target = config.driver_target(spec)
+        except KubeApiError as exc:
+            # The API server could not be asked for a Secret it had not given before: that is
+            # an API outage, not the chassis failing. No failure, no back-off, no status.
+            log.warning("chassis=%s/%s not polled: %s", namespace, name, exc)
+            return
         except ChassisdError as exc:
             result = PollResult(name, obj["spec"].get("driver", ""), None, exc, 0, 0.0)
         else:
@@ -341,6 +358,12 @@ def _job_id(key: Key) -> str:
 def _reservable(known: dict[str, KnownNode]) -> set[tuple[str, str, tuple[str, ...]]]:
     """What of a chassis's nodes the reservations depend on: identity, name, MACs."""
     return {(ref, k.node.name, tuple(map(str, k.node.record.macs))) for ref, k in known.items()}
+
+
+def poll_requested(obj: dict[str, Any] | None) -> str:
+    """The ``POLL_REQUEST`` annotation's value ("" when there is none)."""
+    annotations = ((obj or {}).get("metadata") or {}).get("annotations") or {}
+    return str(annotations.get(POLL_REQUEST) or "")
 
 
 def _failing(conditions: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -233,8 +233,8 @@ class KubeGateway:
             # An ERROR event (e.g. 410 Gone: the version is too old) arrives as ApiException.
             raise _wrap(exc, f"watch {kind.kind}") from exc
 
-    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
-        """Server-side apply ``obj`` (created if absent) as field manager ``chassisd``."""
+    def apply(self, obj: dict[str, Any], *, field_manager: str = FIELD_MANAGER) -> dict[str, Any]:
+        """Server-side apply ``obj`` (created if absent) as ``field_manager``."""
         kind = Kind(obj["apiVersion"], obj["kind"])
         meta = obj["metadata"]
         try:
@@ -242,7 +242,7 @@ class KubeGateway:
                 body=obj,
                 name=meta["name"],
                 namespace=meta.get("namespace"),
-                field_manager=FIELD_MANAGER,
+                field_manager=field_manager,
                 force_conflicts=True,
                 serializer=_plain,
                 _request_timeout=self.request_timeout,

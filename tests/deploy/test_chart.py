@@ -45,6 +45,7 @@ OPERATOR_RULES = {
         for k in ("chassis", "nodepools")
         for v in ("get", "list", "watch")
     },
+    ("chassisd.io", "chassis", "", "patch"),  # chassisctl poll: the poll-requested annotation
 }
 
 
