@@ -11,9 +11,11 @@ reservation depends on change, it tells the pool reconciler (``nodes_changed``).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,7 +28,16 @@ from chassisd.cluster.settings import PollSettings
 from chassisd.cluster.specs import NamespaceSpecs, parse_chassis
 from chassisd.cluster.status import condition, digest, find_condition, older_than
 from chassisd.cluster.writer import Writer
-from chassisd.errors import ChassisdError, ConfigError, KubeApiError, ParseError, TransientError
+from chassisd.driver import ChassisTarget
+from chassisd.errors import (
+    AuthError,
+    ChassisdError,
+    ConfigError,
+    KubeApiError,
+    ParseError,
+    TransientError,
+    TrustError,
+)
 from chassisd.farm import name_nodes
 from chassisd.kube.gateway import CHASSIS
 from chassisd.listing import POLL_REQUEST, poll_reason
@@ -79,6 +90,9 @@ class ChassisController:
         self._scheduled: dict[Key, _Schedule] = {}
         self._failures: dict[Key, int] = {}
         self._confirmed: set[Key] = set()  # chassis polled successfully by this process
+        # Chassis refused on credentials, trust or config: a digest of the material used and
+        # when its back-off ends (they keep their normal interval to notice a fixed Secret).
+        self._refused: dict[Key, tuple[bytes, float]] = {}
 
     # --- events -----------------------------------------------------------------------------
 
@@ -98,6 +112,18 @@ class ChassisController:
         if requested and requested != poll_requested(change.old):
             self.poll_soon(change.key)
 
+    def _still_refused(self, key: Key, material: bytes) -> bool:
+        """Whether this chassis was refused (credentials, trust, config) with exactly this
+        material and its back-off has not ended."""
+        with self._lock:
+            refused = self._refused.get(key)
+            if refused is None:
+                return False
+            if refused[0] == material and time.monotonic() < refused[1]:
+                return True
+            del self._refused[key]
+            return False
+
     def poll_soon(self, key: Key) -> None:
         """Poll a chassis now, whatever its back-off (``chassisctl poll``, the annotation
         ``POLL_REQUEST``): an operator who fixed a Secret wants to see it work."""
@@ -105,6 +131,7 @@ class ChassisController:
             if key not in self._scheduled:
                 return
             self._failures[key] = 0
+            self._refused.pop(key, None)
         self._scheduler.delay(_job_id(key), 0.1)
 
     def confirmed(self, namespace: str) -> set[str]:
@@ -163,6 +190,7 @@ class ChassisController:
             scheduled = self._scheduled.pop(key, None) is not None
             if forget:
                 self._failures.pop(key, None)
+                self._refused.pop(key, None)
                 self._confirmed.discard(key)
         if scheduled:
             self._scheduler.remove(_job_id(key))
@@ -206,7 +234,11 @@ class ChassisController:
             return
         except ChassisdError as exc:
             result = PollResult(name, obj["spec"].get("driver", ""), None, exc, 0, 0.0)
+            material = b""
         else:
+            material = _trust_material(target)
+            if self._still_refused(key, material):
+                return  # the same credentials and trust were refused: wait out the back-off
             result = poll_chassis(self._registry, spec.driver, target, self._settings.retry)
         now = datetime.now(UTC)
         label = f"{namespace}/{name}"
@@ -237,7 +269,18 @@ class ChassisController:
                 log.warning("chassis=%s driver=%s %s", label, result.driver, warning)
         if failures:
             backoff = Backoff(initial=interval, maximum=self._settings.max_backoff, jitter=0.1)
-            self._scheduler.delay(_job_id(key), backoff.delay(failures))
+            wait = backoff.delay(failures)
+            if isinstance(result.error, AuthError | TrustError | ConfigError):
+                # What an operator fixes (a Secret, the known hosts): keep the normal interval
+                # and poll again as soon as the material changed; the back-off only holds
+                # while it is the same material the device refused.
+                with self._lock:
+                    self._refused[key] = (material, time.monotonic() + wait)
+            else:
+                self._scheduler.delay(_job_id(key), wait)
+        else:
+            with self._lock:
+                self._refused.pop(key, None)
         self._write_status(obj, result, list(known.values()), failures, now, interval)
 
     # --- status -----------------------------------------------------------------------------
@@ -358,6 +401,16 @@ def _job_id(key: Key) -> str:
 def _reservable(known: dict[str, KnownNode]) -> set[tuple[str, str, tuple[str, ...]]]:
     """What of a chassis's nodes the reservations depend on: identity, name, MACs."""
     return {(ref, k.node.name, tuple(map(str, k.node.record.macs))) for ref, k in known.items()}
+
+
+def _trust_material(target: ChassisTarget) -> bytes:
+    """A digest of everything an operator may fix in Secrets or the spec for a chassis: its
+    whole target (address, credentials, known hosts, CA, fingerprint). Kept in memory only."""
+    creds = target.credentials
+    # repr() hides the secret fields on purpose, so they are named one by one.
+    parts = (repr(target), creds.username, creds.password, creds.private_key,
+             target.known_hosts, target.ca_bundle)  # fmt: skip
+    return hashlib.blake2b("\0".join(parts).encode(), digest_size=16).digest()
 
 
 def poll_requested(obj: dict[str, Any] | None) -> str:

@@ -89,6 +89,45 @@ def test_chassisctl_poll_polls_now_despite_the_back_off(
     assert missing.returncode == 3 and "no Chassis 'no-such'" in missing.stderr
 
 
+def _failing_agent(world: World) -> None:
+    """m1 with a wrong password and an agent whose back-off may grow to 10 minutes."""
+    core = k8s.CoreV1Api(world.gateway.api)
+    core.patch_namespaced_secret("creds", world.namespace, {"stringData": {"password": "nope"}})
+    world.chassis("m1", world.sims["m1"])
+    settings = AgentSettings(
+        namespace=world.namespace,
+        identity="recovery-test",
+        poll=PollSettings(retry=RetryPolicy(attempts=1), max_backoff=600.0, secret_ttl=1.0),
+    )
+    agent = Manager(world.gateway, Registry(), Metrics(), settings, fence=lambda: True)
+    agent.start(leading=True)
+    world.agents.append(agent)
+
+
+def test_a_fixed_secret_is_used_at_the_next_interval_not_after_the_back_off(
+    world: World,
+) -> None:
+    """Refused credentials back off only while they stay the same: the chassis keeps its
+    interval (1 s) without logging in, and once the Secret changed it is polled at once, not
+    after its 16-32 s back-off."""
+    _failing_agent(world)
+    assert wait_until(lambda: _status(world, "m1").get("consecutiveFailures", 0) >= 5, 60)
+    logins = world.sims["m1"].stats.logins
+    time.sleep(3)  # within the back-off: the same refused credentials are not tried again
+    assert world.sims["m1"].stats.logins == logins
+    fixed = time.monotonic()
+    k8s.CoreV1Api(world.gateway.api).patch_namespaced_secret(
+        "creds", world.namespace, {"stringData": {"password": "password"}}
+    )
+
+    def reachable() -> bool:
+        conds = _status(world, "m1").get("conditions") or []
+        return any(c["type"] == "Reachable" and c["status"] == "True" for c in conds)
+
+    assert wait_until(reachable, timeout=10), _status(world, "m1")
+    assert time.monotonic() - fixed < 10
+
+
 def test_an_api_outage_keeps_the_last_good_secret(
     kube_api_via_toxiproxy: KubeApiViaToxiproxy, kube_api: k8s.ApiClient, kube_namespace: str
 ) -> None:
