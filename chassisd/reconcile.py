@@ -240,7 +240,7 @@ def dhcphosts_objects(plan: PoolPlan, *, pool_namespace: str = "") -> list[dict[
 def kubefarm_configmap(plan: PoolPlan, *, pool_namespace: str = "") -> dict[str, Any] | None:
     """The pool as a kubefarm release's ``nodePools`` values (``values.yaml`` in a ConfigMap),
     ready for ``helm upgrade -f`` or a GitOps values reference; None if the pool has no
-    kubefarm output. ``mac`` is kubefarm's comma-separated string (kubefarm.md §4.8)."""
+    kubefarm output. ``mac`` is kubefarm's comma-separated string (its chart's nodePools values)."""
     output = plan.pool.kubefarm
     if output is None:
         return None

@@ -131,8 +131,8 @@ class DhcpTarget:
 class KubefarmOutput:
     """A pool also written as a kubefarm release's ``nodePools`` values, in a ConfigMap.
 
-    ``range``, ``tags`` and ``extra_opts`` are passed through because Helm replaces lists:
-    the values file must carry the whole pool entry (kubefarm.md §4.8).
+    ``range``, ``tags`` and ``extra_opts`` are passed through because Helm replaces lists
+    (it does not merge them): the values file must carry the whole pool entry.
     """
 
     config_map: str
