@@ -25,7 +25,7 @@ from chassisd.cluster.nodes import NodeMemory
 from chassisd.cluster.owned import Owned, OwnedKey, OwnedObjects, owned_key
 from chassisd.cluster.settings import ReconcileSettings
 from chassisd.cluster.specs import NamespaceSpecs
-from chassisd.cluster.status import condition, digest, find_condition
+from chassisd.cluster.status import condition, digest, find_condition, summarize
 from chassisd.cluster.workqueue import WorkQueue
 from chassisd.cluster.writer import Writer
 from chassisd.config import Config
@@ -263,7 +263,7 @@ class PoolReconciler:
                 "Conflict",
                 bool(conflicts),
                 "Conflict" if conflicts else "NoConflict",
-                "; ".join(conflicts),
+                summarize(conflicts),
                 generation,
                 now,
             ),

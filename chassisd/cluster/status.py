@@ -89,6 +89,23 @@ def condition(
     }
 
 
+def summarize(items: list[str], limit: int = MAX_MESSAGE, separator: str = "; ") -> str:
+    """``items`` joined, as many whole items as fit in ``limit`` characters, then how many
+    more there are (a Conflict message used to stop mid-item at 2,048 characters)."""
+    text = separator.join(items)
+    if len(text) <= limit:
+        return text
+    kept: list[str] = []
+    for index, item in enumerate(items):
+        tail = f"{separator}… and {len(items) - index - 1} more"
+        candidate = separator.join([*kept, item])
+        if len(candidate) + len(tail) > limit:
+            rest = len(items) - len(kept)
+            return separator.join(kept) + f"{separator if kept else ''}… and {rest} more"
+        kept.append(item)
+    return separator.join(kept)
+
+
 def find_condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
     """The condition of type ``kind`` in ``status`` (an empty dict when there is none)."""
     return next((c for c in status.get("conditions") or [] if c.get("type") == kind), {})

@@ -61,3 +61,17 @@ def test_a_good_poll_is_valid_reachable_parsed_and_fresh() -> None:
         "InventoryValid": (True, "Parsed"),
         "Stale": (False, "RecentSuccess"),
     }
+
+
+def test_a_long_conflict_message_says_how_many_more() -> None:
+    """Conflicts beyond the condition's 2,048 characters are counted, not cut mid-item."""
+    from chassisd.cluster.status import MAX_MESSAGE, summarize
+
+    items = [f"m1/c{i}n1: MAC 02:00:00:00:{i:02x}:01 already reserved for m2/c{i}n1"
+             for i in range(45)]  # fmt: skip
+    text = summarize(items)
+    assert len(text) <= MAX_MESSAGE
+    shown = text.split("; … and ")[0].split("; ")
+    assert shown == items[: len(shown)]
+    assert text.endswith(f"… and {len(items) - len(shown)} more")
+    assert summarize(items[:3]) == "; ".join(items[:3])
