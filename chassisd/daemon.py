@@ -7,7 +7,9 @@ Owns the ``chassisd run`` command line, logging set-up and wiring. Two modes:
   ``/readyz`` and ``/metrics`` on one HTTP port.
 - **standalone** (``--config FILE --output-dir DIR``): the same resources from a YAML file,
   results written to a directory (``chassisd.standalone``), repeated on the shortest poll
-  interval, or once with ``--once``.
+  interval with the same ``/healthz``, ``/readyz`` (ready after the first sync) and
+  ``/metrics`` on ``--health-address``, or once with ``--once`` (exit code as
+  ``chassisctl sync``'s, ``chassisd.exitcodes``).
 """
 
 from __future__ import annotations
@@ -21,13 +23,21 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from importlib.metadata import version
 from pathlib import Path
 from types import FrameType
 
 from chassisd.config import DEFAULT_POLL_INTERVAL, DEFAULT_POLL_WORKERS, load_config
-from chassisd.errors import ConfigError
+from chassisd.errors import ConfigError, TransientError
+from chassisd.exitcodes import HELP as EXIT_HELP
+from chassisd.exitcodes import sync_exit
 from chassisd.farm import Farm
+from chassisd.health import HealthServer
+from chassisd.helpformat import HelpFormatter
+from chassisd.metrics import Metrics, PollResultLabel
+from chassisd.poller import PollResult
+from chassisd.reconcile import free_addresses
 from chassisd.registry import Registry
 from chassisd.standalone import sync
 
@@ -64,10 +74,26 @@ def _setup_logging(log_format: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``chassisd`` argument parser."""
-    parser = argparse.ArgumentParser(prog="chassisd", description="chassis inventory agent")
+    parser = argparse.ArgumentParser(
+        prog="chassisd",
+        description="chassis inventory agent",
+        epilog=EXIT_HELP,
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('chassisd')}")
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="poll chassis and keep reservations up to date")
-    run.add_argument("--log-format", choices=("text", "json"), default="text")
+    run = commands.add_parser(
+        "run",
+        help="poll chassis and keep reservations up to date",
+        description="Cluster mode (default): follow Chassis, NodePool and PowerAction objects "
+        "and write DhcpHosts, statuses and Events. Standalone mode (--config FILE --output-dir "
+        "DIR): the same resources from a file, results written to DIR.",
+        epilog=EXIT_HELP,
+        formatter_class=HelpFormatter,
+    )
+    run.add_argument(
+        "--log-format", choices=("text", "json"), default="text", help="log line format"
+    )
     standalone = run.add_argument_group("standalone mode")
     standalone.add_argument("--config", type=Path, help="standalone config file")
     standalone.add_argument("--output-dir", type=Path, help="where reservations go")
@@ -75,20 +101,22 @@ def build_parser() -> argparse.ArgumentParser:
     cluster = run.add_argument_group("cluster mode")
     cluster.add_argument("--kubeconfig", type=Path, help="default: in-cluster, or $KUBECONFIG")
     cluster.add_argument("--namespace", help="watch only this namespace (default: all)")
-    cluster.add_argument(
-        "--health-address", default="0.0.0.0:8080", help="HOST:PORT of /healthz /readyz /metrics"
+    run.add_argument(
+        "--health-address",
+        default="0.0.0.0:8080",
+        help="HOST:PORT of /healthz /readyz /metrics, in both modes (not with --once)",
     )
     cluster.add_argument(
         "--identity",
         default=os.environ.get("POD_NAME") or socket.gethostname(),
-        help="this replica's name in the leader Lease (default: $POD_NAME or the host name)",
+        help="this replica's name in the leader Lease ($POD_NAME, else the host name)",
     )
     cluster.add_argument(
         "--lease-namespace",
         default=os.environ.get("POD_NAMESPACE"),
-        help="namespace of the leader Lease (default: $POD_NAMESPACE, --namespace or default)",
+        help="namespace of the leader Lease (default: $POD_NAMESPACE, --namespace, 'default')",
     )
-    cluster.add_argument("--lease-name", default="chassisd-leader")
+    cluster.add_argument("--lease-name", default="chassisd-leader", help="name of the leader Lease")
     cluster.add_argument(
         "--no-leader-election", action="store_true", help="act without a Lease (one replica only)"
     )
@@ -107,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.output_dir is None:
             log.error("--config needs --output-dir")
             return 2
-        return _standalone(args.config, args.output_dir, once=args.once)
+        return _standalone(args.config, args.output_dir, once=args.once, health=args.health_address)
     try:
         return _cluster(args)
     except ConfigError as exc:
@@ -139,44 +167,91 @@ def limit_malloc_arenas() -> bool:
     return bool(mallopt(_M_ARENA_MAX, MALLOC_ARENAS))
 
 
-def _standalone(config_path: Path, output_dir: Path, *, once: bool) -> int:
+def _standalone(config_path: Path, output_dir: Path, *, once: bool, health: str) -> int:
     try:
         config = load_config(config_path)
     except ConfigError as exc:
         log.error("config error: %s", exc)
         return 2
     farm = Farm(config, Registry())
+    metrics = Metrics()
+    synced = threading.Event()
 
-    def run_once() -> None:
+    def run_once() -> int:
         report = sync(farm, output_dir)
         for result in report.view.results:
+            metrics.observe_poll(result.chassis, result.driver, _poll_label(result), result.seconds)
+            metrics.set_reachable(result.chassis, result.ok)
             if result.ok and result.inventory is not None:
+                metrics.set_nodes(result.chassis, len(result.inventory.nodes))
                 log.info("chassis=%s driver=%s nodes=%d seconds=%.2f", result.chassis,
                          result.driver, len(result.inventory.nodes), result.seconds)  # fmt: skip
             else:
                 log.error("chassis=%s driver=%s poll failed: %s", result.chassis, result.driver,
                           result.error)  # fmt: skip
         for plan in report.plans:
+            metrics.set_pool(plan.pool.name, members=len(plan.hosts),
+                             conflicts=len(plan.conflicts), free=free_addresses(plan))  # fmt: skip
             for conflict in plan.conflicts:
                 log.warning("pool=%s left out: %s", plan.pool.name, conflict)
+            for skipped in plan.skipped:
+                log.info("pool=%s no reservation: %s", plan.pool.name, skipped)
+        synced.set()
+        left_out = sum(len(plan.conflicts) for plan in report.plans)
+        return sync_exit((r.error for r in report.view.failures), left_out)
 
     if once:
-        run_once()
-        return 0
+        return run_once()
     from chassisd.scheduler import run_every
 
+    server = _health_server(
+        health,
+        metrics,
+        ready=lambda: (synced.is_set(), "" if synced.is_set() else "first sync not finished"),
+    )
+    server.start()
+
+    def every_interval() -> None:
+        run_once()  # the exit code is for --once; a long-running sync logs its failures
+
     interval = min((c.poll_interval for c in config.chassis), default=DEFAULT_POLL_INTERVAL)
-    run_every(run_once, seconds=interval, jitter=interval * 0.1, name="standalone-sync")
+    try:
+        run_every(every_interval, seconds=interval, jitter=interval * 0.1, name="standalone-sync")
+    finally:
+        server.stop()
     return 0
+
+
+def _poll_label(result: PollResult) -> PollResultLabel:
+    if result.ok:
+        return "success"
+    return "transient" if isinstance(result.error, TransientError) else "permanent"
+
+
+def _health_server(
+    address: str,
+    metrics: Metrics,
+    *,
+    ready: Callable[[], tuple[bool, str]],
+    alive: Callable[[], bool] = lambda: True,
+) -> HealthServer:
+    """The HTTP port of either mode on ``address`` (``HOST:PORT``; an empty host is every
+    interface, as a pod's probes need)."""
+    host, _, port = address.rpartition(":")
+    return HealthServer(
+        host or "0.0.0.0",  # noqa: S104 - a pod's probes come from the node
+        int(port),
+        metrics,
+        alive=alive,
+        ready=ready,
+    )
 
 
 def _cluster(args: argparse.Namespace) -> int:
     from chassisd.cluster.manager import Manager
     from chassisd.cluster.settings import AgentSettings, PollSettings
-    from chassisd.health import HealthServer
     from chassisd.kube.gateway import KubeGateway, load_api_client
     from chassisd.kube.leader import LeaderElector
-    from chassisd.metrics import Metrics
 
     stop = threading.Event()
     settings = AgentSettings(
@@ -188,7 +263,7 @@ def _cluster(args: argparse.Namespace) -> int:
     )
     api = load_api_client(args.kubeconfig, connections=connections)
     metrics = Metrics()
-    gateway = KubeGateway(api, metrics)
+    gateway = KubeGateway(api, metrics, reporting_instance=args.identity)
     elector = None
     if not args.no_leader_election:
         elector = LeaderElector(
@@ -203,14 +278,13 @@ def _cluster(args: argparse.Namespace) -> int:
         return leader is None or leader.is_leader
 
     manager = Manager(gateway, Registry(), metrics, settings, fence=fence)
-    host, _, port = args.health_address.rpartition(":")
-    health = HealthServer(
-        host or "0.0.0.0",  # noqa: S104 - a pod's probes come from the node
-        int(port),
+    health = _health_server(
+        args.health_address,
         metrics,
         alive=lambda: not stop.is_set(),
         ready=lambda: (manager.synced, "" if manager.synced else "resources not listed yet"),
     )
+    host = args.health_address.rpartition(":")[0]
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
         stop.set()

@@ -45,7 +45,8 @@ class Timeouts:
     """Network timeouts in seconds, each a total (enforced by ``chassisd.alarm``, not per read).
 
     Defaults follow what production clients of slow chassis managers use (fence-agents: login
-    5 s, shell 3 s; Mozilla's scripts allow 30 s and more per command, ``moonshot-cli.md`` §3.5);
+    5 s, shell 3 s; Mozilla's scripts allow 30 s and more per command,
+    ``docs/moonshot-cli.md`` §3.5);
     a Moonshot ``show node macaddr all`` on a full chassis is the slowest read.
     """
 

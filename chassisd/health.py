@@ -77,6 +77,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server_version = "chassisd"
     sys_version = ""
 
+    def version_string(self) -> str:
+        """The Server header: the base class appends a space and ``sys_version`` to it."""
+        return self.server_version
+
     def do_GET(self) -> None:
         self._respond(head=False)
 

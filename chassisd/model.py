@@ -22,7 +22,7 @@ def normalize_mac(text: str) -> str:
     """Return ``text`` as a lower-case, colon-separated MAC, or raise ``ValueError``.
 
     Accepts ``:``, ``-`` or ``.`` separators and any case (devices differ; see
-    ``moonshot-cli.md`` §4.2).
+    ``docs/moonshot-cli.md`` §4.2).
     """
     if _MAC_CANONICAL.fullmatch(text):
         return text  # already normal: the usual case (a MacAddress from a parser)

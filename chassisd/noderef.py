@@ -1,7 +1,7 @@
 """Node names and node references.
 
 Owns the naming template (``{chassis}``, ``{cartridge}``, ``{node}``, ``{id}``) and resolving
-what an operator types (``c1n43``, ``moonshot-1/c43n1``, ``c43n1``) to exactly one node. A
+what an operator types (``c1n43-1``, ``moonshot-1/c43n1``, ``c43n1``) to exactly one node. A
 reference that matches nothing or several nodes is a ``NodeRefError`` that lists candidates.
 Pure: works on inventories it is given, does no I/O.
 """
@@ -9,6 +9,7 @@ Pure: works on inventories it is given, does no I/O.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -133,7 +134,27 @@ def _one(ref: str, matches: list[NamedNode], how: str) -> NamedNode:
 
 
 def _suggestions(ref: str, nodes: Iterable[NamedNode]) -> list[str]:
+    """Close names and ``CHASSIS/ID`` forms; for a reference shaped like the farm's native ids,
+    first the ``CHASSIS/ID`` of close native ids (a typo in ``c43n1`` is about an id, and a
+    bare id may be on several chassis)."""
+    nodes = list(nodes)
+    by_id: dict[str, list[str]] = {}
     words: set[str] = set()
     for n in nodes:
+        by_id.setdefault(n.record.id.lower(), []).append(n.ref)
         words.update((n.name, n.ref))
-    return difflib.get_close_matches(ref, sorted(words), n=5, cutoff=0.6)
+    by_name = difflib.get_close_matches(ref, sorted(words), n=5, cutoff=0.6)
+    if not _looks_like_native_id(ref, by_id):
+        return by_name
+    close_ids = difflib.get_close_matches(ref.lower(), sorted(by_id), n=3, cutoff=0.6)
+    by_native = sorted(r for native in close_ids for r in by_id[native])[:5]
+    return list(dict.fromkeys([*by_native, *by_name]))
+
+
+def _looks_like_native_id(ref: str, ids: Mapping[str, object]) -> bool:
+    """Whether ``ref`` is shaped like the farm's native ids (the same letters, other digits)."""
+
+    def shape(text: str) -> str:
+        return re.sub(r"\d+", "9", text.lower())
+
+    return shape(ref) in {shape(native) for native in ids}

@@ -51,7 +51,7 @@ class PowerSettings:
     """Timing of power requests, in seconds.
 
     Production Moonshot clients poll ``show node power`` every 5 s for up to 30–60 s after a
-    power change (moonshot-cli.md §3.5); a graceful shutdown can take as long as the OS needs.
+    power change (docs/moonshot-cli.md §3.5); a graceful shutdown can take as long as the OS needs.
     Opening the session is retried like a poll (three attempts, 1 s then 2 s): an operator is
     waiting, so a dropped login is worth two quick retries but not a long wait.
     """

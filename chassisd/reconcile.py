@@ -49,6 +49,10 @@ class PoolPlan:
     hosts: tuple[Host, ...]
     conflicts: tuple[str, ...]
     allocations: Mapping[str, str]  # node key → IP, to keep addresses stable next time
+    #: Members with nothing (or something unusable) to reserve — no MAC known, or only zero,
+    #: broadcast or multicast MACs: a fact about the node, not a conflict between claims, so
+    #: the pool's Conflict condition does not carry it.
+    skipped: tuple[str, ...] = ()
 
 
 def _order(node: NamedNode) -> tuple[str, int, int, str]:
@@ -118,14 +122,18 @@ def plan_pools(
     used_names: dict[tuple[str, ...], NamedNode] = {}  # (what, [target,] text) → node
     plans: list[PoolPlan] = []
     for pool in pools:
+        skipped: list[str] = []
         hosts, allocations = _hosts(
             pool,
             members[pool.name],
             previous_allocations.get(pool.name, {}),
             _Claims(used_macs, used_ips, used_names, established),
             conflicts[pool.name],
+            skipped,
         )
-        plans.append(PoolPlan(pool, tuple(hosts), tuple(conflicts[pool.name]), allocations))
+        plans.append(
+            PoolPlan(pool, tuple(hosts), tuple(conflicts[pool.name]), allocations, tuple(skipped))
+        )
     return tuple(sorted(plans, key=lambda p: p.pool.name))
 
 
@@ -158,6 +166,7 @@ def _hosts(
     previous: Mapping[str, str],
     claims: _Claims,
     conflicts: list[str],
+    skipped: list[str],
 ) -> tuple[list[Host], dict[str, str]]:
     used_ips = claims.ips
     allocations: dict[str, str] = {}
@@ -179,13 +188,11 @@ def _hosts(
         macs: list[str] = []
         for reported in node.record.macs:
             if reported.unusable:
-                conflicts.append(
-                    f"{node.ref}: MAC {reported} is {reported.unusable}, never reserved"
-                )
+                skipped.append(f"{node.ref}: MAC {reported} is {reported.unusable}, never reserved")
             else:
                 macs.append(str(reported))
         if not macs:
-            conflicts.append(f"{node.ref}: no usable MAC address known, nothing to reserve")
+            skipped.append(f"{node.ref}: no usable MAC address known, nothing to reserve")
             continue
         taken = [m for m in macs if claims.macs.get(m, node.ref) != node.ref]
         if taken:
@@ -350,7 +357,7 @@ def dhcphosts_objects(plan: PoolPlan, *, pool_namespace: str = "") -> list[dict[
 def kubefarm_configmap(plan: PoolPlan, *, pool_namespace: str = "") -> dict[str, Any] | None:
     """The pool as a kubefarm release's ``nodePools`` values (``values.yaml`` in a ConfigMap),
     ready for ``helm upgrade -f`` or a GitOps values reference; None if the pool has no
-    kubefarm output. ``mac`` is kubefarm's comma-separated string (kubefarm.md §4.8)."""
+    kubefarm output. ``mac`` is kubefarm's comma-separated string (its chart's nodePools values)."""
     output = plan.pool.kubefarm
     if output is None:
         return None
@@ -393,3 +400,13 @@ def hostsfile_line(host: Host, pool: NodePoolSpec) -> str:
     if pool.dhcp.lease_time:
         parts.append(pool.dhcp.lease_time)
     return ",".join(parts)
+
+
+def free_addresses(plan: PoolPlan) -> int | None:
+    """How many addresses of the pool's range no reservation holds (None: the pool has no
+    range, e.g. a catch-all that leaves addressing to the dynamic range)."""
+    ip_range = plan.pool.ip_range
+    if ip_range is None:
+        return None
+    size = int(ip_range.end) - int(ip_range.start) + 1
+    return size - len({h.ip for h in plan.hosts if h.ip and ip_range.holds(h.ip)})

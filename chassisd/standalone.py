@@ -135,3 +135,9 @@ def _load_state(path: Path) -> dict[str, Any]:
         return {}
     data = json.loads(path.read_text(encoding="utf-8"))
     return data if isinstance(data, dict) else {}
+
+
+def load_allocations(output_dir: Path) -> dict[str, dict[str, str]]:
+    """The IP allocations (pool → node key → IP) the last sync into ``output_dir`` kept."""
+    allocations = _load_state(output_dir / STATE_FILE).get("allocations") or {}
+    return allocations if isinstance(allocations, dict) else {}

@@ -11,9 +11,11 @@ reservation depends on change, it tells the pool reconciler (``nodes_changed``).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,18 +26,21 @@ from chassisd.cluster.informer import Change
 from chassisd.cluster.nodes import NodeMemory
 from chassisd.cluster.settings import PollSettings
 from chassisd.cluster.specs import NamespaceSpecs, parse_chassis
-from chassisd.cluster.status import condition, digest, older_than
+from chassisd.cluster.status import condition, digest, find_condition, older_than
 from chassisd.cluster.writer import Writer
+from chassisd.driver import ChassisTarget
 from chassisd.errors import (
     AuthError,
     ChassisdError,
     ConfigError,
+    KubeApiError,
     ParseError,
     TransientError,
     TrustError,
 )
 from chassisd.farm import name_nodes
 from chassisd.kube.gateway import CHASSIS
+from chassisd.listing import POLL_REQUEST, poll_reason
 from chassisd.memory import KnownNode, known_order, known_to_dict, remember
 from chassisd.metrics import Metrics, PollResultLabel
 from chassisd.poller import PollResult, poll_chassis
@@ -47,16 +52,6 @@ from chassisd.timestamps import stamp
 log = logging.getLogger(__name__)
 
 POLL_JITTER = 0.05  # share of a chassis's poll interval taken off at random from each wait
-
-#: Why a chassis is not reachable, by error class (first match wins).
-UNREACHABLE_REASONS: tuple[tuple[type[ChassisdError], str], ...] = (
-    (AuthError, "AuthFailed"),
-    (TrustError, "NotTrusted"),
-    (TransientError, "Unreachable"),
-    (ParseError, "ParseError"),
-    (ConfigError, "InvalidConfig"),
-    (ChassisdError, "DeviceError"),
-)
 
 
 @dataclass(frozen=True)
@@ -95,6 +90,9 @@ class ChassisController:
         self._scheduled: dict[Key, _Schedule] = {}
         self._failures: dict[Key, int] = {}
         self._confirmed: set[Key] = set()  # chassis polled successfully by this process
+        # Chassis refused on credentials, trust or config: a digest of the material used and
+        # when its back-off ends (they keep their normal interval to notice a fixed Secret).
+        self._refused: dict[Key, tuple[bytes, float]] = {}
 
     # --- events -----------------------------------------------------------------------------
 
@@ -110,6 +108,31 @@ class ChassisController:
         self._memory.load(change.key, nodes)
         if change.spec_changed:
             self._schedule(change.key)
+        requested = poll_requested(change.new)
+        if requested and requested != poll_requested(change.old):
+            self.poll_soon(change.key)
+
+    def _still_refused(self, key: Key, material: bytes) -> bool:
+        """Whether this chassis was refused (credentials, trust, config) with exactly this
+        material and its back-off has not ended."""
+        with self._lock:
+            refused = self._refused.get(key)
+            if refused is None:
+                return False
+            if refused[0] == material and time.monotonic() < refused[1]:
+                return True
+            del self._refused[key]
+            return False
+
+    def poll_soon(self, key: Key) -> None:
+        """Poll a chassis now, whatever its back-off (``chassisctl poll``, the annotation
+        ``POLL_REQUEST``): an operator who fixed a Secret wants to see it work."""
+        with self._lock:
+            if key not in self._scheduled:
+                return
+            self._failures[key] = 0
+            self._refused.pop(key, None)
+        self._scheduler.delay(_job_id(key), 0.1)
 
     def confirmed(self, namespace: str) -> set[str]:
         """Names of the chassis of ``namespace`` this process has polled successfully."""
@@ -167,11 +190,12 @@ class ChassisController:
             scheduled = self._scheduled.pop(key, None) is not None
             if forget:
                 self._failures.pop(key, None)
+                self._refused.pop(key, None)
                 self._confirmed.discard(key)
         if scheduled:
             self._scheduler.remove(_job_id(key))
         if forget:
-            self._metrics.forget_chassis(f"{key[0]}/{key[1]}")
+            self._metrics.forget_chassis(key[1], namespace=key[0])
             self._memory.forget(key)
 
     # --- one poll ---------------------------------------------------------------------------
@@ -203,13 +227,24 @@ class ChassisController:
         try:
             spec = config.chassis_named(name)
             target = config.driver_target(spec)
+        except KubeApiError as exc:
+            # The API server could not be asked for a Secret it had not given before: that is
+            # an API outage, not the chassis failing. No failure, no back-off, no status.
+            log.warning("chassis=%s/%s not polled: %s", namespace, name, exc)
+            return
         except ChassisdError as exc:
             result = PollResult(name, obj["spec"].get("driver", ""), None, exc, 0, 0.0)
+            material = b""
         else:
+            material = _trust_material(target)
+            if self._still_refused(key, material):
+                return  # the same credentials and trust were refused: wait out the back-off
             result = poll_chassis(self._registry, spec.driver, target, self._settings.retry)
         now = datetime.now(UTC)
         label = f"{namespace}/{name}"
-        self._metrics.observe_poll(label, result.driver, _result_label(result), result.seconds)
+        self._metrics.observe_poll(
+            name, result.driver, _result_label(result), result.seconds, namespace=namespace
+        )
         known = self._memory.get(key)
         if result.ok:
             polled = {name: list(name_nodes(config, [result]))}
@@ -227,15 +262,26 @@ class ChassisController:
             with self._lock:
                 self._failures[key] = failures = self._failures.get(key, 0) + 1
             log.error("chassis=%s driver=%s poll failed: %s", label, result.driver, result.error)
-        self._metrics.set_reachable(label, result.ok)
-        self._metrics.set_nodes(label, len(known))
+        self._metrics.set_reachable(name, result.ok, namespace=namespace)
+        self._metrics.set_nodes(name, len(known), namespace=namespace)
         if result.inventory is not None:
             for warning in result.inventory.warnings:
                 log.warning("chassis=%s driver=%s %s", label, result.driver, warning)
         if failures:
             backoff = Backoff(initial=interval, maximum=self._settings.max_backoff, jitter=0.1)
-            self._scheduler.delay(_job_id(key), backoff.delay(failures))
-        self._write_status(obj, result, list(known.values()), failures, now)
+            wait = backoff.delay(failures)
+            if isinstance(result.error, AuthError | TrustError | ConfigError):
+                # What an operator fixes (a Secret, the known hosts): keep the normal interval
+                # and poll again as soon as the material changed; the back-off only holds
+                # while it is the same material the device refused.
+                with self._lock:
+                    self._refused[key] = (material, time.monotonic() + wait)
+            else:
+                self._scheduler.delay(_job_id(key), wait)
+        else:
+            with self._lock:
+                self._refused.pop(key, None)
+        self._write_status(obj, result, list(known.values()), failures, now, interval)
 
     # --- status -----------------------------------------------------------------------------
 
@@ -246,23 +292,18 @@ class ChassisController:
         nodes: list[KnownNode],
         failures: int,
         now: datetime,
+        interval: float,
     ) -> None:
         old = obj.get("status") or {}
         generation = obj["metadata"].get("generation")
-        reachable, reason, message = _reachability(result)
-        inventory_valid = not isinstance(result.error, ParseError)
+        last_success = stamp(now) if result.ok else old.get("lastSuccessTime")
         conditions = [
-            condition(old, "Reachable", reachable, reason, message, generation, now),
-            condition(
-                old,
-                "InventoryValid",
-                inventory_valid,
-                "Parsed" if inventory_valid else "ParseError",
-                "" if inventory_valid else str(result.error),
-                generation,
-                now,
-            ),
+            condition(old, kind, value, reason, message, generation, now)
+            for kind, value, reason, message in poll_conditions(
+                result, stale=older_than(last_success, now, STALE_INTERVALS * interval)
+            )
         ]
+        self._report_transition(obj, old, conditions)
         status: dict[str, Any] = {
             "observedGeneration": generation,
             "conditions": conditions,
@@ -285,6 +326,28 @@ class ChassisController:
         if result.ok:
             status["lastSuccessTime"] = stamp(now)
         self._write(obj, status)
+
+    def _report_transition(
+        self, obj: dict[str, Any], old: dict[str, Any], conditions: list[dict[str, Any]]
+    ) -> None:
+        """An Event when what is wrong with the chassis changes: the failing condition's
+        reason (InvalidConfig, InvalidSpec, Unreachable, AuthFailed, NotTrusted, ParseError,
+        DeviceError) as a Warning with its message, and Recovered when a poll succeeds again.
+        A steady chassis, failing or not, makes no Event."""
+        before, after = _failing(old.get("conditions") or []), _failing(conditions)
+        if (before or {}).get("reason") == (after or {}).get("reason"):
+            return
+        if after is not None:
+            reason = str(after["reason"])
+            text, warning = str(after.get("message") or reason), True
+        elif before is not None:
+            reason, text, warning = "Recovered", f"polled again after {before['reason']}", False
+        else:
+            return
+        try:
+            self._writer.event(obj, reason=reason, message=text, warning=warning)
+        except ChassisdError as exc:
+            log.error("Event %s for Chassis %s/%s not written: %s", reason, *key_of(obj), exc)
 
     def read_back(self, key: Key) -> None:
         """A power action read a node's state back into the node memory: show it in the
@@ -311,7 +374,12 @@ class ChassisController:
         old = obj.get("status") or {}
         generation = obj["metadata"].get("generation")
         now = datetime.now(UTC)
-        conditions = [condition(old, "Reachable", False, "InvalidSpec", problem, generation, now)]
+        conditions = [
+            condition(old, "ConfigValid", False, "InvalidSpec", problem, generation, now),
+            condition(old, "Reachable", None, "NotPolled", "the spec is invalid", generation, now),
+            condition(old, "InventoryValid", None, "NoInventory", "", generation, now),
+        ]
+        self._report_transition(obj, old, conditions)
         status = {**old, "observedGeneration": generation, "conditions": conditions}
         known = list(self._memory.get(key).values())
         if known:  # the cache holds no node list: write the remembered nodes back unchanged
@@ -335,12 +403,73 @@ def _reservable(known: dict[str, KnownNode]) -> set[tuple[str, str, tuple[str, .
     return {(ref, k.node.name, tuple(map(str, k.node.record.macs))) for ref, k in known.items()}
 
 
-def _reachability(result: PollResult) -> tuple[bool, str, str]:
-    if result.ok:
-        return True, "PollSucceeded", ""
+def _trust_material(target: ChassisTarget) -> bytes:
+    """A digest of everything an operator may fix in Secrets or the spec for a chassis: its
+    whole target (address, credentials, known hosts, CA, fingerprint). Kept in memory only."""
+    creds = target.credentials
+    # repr() hides the secret fields on purpose, so they are named one by one.
+    parts = (repr(target), creds.username, creds.password, creds.private_key,
+             target.known_hosts, target.ca_bundle)  # fmt: skip
+    return hashlib.blake2b("\0".join(parts).encode(), digest_size=16).digest()
+
+
+def poll_requested(obj: dict[str, Any] | None) -> str:
+    """The ``POLL_REQUEST`` annotation's value ("" when there is none)."""
+    annotations = ((obj or {}).get("metadata") or {}).get("annotations") or {}
+    return str(annotations.get(POLL_REQUEST) or "")
+
+
+def _failing(conditions: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The first condition that says something is wrong (Stale aside: it follows the others)."""
+    for kind in ("ConfigValid", "Reachable", "InventoryValid"):
+        found = find_condition({"conditions": conditions}, kind)
+        if found.get("status") == "False":
+            return found
+    return None
+
+
+#: A chassis is Stale once no poll succeeded for this many poll intervals.
+STALE_INTERVALS = 3
+
+
+def poll_conditions(result: PollResult, *, stale: bool) -> list[tuple[str, bool | None, str, str]]:
+    """The Chassis conditions after a poll, as (type, status, reason, message); None is
+    Unknown. Each says what was observed, and nothing positive about what was not:
+
+    - ConfigValid: False for a configuration error (unknown driver, missing Secret or key);
+      nothing was tried then, so Reachable and InventoryValid are Unknown.
+    - Reachable: True when the device answered, even with output chassisd cannot parse.
+    - InventoryValid: True only for a parsed inventory; Unknown when no answer came.
+    - Stale: True once no poll succeeded for ``STALE_INTERVALS`` intervals. It changes only
+      when that changes, so a steady farm makes no writes for it.
+    """
     error = result.error
-    reason = next((r for cls, r in UNREACHABLE_REASONS if isinstance(error, cls)), "Unknown")
-    return False, reason, str(error)
+    reason = poll_reason(error)
+    message = "" if error is None else str(error)
+    stale_condition = (
+        "Stale",
+        stale and not result.ok,
+        "NoRecentSuccess" if stale and not result.ok else "RecentSuccess",
+        f"no successful poll for {STALE_INTERVALS} poll intervals: {reason}"
+        if stale and not result.ok
+        else "",
+    )
+    if isinstance(error, ConfigError):
+        return [
+            ("ConfigValid", False, reason, message),
+            ("Reachable", None, "NotPolled", "the configuration is invalid"),
+            ("InventoryValid", None, "NoInventory", ""),
+            stale_condition,
+        ]
+    config = ("ConfigValid", True, "Valid", "")
+    if result.ok:
+        return [config, ("Reachable", True, "PollSucceeded", ""),
+                ("InventoryValid", True, "Parsed", ""), stale_condition]  # fmt: skip
+    if isinstance(error, ParseError):
+        return [config, ("Reachable", True, "Answered", ""),
+                ("InventoryValid", False, reason, message), stale_condition]  # fmt: skip
+    return [config, ("Reachable", False, reason, message),
+            ("InventoryValid", None, "NoInventory", ""), stale_condition]  # fmt: skip
 
 
 def _result_label(result: PollResult) -> PollResultLabel:

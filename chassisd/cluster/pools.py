@@ -27,7 +27,7 @@ from chassisd.cluster.nodes import NodeMemory
 from chassisd.cluster.owned import Owned, OwnedKey, OwnedObjects, owned_key
 from chassisd.cluster.settings import ReconcileSettings
 from chassisd.cluster.specs import NamespaceSpecs
-from chassisd.cluster.status import condition, digest, find_condition
+from chassisd.cluster.status import condition, digest, find_condition, summarize
 from chassisd.cluster.workqueue import WorkQueue
 from chassisd.cluster.writer import Writer
 from chassisd.config import Config
@@ -41,6 +41,7 @@ from chassisd.reconcile import (
     Host,
     PoolPlan,
     dhcphosts_objects,
+    free_addresses,
     kubefarm_configmap,
     plan_pools,
     reserved_macs,
@@ -321,7 +322,7 @@ class PoolReconciler:
                 "Conflict",
                 bool(conflicts),
                 "Conflict" if conflicts else "NoConflict",
-                "; ".join(conflicts),
+                summarize(conflicts),
                 generation,
                 now,
             ),
@@ -336,7 +337,13 @@ class PoolReconciler:
             "written": sorted(written, key=lambda r: (r["kind"], r["namespace"], r["name"])),
         }
         pool_label = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
-        self._metrics.set_pool(pool_label, members=len(members), conflicts=len(conflicts))
+        self._metrics.set_pool(
+            obj["metadata"]["name"],
+            members=len(members),
+            conflicts=len(conflicts),
+            free=free_addresses(plan) if plan is not None else None,
+            namespace=obj["metadata"]["namespace"],
+        )
         if self._cache.status_digest(NODEPOOL, key_of(obj)) == digest(status):
             return True
         old_message = find_condition(old, "Conflict").get("message")

@@ -3,7 +3,9 @@
 Owns the Secret cache: every poll needs its chassis's credentials and known hosts, and with a
 fleet-wide known_hosts Secret reading it per poll cost a 100 KB GET per chassis. A value is
 kept ``ttl`` seconds (a rotated credential is used within that), a missing Secret is not
-remembered. Values are never logged or written anywhere.
+remembered. When the API server cannot be asked (an outage, not a missing Secret), the last
+good value is used however old: an API outage is not a chassis failure. Values are never
+logged or written anywhere.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 from collections.abc import Iterator, Mapping
 
 from chassisd.cluster.cache import Key
-from chassisd.errors import ConfigError
+from chassisd.errors import ConfigError, KubeApiError
 from chassisd.kube.gateway import KubeGateway
 
 
@@ -33,7 +35,12 @@ class SecretCache:
             cached = self._data.get((namespace, name))
         if cached is not None and now - cached[0] < self._ttl:
             return cached[1]
-        data = self._gw.secret_data(namespace, name)
+        try:
+            data = self._gw.secret_data(namespace, name)
+        except KubeApiError:
+            if cached is not None:  # the API is down, the Secret was there: keep using it
+                return cached[1]
+            raise
         with self._lock:
             self._data[(namespace, name)] = (now, data)
         return data

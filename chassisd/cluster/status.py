@@ -64,14 +64,15 @@ def digest(value: Any) -> bytes:
 def condition(
     old_status: dict[str, Any],
     kind: str,
-    ok: bool,
+    ok: bool | None,
     reason: str,
     message: str,
     generation: Any,
     now: datetime,
 ) -> dict[str, Any]:
-    """A condition of type ``kind``; its transition time moves only when its status changes."""
-    value = "True" if ok else "False"
+    """A condition of type ``kind`` (``ok`` None: ``Unknown``, nothing was observed); its
+    transition time moves only when its status changes."""
+    value = "Unknown" if ok is None else "True" if ok else "False"
     old: dict[str, Any] = next(
         (c for c in old_status.get("conditions") or [] if c.get("type") == kind), {}
     )
@@ -86,6 +87,23 @@ def condition(
         else old["lastTransitionTime"],
         "observedGeneration": generation,
     }
+
+
+def summarize(items: list[str], limit: int = MAX_MESSAGE, separator: str = "; ") -> str:
+    """``items`` joined, as many whole items as fit in ``limit`` characters, then how many
+    more there are (a Conflict message used to stop mid-item at 2,048 characters)."""
+    text = separator.join(items)
+    if len(text) <= limit:
+        return text
+    kept: list[str] = []
+    for index, item in enumerate(items):
+        tail = f"{separator}… and {len(items) - index - 1} more"
+        candidate = separator.join([*kept, item])
+        if len(candidate) + len(tail) > limit:
+            rest = len(items) - len(kept)
+            return separator.join(kept) + f"{separator if kept else ''}… and {rest} more"
+        kept.append(item)
+    return separator.join(kept)
 
 
 def find_condition(status: dict[str, Any], kind: str) -> dict[str, Any]:

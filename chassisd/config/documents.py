@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,10 @@ def parse_object(
         spec = Fields(doc, label, "").mapping("spec")
         chassis = chassis_spec(name, spec)
         spec.reject_unknown()
+        if "labels" in metadata.raw:
+            labels = metadata.mapping("labels")
+            pairs = sorted((str(k), labels.text(str(k))) for k in labels.raw)
+            chassis = dataclasses.replace(chassis, labels=tuple(pairs))
         return chassis
     if (api_version, kind) == (API_VERSION, "NodePool"):
         spec = Fields(doc, label, "").mapping("spec")

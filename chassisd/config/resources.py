@@ -64,6 +64,7 @@ class ChassisResource:
     poll_timeout: float = DEFAULT_POLL_TIMEOUT
     max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
     fallback: tuple[tuple[str, str], ...] = ()  # (driver, address) tried in order for power
+    labels: tuple[tuple[str, str], ...] = ()  # metadata.labels, sorted (``chassisctl -l``)
 
 
 @dataclass(frozen=True)
@@ -139,8 +140,8 @@ class DhcpTarget:
 class KubefarmOutput:
     """A pool also written as a kubefarm release's ``nodePools`` values, in a ConfigMap.
 
-    ``range``, ``tags`` and ``extra_opts`` are passed through because Helm replaces lists:
-    the values file must carry the whole pool entry (kubefarm.md §4.8).
+    ``range``, ``tags`` and ``extra_opts`` are passed through because Helm replaces lists
+    (it does not merge them): the values file must carry the whole pool entry.
     """
 
     config_map: str

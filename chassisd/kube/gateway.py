@@ -12,10 +12,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import logging
 import os
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,15 +56,26 @@ POWERACTION = Kind("chassisd.io/v1alpha1", "PowerAction")
 DHCPHOSTS = Kind("dnsmasq.kvaps.cf/v1beta1", "DhcpHosts")
 CONFIGMAP = Kind("v1", "ConfigMap")
 SECRET = Kind("v1", "Secret")
-EVENT = Kind("v1", "Event")
+EVENT = Kind("events.k8s.io/v1", "Event")
+CORE_EVENT = Kind("v1", "Event")  # the same Events as kubectl get events reads them
+
+#: events.k8s.io/v1 ``reportingController``: who writes chassisd's Events.
+REPORTING_CONTROLLER = "chassisd.io/chassisd"
+#: Repeats of one Event seen within this time count into its ``series``; after it (the API
+#: server keeps Events an hour by default) a new Event starts.
+EVENT_SERIES_WINDOW = 3600.0
+_MAX_EVENT_SERIES = 10_000  # remembered repeats; the oldest are forgotten beyond this
 
 
-def load_api_client(kubeconfig: Path | None, *, connections: int = 0) -> k8s.ApiClient:
+def load_api_client(
+    kubeconfig: Path | None, *, connections: int = 0, context: str | None = None
+) -> k8s.ApiClient:
     """An API client from ``kubeconfig``, else ``$KUBECONFIG``, else the in-cluster config.
 
     ``connections``: HTTPS connections kept open to the API server (0: the client's default,
     5 per CPU). The agent makes requests from every poll worker at once; a pool smaller than
-    that opens and discards a TLS connection per request.
+    that opens and discards a TLS connection per request. ``context``: the kubeconfig context
+    to use (default: its current context).
     """
     configuration = k8s.Configuration()
     try:
@@ -67,7 +83,9 @@ def load_api_client(kubeconfig: Path | None, *, connections: int = 0) -> k8s.Api
             k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         else:
             path = str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG")
-            k8s_config.load_kube_config(config_file=path, client_configuration=configuration)  # type: ignore[no-untyped-call]
+            k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=path, context=context, client_configuration=configuration
+            )
     except (k8s_config.ConfigException, OSError) as exc:
         raise ConfigError(f"no usable Kubernetes configuration: {exc}") from exc
     if connections:
@@ -77,6 +95,32 @@ def load_api_client(kubeconfig: Path | None, *, connections: int = 0) -> k8s.Api
     # to try again is the caller's decision, as for every other failure.
     configuration.retries = False
     return k8s.ApiClient(configuration)
+
+
+#: Where a pod finds its own namespace (the service-account volume).
+_POD_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def default_namespace(kubeconfig: Path | None, context: str | None = None) -> str | None:
+    """The namespace kubectl would use: the kubeconfig context's (``context``, else the
+    current one), or in a pod its own; None when neither names one."""
+    try:
+        if kubeconfig is None and "KUBERNETES_SERVICE_HOST" in os.environ:
+            return _POD_NAMESPACE_FILE.read_text().strip() or None
+        path = str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG")
+        contexts, current = k8s_config.list_kube_config_contexts(config_file=path)  # type: ignore[no-untyped-call]
+    except (k8s_config.ConfigException, OSError) as exc:
+        raise ConfigError(f"no usable Kubernetes configuration: {exc}") from exc
+    chosen = (
+        current
+        if context is None
+        else next((c for c in contexts or [] if c.get("name") == context), None)
+    )
+    if chosen is None:
+        names = ", ".join(str(c.get("name")) for c in contexts or [])
+        raise ConfigError(f"context {context!r} not found in the kubeconfig (contexts: {names})")
+    namespace = (chosen.get("context") or {}).get("namespace")
+    return str(namespace) if namespace else None
 
 
 class _BoundedDynamicClient(DynamicClient):
@@ -107,13 +151,18 @@ class KubeGateway:
         metrics: Metrics | None = None,
         *,
         request_timeout: float = REQUEST_TIMEOUT,
+        reporting_instance: str = "",
     ) -> None:
         """``request_timeout``: seconds one read or write may take (connect, TLS, answer); a
-        watch may stay silent for its own ``timeout`` plus this."""
+        watch may stay silent for its own ``timeout`` plus this. ``reporting_instance``: this
+        replica's name in the Events it writes (default: the host name)."""
         self.api = api
         self.request_timeout = request_timeout
+        self.reporting_instance = reporting_instance or socket.gethostname()
         self._metrics = metrics
         self._dynamic: DynamicClient | None = None
+        self._series_lock = threading.Lock()
+        self._series: dict[tuple[str, ...], tuple[float, str, int]] = {}
 
     def _resource(self, kind: Kind) -> Any:
         try:
@@ -185,8 +234,8 @@ class KubeGateway:
             # An ERROR event (e.g. 410 Gone: the version is too old) arrives as ApiException.
             raise _wrap(exc, f"watch {kind.kind}") from exc
 
-    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
-        """Server-side apply ``obj`` (created if absent) as field manager ``chassisd``."""
+    def apply(self, obj: dict[str, Any], *, field_manager: str = FIELD_MANAGER) -> dict[str, Any]:
+        """Server-side apply ``obj`` (created if absent) as ``field_manager``."""
         kind = Kind(obj["apiVersion"], obj["kind"])
         meta = obj["metadata"]
         try:
@@ -194,7 +243,7 @@ class KubeGateway:
                 body=obj,
                 name=meta["name"],
                 namespace=meta.get("namespace"),
-                field_manager=FIELD_MANAGER,
+                field_manager=field_manager,
                 force_conflicts=True,
                 serializer=_plain,
                 _request_timeout=self.request_timeout,
@@ -292,28 +341,66 @@ class KubeGateway:
         data.update(secret.get("stringData") or {})
         return data
 
-    def event(self, involved: dict[str, Any], *, reason: str, message: str, warning: bool) -> None:
-        """Record an Event about ``involved`` (never with secrets in it)."""
+    def event(
+        self,
+        involved: dict[str, Any],
+        *,
+        reason: str,
+        message: str,
+        warning: bool,
+        action: str = "Reconcile",
+        now: float | None = None,
+    ) -> None:
+        """Record an ``events.k8s.io/v1`` Event about ``involved`` (never with secrets in it).
+
+        The Event carries ``eventTime``, ``reportingController``, ``reportingInstance`` and
+        ``action``. The same Event again (same object, reason, type, message) within
+        ``EVENT_SERIES_WINDOW`` updates that Event's ``series`` (count and last time) by
+        server-side apply instead of creating another, as client-go's recorder does.
+        """
         meta = involved["metadata"]
-        self.create(
-            {
-                "apiVersion": "v1",
-                "kind": "Event",
-                "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
-                "involvedObject": {
-                    "apiVersion": involved["apiVersion"],
-                    "kind": involved["kind"],
-                    "name": meta["name"],
-                    "namespace": meta["namespace"],
-                    "uid": meta.get("uid"),
-                },
-                "reason": reason,
-                "message": message[:1024],
-                "type": "Warning" if warning else "Normal",
-                "source": {"component": "chassisd"},
-                "reportingComponent": "chassisd",
-            }
-        )
+        note = message[:1024]
+        kind = "Warning" if warning else "Normal"
+        moment = time.time() if now is None else now
+        key = (meta["namespace"], involved["kind"], meta["name"], str(meta.get("uid")), reason,
+               kind, note, self.reporting_instance)  # fmt: skip
+        with self._series_lock:
+            first, first_stamp, count = self._series.get(key, (moment, "", 0))
+            if count and moment - first > EVENT_SERIES_WINDOW:
+                first, first_stamp, count = moment, "", 0
+            first_stamp = first_stamp or _micro_time(moment)
+            count += 1
+            if len(self._series) >= _MAX_EVENT_SERIES and key not in self._series:
+                self._series.pop(next(iter(self._series)))
+            self._series[key] = (first, first_stamp, count)
+        digest = hashlib.blake2b(repr((*key, first_stamp)).encode(), digest_size=8).hexdigest()
+        body: dict[str, Any] = {
+            "apiVersion": EVENT.api_version,
+            "kind": EVENT.kind,
+            "metadata": {"name": f"{meta['name']}.{digest}", "namespace": meta["namespace"]},
+            "eventTime": first_stamp,
+            "reportingController": REPORTING_CONTROLLER,
+            "reportingInstance": self.reporting_instance[:128],
+            "action": action,
+            "reason": reason,
+            "note": note,
+            "type": kind,
+            "regarding": {
+                "apiVersion": involved["apiVersion"],
+                "kind": involved["kind"],
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+            },
+        }
+        if count > 1:
+            body["series"] = {"count": count, "lastObservedTime": _micro_time(moment)}
+        self.apply(body)
+
+
+def _micro_time(moment: float) -> str:
+    """A Kubernetes MicroTime: RFC 3339 in UTC with microseconds."""
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _plain(_client: object, data: Any) -> Any:

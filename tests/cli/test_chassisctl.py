@@ -20,10 +20,13 @@ Run = Callable[..., subprocess.CompletedProcess[str]]
 def test_nodes_json_lists_every_node(
     chassisctl: Run, config_file: Path, farm: tuple[SimHandle, SimHandle]
 ) -> None:
-    """-o json gives one object per node with name, chassis, id, macs and power."""
+    """-o json is a kubectl List: one item per node with name, chassis, id, macs, power, and
+    the pool, IP and hostname of its reservation."""
     result = chassisctl("--config", str(config_file), "nodes", "-o", "json")
     assert result.returncode == 0, result.stderr
-    nodes = json.loads(result.stdout)
+    document = json.loads(result.stdout)
+    assert (document["apiVersion"], document["kind"]) == ("v1", "List")
+    nodes = document["items"]
     expected = {("m1", str(i)) for i, _ in farm[0].spec.nodes()} | {
         ("m2", str(i)) for i, _ in farm[1].spec.nodes()
     }
@@ -32,25 +35,22 @@ def test_nodes_json_lists_every_node(
     assert set(first) >= {"name", "chassis", "id", "macs", "power"}
     assert first["name"] == f"c1n{first['cartridge']}"
     assert all(len(n["macs"]) == 2 for n in nodes)
+    assert first["pool"] == "pool-a" and first["ip"].startswith("10.0.0.")
+    assert {n["pool"] for n in nodes if n["chassis"] == "m2"} == {"rest"}
 
 
 def test_nodes_table_wide_and_yaml(chassisctl: Run, config_file: Path) -> None:
     """The table has a header and a row per node; yaml parses to the same list as json."""
     table = chassisctl("--config", str(config_file), "nodes")
     assert table.stdout.splitlines()[0].split() == [
-        "NAME",
-        "CHASSIS",
-        "ID",
-        "MACS",
-        "POWER",
-        "HEALTH",
-    ]
+        "NAME", "CHASSIS", "ID", "MACS", "POWER", "HEALTH", "POOL", "IP",
+    ]  # fmt: skip
     wide = chassisctl("--config", str(config_file), "nodes", "-o", "wide")
-    assert "PRODUCT" in wide.stdout.splitlines()[0]
+    assert wide.stdout.splitlines()[0].split()[-3:] == ["HOSTNAME", "PRODUCT", "SERIAL"]
     as_yaml = yaml.safe_load(chassisctl("--config", str(config_file), "nodes", "-o", "yaml").stdout)
     as_json = json.loads(chassisctl("--config", str(config_file), "nodes", "-o", "json").stdout)
     assert as_yaml == as_json
-    assert len(table.stdout.splitlines()) == len(as_json) + 1
+    assert len(table.stdout.splitlines()) == len(as_json["items"]) + 1
 
 
 def test_power_by_name_and_by_chassis_id(
@@ -120,8 +120,8 @@ def test_unreachable_chassis_exits_4_and_still_lists_the_others(
     config_file.write_text(yaml.safe_dump_all(docs))
     result = chassisctl("--config", str(config_file), "nodes", "-o", "json")
     assert result.returncode == 4
-    assert "m2: poll failed" in result.stderr
-    assert {n["chassis"] for n in json.loads(result.stdout)} == {"m1"}
+    assert "chassisctl: chassis m2: Unreachable: " in result.stderr
+    assert {n["chassis"] for n in json.loads(result.stdout)["items"]} == {"m1"}
 
 
 def test_sim_command_prints_one_ready_line_and_stops_on_sigint(tmp_path: Path) -> None:

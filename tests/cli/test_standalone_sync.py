@@ -132,3 +132,59 @@ def test_chassisd_run_keeps_polling_on_its_interval(
             process.terminate()
             assert process.wait(timeout=10) == 0  # SIGTERM is a clean stop
     assert farm[0].stats.logins >= 3, "expected a poll about every second"
+
+
+def test_chassisd_run_standalone_serves_health_and_metrics(
+    tmp_path: Path, config_file: Path, farm: tuple[SimHandle, SimHandle]
+) -> None:
+    """`chassisd run --config` serves /healthz, /readyz (ready after the first sync) and
+    /metrics on --health-address, like the cluster agent."""
+    import queue
+    import re
+    import threading
+    import time
+    import urllib.request
+
+    with subprocess.Popen(
+        [str(BIN / "chassisd"), "run", "--config", str(config_file), "--output-dir",
+         str(tmp_path / "out"), "--health-address", "127.0.0.1:0"],
+        stderr=subprocess.PIPE, text=True,
+    ) as process:  # fmt: skip
+        try:
+            lines: queue.Queue[str] = queue.Queue()
+            stream = process.stderr
+            assert stream is not None
+            threading.Thread(
+                target=lambda: [lines.put(line) for line in stream], daemon=True
+            ).start()
+            port = 0
+            deadline = time.monotonic() + 30
+            while not port and time.monotonic() < deadline:
+                try:
+                    line = lines.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                found = re.search(r"/metrics on 127\.0\.0\.1:(\d+)", line)
+                port = int(found.group(1)) if found else 0
+            assert port, "no health line in the log"
+            base = f"http://127.0.0.1:{port}"
+
+            def get(path: str) -> tuple[int, str]:
+                try:
+                    with urllib.request.urlopen(base + path, timeout=5) as response:  # noqa: S310 - loopback
+                        return response.status, response.read().decode()
+                except urllib.error.HTTPError as error:
+                    return error.code, ""
+
+            assert get("/healthz")[0] == 200
+            while get("/readyz")[0] != 200 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert get("/readyz")[0] == 200
+            metrics = get("/metrics")[1]
+            assert 'chassisd_chassis_reachable{chassis="m1",namespace=""} 1.0' in metrics
+            nodes = sum(1 for _ in farm[0].spec.nodes())
+            assert f'chassisd_nodes{{chassis="m1",namespace=""}} {float(nodes)}' in metrics
+            assert 'chassisd_pool_free_addresses{namespace="",pool="pool-a"}' in metrics
+        finally:
+            process.terminate()
+            assert process.wait(timeout=10) == 0

@@ -44,7 +44,7 @@ from tests.crds.crd_helpers import (
 KINDS = tuple(CRD_FILES)
 SHORT_NAMES = {"Chassis": ["chs"], "NodePool": ["np"], "PowerAction": ["pa"]}
 COLUMNS = {
-    "Chassis": ["Driver", "Address", "Reachable", "Nodes", "Last Success", "Age"],
+    "Chassis": ["Driver", "Address", "Reachable", "Reason", "Nodes", "Last Success", "Age"],
     "NodePool": ["Catch-All", "Nodes", "Ready", "Conflict", "Age"],
     "PowerAction": ["Node", "Action", "Phase", "Power", "Deadline", "Age"],
 }

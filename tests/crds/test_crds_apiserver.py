@@ -269,6 +269,7 @@ def test_printer_columns_show_status_at_a_glance(
         "Driver",
         "Address",
         "Reachable",
+        "Reason",
         "Nodes",
         "Last Success",
         "Age",

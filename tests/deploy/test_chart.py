@@ -3,11 +3,14 @@ RBAC rules rule by rule, the pod's hardening, and the CRD copies."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
 import pytest
 
+from chassisd.metrics import Metrics
 from tests.deploy.deploy_helpers import CHART, EXAMPLE_VALUES, REPO, Helm, find
 
 # What chassisd does, as (apiGroup, resource, resourceName, verb), from chassisd/kube/gateway.py,
@@ -23,7 +26,8 @@ RESOURCES_RULES = {
         for kind in ("chassis", "nodepools", "poweractions")
     },
     ("chassisd.io", "poweractions", "", "delete"),  # finished actions, after an hour
-    ("", "events", "", "create"),  # a pool's Conflict
+    ("events.k8s.io", "events", "", "create"),  # a new Event: a Conflict, a chassis transition
+    ("events.k8s.io", "events", "", "patch"),  # server-side apply of an Event's series
 }
 DHCP_RULES = {
     (group, resource, "", verb)
@@ -44,6 +48,7 @@ OPERATOR_RULES = {
         for k in ("chassis", "nodepools")
         for v in ("get", "list", "watch")
     },
+    ("chassisd.io", "chassis", "", "patch"),  # chassisctl poll: the poll-requested annotation
 }
 
 
@@ -297,3 +302,61 @@ def test_chart_crds_are_byte_identical_to_the_top_level_crds() -> None:
     for name, content in top.items():
         assert shipped[name] == content, f"deploy/helm/chassisd/crds/{name} differs from crds/"
     assert sorted(p.name for p in (CHART / "crds").iterdir()) == sorted(top)
+
+
+def _exported_metric_names() -> set[str]:
+    """Every series name chassisd's Metrics registry can export, with process_* metrics."""
+    metrics = Metrics(version="test")
+    metrics.observe_poll("m1", "moonshot", "success", 1.0, namespace="farm")
+    metrics.set_reachable("m1", True, namespace="farm")
+    metrics.set_nodes("m1", 45, namespace="farm")
+    metrics.set_pool("p", members=1, conflicts=0, free=1, namespace="farm")
+    metrics.count_power("on", "failed", "moonshot")
+    metrics.count_write("DhcpHosts", "apply")
+    metrics.set_leader(True)
+    return {s.name for family in metrics.registry.collect() for s in family.samples}
+
+
+def _metric_names_in(expr: str) -> set[str]:
+    return set(re.findall(r"\b((?:chassisd|process)_[a-z_]+)", expr))
+
+
+def test_prometheus_rule_alerts_on_metrics_chassisd_exports(chart: Helm) -> None:
+    """With prometheusRule.enabled the chart renders alerts for unreachable and stale chassis,
+    conflicts, a range nearly exhausted, failing power and no leader, each on metrics the
+    agent really exports; off by default."""
+    assert not [o for o in chart.template() if o["kind"] == "PrometheusRule"]
+    objects = chart.template(
+        set_values=["prometheusRule.enabled=true", "prometheusRule.freeAddressesBelow=9"]
+    )
+    rule = find(objects, "PrometheusRule")
+    (group,) = rule["spec"]["groups"]
+    alerts = {r["alert"]: r for r in group["rules"]}
+    assert set(alerts) == {
+        "ChassisdChassisUnreachable", "ChassisdInventoryStale", "ChassisdPoolConflicts",
+        "ChassisdPoolRangeNearlyExhausted", "ChassisdPowerActionsFailing", "ChassisdNoLeader",
+    }  # fmt: skip
+    assert alerts["ChassisdPoolRangeNearlyExhausted"]["expr"].endswith("< 9")
+    exported = _exported_metric_names()
+    for alert in alerts.values():
+        names = _metric_names_in(alert["expr"])
+        assert names and names <= exported, (alert["alert"], names - exported)
+        assert alert["annotations"]["summary"] and alert["labels"]["severity"]
+
+
+def test_grafana_dashboard_is_valid_json_on_exported_metrics(chart: Helm) -> None:
+    """The dashboard ConfigMap (off by default) carries the chart's dashboard JSON, whose every
+    query uses metrics the agent exports."""
+    assert not [o for o in chart.template() if o.get("metadata", {}).get("name", "").endswith(
+        "-dashboard")]  # fmt: skip
+    objects = chart.template(set_values=["grafanaDashboard.enabled=true"])
+    (configmap,) = [o for o in objects if o["metadata"]["name"] == "chassisd-dashboard"]
+    assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
+    dashboard = json.loads(configmap["data"]["chassisd.json"])
+    assert dashboard == json.loads((CHART / "dashboards" / "chassisd.json").read_text())
+    exported = _exported_metric_names()
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    assert len(exprs) >= 10
+    for expr in exprs:
+        names = _metric_names_in(expr)
+        assert names and names <= exported, (expr, names - exported)

@@ -303,7 +303,9 @@ def test_chart_rbac_runs_the_farm_and_refuses_the_rest(
         return [e for e in items if e.get("reason") == "Conflict"]
 
     assert wait_until(lambda: bool(conflict_events()), timeout=20), _tail(farm.log)
-    assert conflict_events()[0]["source"]["component"] == "chassisd"
+    event = conflict_events()[0]
+    assert event["reportingController"] == "chassisd.io/chassisd" and event["eventTime"]
+    assert event["reportingInstance"] and event["regarding"]["name"] == "cluster-b"
 
     # Pools removed: chassisd deletes the DhcpHosts and ConfigMap cluster-a owned.
     admin.delete(NODEPOOL, ns, "cluster-b")

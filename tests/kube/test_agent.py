@@ -317,17 +317,20 @@ def test_invalid_chassis_is_reported_and_others_are_unaffected(world: World) -> 
     world.start_agent()
     assert wait_until(lambda: len(all_hosts(world)) == 12, timeout=20)
 
-    def m3_reason() -> str:
+    def m3_condition(kind: str) -> dict[str, Any]:
         conds = (world.get(CHASSIS, "m3").get("status") or {}).get("conditions") or []
-        return next((c["reason"] for c in conds if c["type"] == "Reachable"), "")
+        return next((c for c in conds if c["type"] == kind), {})
 
-    assert wait_until(lambda: m3_reason() == "InvalidConfig", timeout=15)
-    assert (
-        "missing"
-        in next(
-            c for c in world.get(CHASSIS, "m3")["status"]["conditions"] if c["type"] == "Reachable"
-        )["message"]
+    # A configuration error is its own condition; nothing was tried, so nothing is claimed
+    # about reachability or the inventory.
+    assert wait_until(lambda: m3_condition("ConfigValid").get("reason") == "InvalidConfig", 15)
+    assert "missing" in m3_condition("ConfigValid")["message"]
+    assert m3_condition("ConfigValid")["status"] == "False"
+    assert (m3_condition("Reachable")["status"], m3_condition("Reachable")["reason"]) == (
+        "Unknown",
+        "NotPolled",
     )
+    assert m3_condition("InventoryValid")["status"] == "Unknown"
 
 
 def test_only_the_leader_polls_and_the_other_takes_over(world: World) -> None:

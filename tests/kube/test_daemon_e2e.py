@@ -117,7 +117,7 @@ def test_daemon_fills_dhcphosts_and_chassisctl_powers_through_a_poweraction(
     kube = ["--kubeconfig", str(control_plane.kubeconfig), "-n", kube_namespace]
     assert wait_until(lambda: "c1n43-1" in _ctl(*kube, "nodes").stdout, timeout=15)
     nodes = json.loads(_ctl(*kube, "nodes", "-o", "json").stdout)
-    assert len(nodes) == expected
+    assert nodes["kind"] == "List" and len(nodes["items"]) == expected
     result = _ctl(*kube, "power", "on", "c1n43-1", "--timeout", "30")
     assert result.returncode == 0, result.stderr
     assert "on succeeded, power on, driver moonshot" in result.stdout

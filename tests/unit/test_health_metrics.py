@@ -114,11 +114,11 @@ def test_metrics_are_served_in_the_prometheus_text_format(
     http: httpx.Client, metrics: Metrics
 ) -> None:
     """/metrics has the 0.0.4 text content type and shows what the Metrics methods recorded."""
-    metrics.observe_poll("moonshot-1", "moonshot", "success", 1.25)
-    metrics.observe_poll("moonshot-1", "moonshot", "transient", 3.0)
-    metrics.set_nodes("moonshot-1", 45)
-    metrics.set_reachable("moonshot-1", True)
-    metrics.set_pool("farm-a", members=40, conflicts=2)
+    metrics.observe_poll("moonshot-1", "moonshot", "success", 1.25, namespace="farm")
+    metrics.observe_poll("moonshot-1", "moonshot", "transient", 3.0, namespace="farm")
+    metrics.set_nodes("moonshot-1", 45, namespace="farm")
+    metrics.set_reachable("moonshot-1", True, namespace="farm")
+    metrics.set_pool("farm-a", members=40, conflicts=2, free=10, namespace="farm")
     metrics.count_write("DhcpHosts", "apply")
     metrics.count_write("DhcpHosts", "apply")
     metrics.count_power("cycle", "unknown", "moonshot")
@@ -128,11 +128,12 @@ def test_metrics_are_served_in_the_prometheus_text_format(
         "text/plain; version=0.0.4; charset=utf-8"
     )
     samples = scrape(http)
-    poll = (("chassis", "moonshot-1"), ("driver", "moonshot"))
+    chassis = (("chassis", "moonshot-1"), ("namespace", "farm"))
+    poll = (("chassis", "moonshot-1"), ("driver", "moonshot"), ("namespace", "farm"))
     assert samples[("chassisd_polls_total", (*poll, ("result", "success")))] == 1
     assert samples[("chassisd_polls_total", (*poll, ("result", "transient")))] == 1
     assert samples[("chassisd_polls_total", (*poll, ("result", "permanent")))] == 0
-    success = (*poll, ("result", "success"))
+    success = (("driver", "moonshot"), ("result", "success"))
     assert samples[("chassisd_poll_duration_seconds_count", success)] == 1
     assert samples[("chassisd_poll_duration_seconds_sum", success)] == 1.25
     buckets = {
@@ -141,10 +142,13 @@ def test_metrics_are_served_in_the_prometheus_text_format(
         if name == "chassisd_poll_duration_seconds_bucket" and ("result", "success") in labels
     }
     assert (buckets["1.0"], buckets["2.5"], buckets["+Inf"]) == (0, 1, 1)
-    assert samples[("chassisd_nodes", (("chassis", "moonshot-1"),))] == 45
-    assert samples[("chassisd_chassis_reachable", (("chassis", "moonshot-1"),))] == 1
-    assert samples[("chassisd_pool_members", (("pool", "farm-a"),))] == 40
-    assert samples[("chassisd_pool_conflicts", (("pool", "farm-a"),))] == 2
+    assert samples[("chassisd_nodes", chassis)] == 45
+    assert samples[("chassisd_chassis_reachable", chassis)] == 1
+    assert samples[("chassisd_chassis_consecutive_failures", chassis)] == 1
+    pool = (("namespace", "farm"), ("pool", "farm-a"))
+    assert samples[("chassisd_pool_members", pool)] == 40
+    assert samples[("chassisd_pool_conflicts", pool)] == 2
+    assert samples[("chassisd_pool_free_addresses", pool)] == 10
     assert samples[("chassisd_api_writes_total", (("kind", "DhcpHosts"), ("verb", "apply")))] == 2
     power = (("action", "cycle"), ("driver", "moonshot"), ("outcome", "unknown"))
     assert samples[("chassisd_power_actions_total", power)] == 1
@@ -154,27 +158,29 @@ def test_metrics_are_served_in_the_prometheus_text_format(
 
 def test_forgetting_a_chassis_or_pool_removes_only_its_series(metrics: Metrics) -> None:
     """forget_chassis and forget_pool drop every series of that chassis or pool, and no other."""
-    for chassis in ("moonshot-1", "moonshot-2"):
-        metrics.observe_poll(chassis, "moonshot", "permanent", 0.5)
-        metrics.set_nodes(chassis, 45)
-        metrics.set_reachable(chassis, False)
-    metrics.set_pool("farm-a", members=1, conflicts=0)
-    metrics.set_pool("farm-b", members=2, conflicts=0)
+    for namespace in ("farm", "lab"):
+        for chassis in ("moonshot-1", "moonshot-2"):
+            metrics.observe_poll(chassis, "moonshot", "permanent", 0.5, namespace=namespace)
+            metrics.set_nodes(chassis, 45, namespace=namespace)
+            metrics.set_reachable(chassis, False, namespace=namespace)
+    metrics.set_pool("farm-a", members=1, conflicts=0, namespace="farm")
+    metrics.set_pool("farm-b", members=2, conflicts=0, namespace="farm")
 
-    metrics.forget_chassis("moonshot-1")
-    metrics.forget_pool("farm-a")
+    metrics.forget_chassis("moonshot-1", namespace="farm")
+    metrics.forget_pool("farm-a", namespace="farm")
 
     value = metrics.registry.get_sample_value
-    one = {"chassis": "moonshot-1", "driver": "moonshot", "result": "permanent"}
-    two = {"chassis": "moonshot-2", "driver": "moonshot", "result": "permanent"}
-    assert value("chassisd_polls_total", one) is None
-    assert value("chassisd_poll_duration_seconds_count", one) is None
-    assert value("chassisd_nodes", {"chassis": "moonshot-1"}) is None
-    assert value("chassisd_chassis_reachable", {"chassis": "moonshot-1"}) is None
-    assert value("chassisd_polls_total", two) == 1
-    assert value("chassisd_nodes", {"chassis": "moonshot-2"}) == 45
-    assert value("chassisd_pool_members", {"pool": "farm-a"}) is None
-    assert value("chassisd_pool_members", {"pool": "farm-b"}) == 2
+    result = {"driver": "moonshot", "result": "permanent"}
+    one = {"namespace": "farm", "chassis": "moonshot-1"}
+    for name in ("chassisd_nodes", "chassisd_chassis_reachable",
+                 "chassisd_chassis_consecutive_failures"):  # fmt: skip
+        assert value(name, one) is None
+        assert value(name, {"namespace": "lab", "chassis": "moonshot-1"}) is not None
+    assert value("chassisd_polls_total", {**one, **result}) is None
+    assert value("chassisd_polls_total", {**one, **result, "namespace": "lab"}) == 1
+    assert value("chassisd_nodes", {"namespace": "farm", "chassis": "moonshot-2"}) == 45
+    assert value("chassisd_pool_members", {"namespace": "farm", "pool": "farm-a"}) is None
+    assert value("chassisd_pool_members", {"namespace": "farm", "pool": "farm-b"}) == 2
 
 
 def test_each_metrics_object_has_its_own_registry() -> None:
@@ -227,3 +233,46 @@ def test_stop_closes_the_port_and_leaves_no_threads(metrics: Metrics, probes: Pr
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
     with pytest.raises(RuntimeError, match="not started"):
         _ = health.port
+
+
+def test_prometheus_conventions(http: httpx.Client, metrics: Metrics) -> None:
+    """No _created series, process_* metrics present, no trailing space in the Server header."""
+    metrics.observe_poll("moonshot-1", "moonshot", "success", 1.0, namespace="farm")
+    metrics.count_write("DhcpHosts", "apply")
+    response = http.get("/metrics")
+    names = {name for name, _labels in scrape(http)}
+    assert not any(name.endswith("_created") for name in names), sorted(names)
+    assert {"process_cpu_seconds_total", "process_resident_memory_bytes"} <= names
+    assert response.headers["server"] == "chassisd"
+
+
+def test_last_success_and_consecutive_failures(metrics: Metrics) -> None:
+    """A success stamps the time and resets the failure count; each failure adds one."""
+    value = metrics.registry.get_sample_value
+    labels = {"namespace": "farm", "chassis": "m1"}
+    metrics.observe_poll("m1", "moonshot", "transient", 1.0, namespace="farm")
+    assert value("chassisd_chassis_last_success_timestamp_seconds", labels) is None
+    metrics.observe_poll("m1", "moonshot", "success", 1.0, namespace="farm", now=1000.0)
+    metrics.observe_poll("m1", "moonshot", "permanent", 1.0, namespace="farm")
+    metrics.observe_poll("m1", "moonshot", "transient", 1.0, namespace="farm")
+    assert value("chassisd_chassis_last_success_timestamp_seconds", labels) == 1000.0
+    assert value("chassisd_chassis_consecutive_failures", labels) == 2
+    metrics.observe_poll("m1", "moonshot", "success", 1.0, namespace="farm", now=2000.0)
+    assert value("chassisd_chassis_consecutive_failures", labels) == 0
+    assert value("chassisd_chassis_last_success_timestamp_seconds", labels) == 2000.0
+
+
+def test_series_per_chassis_stay_few_at_1000_chassis(metrics: Metrics) -> None:
+    """1,000 chassis, each polled with every result, export at most 8 series per chassis."""
+
+    def series() -> int:
+        return sum(len(family.samples) for family in metrics.registry.collect())
+
+    before = series()
+    for index in range(1000):
+        for result in ("success", "transient", "permanent"):
+            metrics.observe_poll(f"m{index}", "moonshot", result, 1.0, namespace="farm")  # type: ignore[arg-type]
+        metrics.set_nodes(f"m{index}", 45, namespace="farm")
+        metrics.set_reachable(f"m{index}", True, namespace="farm")
+    # the histogram is per driver and result: a fixed 3 x 14 series, whatever the farm size
+    assert series() - before <= 1000 * 7 + 3 * 14

@@ -82,3 +82,12 @@ def test_unknown_chassis_lists_chassis() -> None:
     """CHASSIS/ID with an unknown chassis lists the chassis there are."""
     with pytest.raises(NodeRefError, match="moonshot-1, moonshot-2"):
         resolve("moonshot-9/c1n1", FARM)
+
+
+def test_a_native_id_typo_suggests_chassis_slash_ids() -> None:
+    """A typo in a native id suggests the CHASSIS/ID of close ids (on every chassis that has
+    them), not only node names."""
+    with pytest.raises(NodeRefError, match="no node matches 'c43n2'") as info:
+        resolve("c43n2", FARM)
+    assert {"moonshot-1/c43n1", "moonshot-2/c43n1"} <= set(info.value.candidates)
+    assert "did you mean: moonshot-1/c43n1" in str(info.value)

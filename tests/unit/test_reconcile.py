@@ -11,6 +11,7 @@ from chassisd.noderef import NamedNode, node_name
 from chassisd.reconcile import (
     Established,
     dhcphosts_objects,
+    free_addresses,
     hostsfile_line,
     plan_pools,
     reserved_macs,
@@ -187,7 +188,8 @@ def test_zero_broadcast_and_multicast_macs_are_never_reserved() -> None:
         ("m1c1", ("02:00:00:00:01:01",)),
         ("m1c2", ("02:00:00:00:02:01",)),
     ]
-    assert plan.conflicts == (
+    assert plan.conflicts == ()
+    assert plan.skipped == (
         "m1/c1n1: MAC 00:00:00:00:00:00 is the all-zero address, never reserved",
         "m1/c2n1: MAC 00:00:00:00:00:00 is the all-zero address, never reserved",
         "m1/c3n1: MAC ff:ff:ff:ff:ff:ff is the broadcast address, never reserved",
@@ -332,3 +334,21 @@ def test_names_and_macs_held_by_another_namespace_are_left_out() -> None:
             "mac:02:00:00:00:02:01": "cluster-a (m1/c2n1)",
         }
     }
+
+
+def test_a_node_without_macs_is_skipped_not_a_conflict() -> None:
+    """A member with no MAC known has nothing to reserve: the plan says so about the node, and
+    the pool has no Conflict for it."""
+    nodes = [node("m1", 1, "02:00:00:00:01:01"), node("m1", 2)]
+    plan = plan_pools(config(POOLS), nodes, {})[0]
+    assert [h.hostname for h in plan.hosts] == ["m1c1"]
+    assert plan.conflicts == ()
+    assert plan.skipped == ("m1/c2n1: no usable MAC address known, nothing to reserve",)
+
+
+def test_free_addresses_count_the_range_not_reserved() -> None:
+    """A range of 3 with 2 reservations has 1 free address; a catch-all has no range."""
+    nodes = [node("m1", 1, "02:00:00:00:01:01"), node("m1", 2, "02:00:00:00:02:01")]
+    plans = {p.pool.name: p for p in plan_pools(config(POOLS), nodes, {})}
+    assert free_addresses(plans["cluster-a"]) == 1
+    assert free_addresses(plans["unknown"]) is None

@@ -9,7 +9,7 @@ Must not: do any I/O, know about SSH, or share code with the chassisd Moonshot d
 simulator is an independent peer of the driver; if both used the same parser or renderer, a bug
 in it would be invisible to the tests.
 
-Facts and guesses are tagged with the section of the Moonshot CLI notes (``moonshot-cli.md``,
+Facts and guesses are tagged with the section of the Moonshot CLI notes (``docs/moonshot-cli.md``,
 written ``[cli §N]``) or the capture in ``tests/fixtures/moonshot/`` they come from. Where the
 sources say UNKNOWN, the choice made here is spelled out and, where cheap, made configurable.
 """

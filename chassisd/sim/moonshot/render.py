@@ -2,7 +2,7 @@
 
 Owns: turning a ``ChassisView`` into the exact characters a chassis prints, for exec channels
 and for the interactive shell. Column geometry, padding, blank lines and line endings follow the
-captures in ``tests/fixtures/moonshot/`` and ``moonshot-cli.md`` (``[cli §N]``).
+captures in ``tests/fixtures/moonshot/`` and ``docs/moonshot-cli.md`` (``[cli §N]``).
 
 Must not: parse commands, touch state, or do I/O; nor be shared with the chassisd driver (the
 driver's parser must be tested against an independent renderer).

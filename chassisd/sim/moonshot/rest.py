@@ -23,7 +23,7 @@ Quick start::
         handle.set_faults(RestFaults(status=500))        # flip faults between calls
         handle.stats.logins, handle.stats.logouts        # read counters
 
-Facts and guesses, tagged with ``moonshot-cli.md`` sections (``[cli §N]``):
+Facts and guesses, tagged with ``docs/moonshot-cli.md`` sections (``[cli §N]``):
 
 * Paths: ``/rest/v1/Sessions`` (login), ``/rest/v1/Chassis`` → ``links.Member[].href`` →
   ``links.Cartridges.href`` → ``links.Member[]`` → cartridge ``links.ComputerSystems[]`` →
