@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chassisd.cluster.cache import Key, ObjectCache
+from chassisd.cluster.cache import Key, ObjectCache, key_of
 from chassisd.cluster.informer import Change
 from chassisd.cluster.nodes import NodeMemory
 from chassisd.cluster.powergate import PowerGate
@@ -352,7 +352,25 @@ class PowerController:
         with self._lock:
             entry.persisted = True
             entry.failures = 0
+        self._record_event(obj, entry.final)
         self.queue.add(key, after=self._settings.ttl)
+
+    def _record_event(self, obj: dict[str, Any], final: dict[str, Any]) -> None:
+        """One Event per finished action, for `kubectl describe` and the audit trail; a lost
+        Event is logged and otherwise ignored (the status holds the outcome)."""
+        phase = final.get("phase", "")
+        message = final.get("message") or f"{phase.lower()}; power {final.get('powerState', '?')}"
+        try:
+            self._writer.event(
+                obj,
+                reason=f"Power{phase}",
+                message=f"{(obj.get('spec') or {}).get('action')} {final.get('resolvedNode') or ''}"
+                f": {message}",
+                warning=phase != PowerPhase.SUCCEEDED.value,
+                action="Power",
+            )
+        except ChassisdError as exc:
+            log.warning("PowerAction %s/%s: Event not recorded: %s", *key_of(obj), exc)
 
     def _retry_delay(self, entry: _Entry) -> float:
         with self._lock:

@@ -91,7 +91,15 @@ class Writer:
         if kind in FOLLOWED:
             self._cache.remove(kind, (namespace, name))
 
-    def event(self, involved: dict[str, Any], *, reason: str, message: str, warning: bool) -> None:
-        """Record an Event about ``involved``."""
+    def event(
+        self,
+        involved: dict[str, Any],
+        *,
+        reason: str,
+        message: str,
+        warning: bool,
+        action: str = "Reconcile",
+    ) -> None:
+        """Record an Event about ``involved`` (``action``: what chassisd was doing)."""
         self._guard()
-        self._gw.event(involved, reason=reason, message=message, warning=warning)
+        self._gw.event(involved, reason=reason, message=message, warning=warning, action=action)

@@ -210,7 +210,7 @@ def test_an_action_not_started_before_its_deadline_expires_untouched(world: Worl
 
 def test_the_state_read_back_reaches_the_chassis_status_at_once(world: World) -> None:
     """After an off succeeds the node is off in the Chassis status, long before the next poll
-    (the interval is an hour here)."""
+    (the interval is an hour here), and one Event records the outcome."""
     standard_farm(world)
     k8s.CustomObjectsApi(world.gateway.api).patch_namespaced_custom_object(
         "chassisd.io", "v1alpha1", world.namespace, "chassis", "m1",
@@ -228,6 +228,12 @@ def test_the_state_read_back_reaches_the_chassis_status_at_once(world: World) ->
     assert wait_until(lambda: phase(world, "off") in TERMINAL_PHASES, timeout=30)
     assert phase(world, "off") == "Succeeded"
     assert wait_until(lambda: node_power() == "off", timeout=5)
+
+    def power_events() -> list[str]:
+        events = k8s.EventsV1Api(world.gateway.api).list_namespaced_event(world.namespace)
+        return [e.reason for e in events.items if e.regarding and e.regarding.name == "off"]
+
+    assert wait_until(lambda: power_events() == ["PowerSucceeded"], timeout=5), power_events()
 
 
 def _ctl(cp: ControlPlane, namespace: str, *args: str) -> subprocess.CompletedProcess[str]:
