@@ -9,8 +9,9 @@ Layers, lowest first (import-linter's ``cluster layers`` contract enforces the o
     informer | specs | nodes | owned | secrets
                  following the API into the cache; parsed specs per namespace; node memory;
                  owned objects; Secret cache
-    writer | workqueue
-                 the one way to write (leader only; cache updated from the answer); dirty keys
+    writer | workqueue | powergate | powerledger
+                 the one way to write (leader only; cache updated from the answer); dirty keys;
+                 who may talk to which chassis for power; what power actions did
     cache | status | settings
                  the shared store; pure status helpers (conditions, stamps, PowerPhase)
 """

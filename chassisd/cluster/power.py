@@ -35,10 +35,7 @@ status (``read_back``). Statuses go only through the writer, so the cache holds 
 from __future__ import annotations
 
 import logging
-import threading
-import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -46,6 +43,7 @@ from chassisd.cluster.cache import Key, ObjectCache, key_of
 from chassisd.cluster.informer import Change
 from chassisd.cluster.nodes import NodeMemory
 from chassisd.cluster.powergate import PowerGate
+from chassisd.cluster.powerledger import WRITE_BACKOFF, LedgerEntry, PowerLedger
 from chassisd.cluster.settings import PowerControllerSettings
 from chassisd.cluster.specs import NamespaceSpecs
 from chassisd.cluster.status import PowerPhase, older_than, phase_of
@@ -57,7 +55,6 @@ from chassisd.metrics import Metrics
 from chassisd.model import Outcome, PowerAction, PowerState
 from chassisd.noderef import NamedNode, resolve
 from chassisd.power import PowerService
-from chassisd.retry import Backoff
 from chassisd.timestamps import parse_time, stamp
 
 log = logging.getLogger(__name__)
@@ -70,20 +67,6 @@ _PHASE = {
 DEFAULT_DEADLINE = 300  # seconds; the CRD's default for spec.deadlineSeconds
 READ_STATE = "status"  # spec.action that only reads the node's power state
 BUSY_REQUEUE = 0.2  # seconds before looking again at an action whose chassis is busy
-#: Waits before writing a status again after a failed write: 0.5 s doubling to 30 s.
-WRITE_BACKOFF = Backoff(initial=0.5, factor=2.0, maximum=30.0)
-
-
-@dataclass
-class _Entry:
-    """What this process did with one PowerAction (by uid): survives failed writes."""
-
-    attempt: str  # the latest attempt to mark it Running
-    earlier: tuple[str, ...] = ()  # attempts whose Running write may have reached etcd unseen
-    sent: bool = False
-    final: dict[str, Any] | None = None  # the terminal status to persist
-    persisted: bool = False
-    failures: int = 0  # failed writes in a row (back-off)
 
 
 class PowerController:
@@ -114,8 +97,7 @@ class PowerController:
         self._synced = synced
         self._read_back = read_back
         self.queue: WorkQueue[Key] = WorkQueue("power")
-        self._lock = threading.Lock()
-        self._ledger: dict[str, _Entry] = {}
+        self._ledger = PowerLedger()
         self._gate = PowerGate(namespace_share=max(1, settings.workers // 2))
 
     # --- events -----------------------------------------------------------------------------
@@ -127,18 +109,16 @@ class PowerController:
         elif change.new is not None:
             self.queue.add(change.key)
         elif change.old is not None:  # deleted: its ledger entry is of no more use
-            with self._lock:
-                self._ledger.pop(change.old["metadata"].get("uid", ""), None)
+            self._ledger.forget(change.old["metadata"].get("uid", ""))
 
     def enqueue_all(self) -> None:
         """Look at every PowerAction now (a new leader starts work)."""
         for key in self._cache.items(POWERACTION):
             self.queue.add(key)
 
-    def ledger_entry(self, uid: str) -> _Entry | None:
+    def ledger_entry(self, uid: str) -> LedgerEntry | None:
         """What this process did with the action ``uid`` (tests and diagnostics)."""
-        with self._lock:
-            return self._ledger.get(uid)
+        return self._ledger.get(uid)
 
     # --- the state machine --------------------------------------------------------------------
 
@@ -153,8 +133,7 @@ class PowerController:
         if obj is None:
             return  # deleted: a pending action is never carried out
         uid = obj["metadata"].get("uid", "")
-        with self._lock:
-            entry = self._ledger.get(uid)
+        entry = self._ledger.get(uid)
         phase = phase_of(obj)
         if entry is not None and entry.final is not None:
             if not entry.persisted:
@@ -167,7 +146,7 @@ class PowerController:
             return
         status = obj.get("status") or {}
         if phase is PowerPhase.RUNNING:
-            ours = entry is not None and status.get("attempt") in (entry.attempt, *entry.earlier)
+            ours = entry is not None and entry.made(status.get("attempt"))
             if ours and entry is not None and not entry.sent:
                 self._send(key, obj, entry)  # our Running write reached etcd; nothing was sent
                 return
@@ -180,7 +159,7 @@ class PowerController:
             return
         self._start(key, obj, entry)
 
-    def _start(self, key: Key, obj: dict[str, Any], entry: _Entry | None) -> None:
+    def _start(self, key: Key, obj: dict[str, Any], entry: LedgerEntry | None) -> None:
         meta = obj["metadata"]
         if meta.get("deletionTimestamp"):
             self._conclude(key, obj, PowerPhase.CANCELLED, "deleted before it started", {}, entry)
@@ -213,13 +192,7 @@ class PowerController:
             self.queue.add(key, after=BUSY_REQUEUE)  # chassis or namespace busy: look again
             return
         try:
-            before = entry
-            entry = _Entry(
-                attempt=uuid.uuid4().hex,
-                earlier=(*before.earlier, before.attempt) if before is not None else (),
-            )
-            with self._lock:
-                self._ledger[meta["uid"]] = entry
+            entry = self._ledger.new_attempt(meta["uid"])
             started = stamp(datetime.now(UTC))
             running = {
                 "phase": PowerPhase.RUNNING.value,
@@ -236,7 +209,7 @@ class PowerController:
                 # Nothing is sent. If the write did reach etcd, the watch shows our attempt.
                 log.warning("PowerAction %s/%s: Running not confirmed, not sent: %s",
                             *key, exc)  # fmt: skip
-                self.queue.add(key, after=self._retry_delay(entry))
+                self.queue.add(key, after=self._ledger.write_failed(entry))
                 return
             if answer["metadata"].get("deletionTimestamp"):
                 self._conclude(key, answer, PowerPhase.CANCELLED, "deleted before it started",
@@ -250,7 +223,7 @@ class PowerController:
         self,
         key: Key,
         obj: dict[str, Any],
-        entry: _Entry,
+        entry: LedgerEntry,
         *,
         node: NamedNode | None = None,
         claimed: bool = False,
@@ -285,8 +258,7 @@ class PowerController:
                                    "this replica lost leadership before sending; not sent",
                                    extra, entry)  # fmt: skip
                     return
-                with self._lock:
-                    entry.sent = True  # from here on, never again
+                self._ledger.mark_sent(entry)  # from here on, never again
                 if action is None:  # only read the state: `chassisctl power status --live`
                     route = routes[0]
                     state = self._service.status(route.driver, route.target, node.record.id)
@@ -319,7 +291,7 @@ class PowerController:
         phase: PowerPhase,
         message: str,
         extra: Mapping[str, Any],
-        entry: _Entry | None,
+        entry: LedgerEntry | None,
     ) -> None:
         """Record the final status in the ledger, then persist it."""
         final = {
@@ -328,30 +300,24 @@ class PowerController:
             "message": message[:1024],
             "completionTime": stamp(datetime.now(UTC)),
         }
-        uid = obj["metadata"].get("uid", "")
-        with self._lock:
-            entry = self._ledger.setdefault(uid, entry or _Entry(attempt=""))
-            entry.final = final
+        entry = self._ledger.conclude(obj["metadata"].get("uid", ""), final)
         log.info("PowerAction %s/%s: %s %s", *key, phase.value, message)
         self._persist(key, obj, entry)
 
-    def _persist(self, key: Key, obj: dict[str, Any], entry: _Entry) -> None:
+    def _persist(self, key: Key, obj: dict[str, Any], entry: LedgerEntry) -> None:
         assert entry.final is not None
         try:
             self._writer.status(obj, entry.final, uid=obj["metadata"].get("uid"))
         except ChassisdError as exc:
             if getattr(exc, "status", 0) == 404:
-                with self._lock:
-                    entry.persisted = True  # the object is gone: nothing left to record
+                self._ledger.persisted(entry)  # the object is gone: nothing left to record
                 return
-            delay = self._retry_delay(entry)
+            delay = self._ledger.write_failed(entry)
             log.error("PowerAction %s/%s: final status not written, retrying in %.1f s: %s",
                       *key, delay, exc)  # fmt: skip
             self.queue.add(key, after=delay)
             return
-        with self._lock:
-            entry.persisted = True
-            entry.failures = 0
+        self._ledger.persisted(entry)
         self._record_event(obj, entry.final)
         self.queue.add(key, after=self._settings.ttl)
 
@@ -372,11 +338,6 @@ class PowerController:
         except ChassisdError as exc:
             log.warning("PowerAction %s/%s: Event not recorded: %s", *key_of(obj), exc)
 
-    def _retry_delay(self, entry: _Entry) -> float:
-        with self._lock:
-            entry.failures += 1
-            return WRITE_BACKOFF.delay(entry.failures)
-
     def _expire_later(self, key: Key, obj: dict[str, Any]) -> None:
         """Delete a finished action once its TTL passed; look again then."""
         finished = (obj.get("status") or {}).get("completionTime")
@@ -388,8 +349,7 @@ class PowerController:
                 log.error("PowerAction %s/%s not deleted: %s", *key, exc)
                 self.queue.add(key, after=WRITE_BACKOFF.maximum)
                 return
-            with self._lock:
-                self._ledger.pop(obj["metadata"].get("uid", ""), None)
+            self._ledger.forget(obj["metadata"].get("uid", ""))
             return
         moment = parse_time(finished) or now
         left = (moment + timedelta(seconds=self._settings.ttl) - now).total_seconds()

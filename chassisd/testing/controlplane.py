@@ -27,16 +27,11 @@ never wait for deletion cascades.
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
-import ctypes
-import datetime
 import functools
-import ipaddress
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -51,14 +46,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
+from chassisd.testing.pki import kubeconfig_text, make_pki, write_private
+from chassisd.testing.processes import die_with_parent, free_port, tail
 from chassisd.testing.waiting import wait_until
 
 __all__ = [
@@ -99,8 +92,6 @@ STOP_GRACE = 15.0
 # Attempts when a port picked as free was taken before the process bound it.
 PORT_ATTEMPTS = 5
 LOG_TAIL_LINES = 40
-
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 class ControlPlaneError(RuntimeError):
@@ -222,221 +213,7 @@ def _load_crds(crd_dirs: Sequence[Path]) -> list[dict[str, Any]]:
     return [doc for _, doc in found.values()]
 
 
-# --- PKI -----------------------------------------------------------------------------------------
-
-
-def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-def _pem_cert(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
-@dataclass(frozen=True)
-class _Pki:
-    ca_cert: bytes
-    serving_cert: bytes
-    serving_key: bytes
-    admin_cert: bytes
-    admin_key: bytes
-    sa_private: bytes
-    sa_public: bytes
-
-
-def _make_pki() -> _Pki:
-    """A one-off CA, a serving cert for 127.0.0.1/localhost, an admin client cert, SA keys.
-
-    EC P-256 throughout: kube-apiserver accepts it for every role and it is generated in
-    microseconds, where RSA 2048 costs ~100 ms per key on a slow machine.
-    """
-    now = datetime.datetime.now(datetime.UTC)
-    not_before, not_after = now - datetime.timedelta(hours=1), now + datetime.timedelta(days=365)
-
-    def builder(
-        subject: x509.Name, issuer: x509.Name, key: ec.EllipticCurvePrivateKey
-    ) -> x509.CertificateBuilder:
-        return (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(issuer)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(not_before)
-            .not_valid_after(not_after)
-            .add_extension(
-                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
-            )
-        )
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "chassisd-testenv-ca")])
-    ca_cert = (
-        builder(ca_name, ca_name, ca_key)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key())
-
-    def leaf(
-        subject: x509.Name, usage: x509.ObjectIdentifier, sans: list[x509.GeneralName]
-    ) -> tuple[bytes, bytes]:
-        key = ec.generate_private_key(ec.SECP256R1())
-        b = (
-            builder(subject, ca_name, key)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-            .add_extension(aki, critical=False)
-        )
-        if sans:
-            b = b.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        return _pem_cert(b.sign(ca_key, hashes.SHA256())), _pem_key(key)
-
-    serving_cert, serving_key = leaf(
-        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]),
-        ExtendedKeyUsageOID.SERVER_AUTH,
-        [
-            x509.DNSName("localhost"),
-            x509.DNSName("kubernetes"),
-            x509.DNSName("kubernetes.default"),
-            x509.DNSName("kubernetes.default.svc"),
-            x509.IPAddress(ipaddress.IPv4Address("127.0.0.1")),
-            x509.IPAddress(ipaddress.IPv4Address("10.0.0.1")),  # the `kubernetes` Service IP
-        ],
-    )
-    admin_cert, admin_key = leaf(
-        x509.Name(
-            [
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, ADMIN_GROUP),
-                x509.NameAttribute(NameOID.COMMON_NAME, ADMIN_USER),
-            ]
-        ),
-        ExtendedKeyUsageOID.CLIENT_AUTH,
-        [],
-    )
-    sa_key = ec.generate_private_key(ec.SECP256R1())
-    return _Pki(
-        ca_cert=_pem_cert(ca_cert),
-        serving_cert=serving_cert,
-        serving_key=serving_key,
-        admin_cert=admin_cert,
-        admin_key=admin_key,
-        sa_private=_pem_key(sa_key),
-        sa_public=sa_key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        ),
-    )
-
-
-def _kubeconfig(server: str, pki: _Pki) -> str:
-    """A self-contained kubeconfig (certificates embedded), so it stays valid when copied."""
-
-    def b64(data: bytes) -> str:
-        return base64.b64encode(data).decode("ascii")
-
-    doc = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {
-                "name": "chassisd-testenv",
-                "cluster": {"server": server, "certificate-authority-data": b64(pki.ca_cert)},
-            }
-        ],
-        "users": [
-            {
-                "name": ADMIN_USER,
-                "user": {
-                    "client-certificate-data": b64(pki.admin_cert),
-                    "client-key-data": b64(pki.admin_key),
-                },
-            }
-        ],
-        "contexts": [
-            {
-                "name": "chassisd-testenv",
-                "context": {"cluster": "chassisd-testenv", "user": ADMIN_USER},
-            }
-        ],
-        "current-context": "chassisd-testenv",
-    }
-    return yaml.safe_dump(doc, sort_keys=False)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    path.touch(mode=0o600)
-    path.write_bytes(data)
-
-
 # --- processes -----------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    # The port is free now; another process may take it before ours binds, which the callers
-    # detect ("address already in use") and retry with fresh ports.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    """A preexec_fn asking Linux to SIGKILL the child when this process dies (even by SIGKILL).
-
-    Without it a killed pytest leaves etcd and kube-apiserver running. SIGKILL, not SIGTERM:
-    with nobody left to stop them in order, both got SIGTERM at once and kube-apiserver's
-    graceful shutdown hung on the vanished etcd (seen here); their data is throw-away anyway.
-    The signal follows the *thread* that forked, so start the control plane from a thread that
-    outlives it (pytest's and ``main()``'s main thread do).
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    libc = ctypes.CDLL(None, use_errno=True)
-
-    def preexec() -> None:
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-    return preexec
-
-
-def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError as exc:
-        return f"(no log: {exc})"
-    return "\n".join(text.splitlines()[-lines:])
 
 
 class _Process:
@@ -454,7 +231,7 @@ class _Process:
                 # Own session: a terminal's Ctrl-C reaches only us, and we stop the children in
                 # order (apiserver before etcd).
                 start_new_session=True,
-                preexec_fn=_die_with_parent(),  # only calls prctl(); takes no locks after fork
+                preexec_fn=die_with_parent(),  # only calls prctl(); takes no locks after fork
             )
 
     @property
@@ -470,7 +247,7 @@ class _Process:
             )
 
     def tail(self) -> str:
-        return _tail(self.log_path)
+        return tail(self.log_path, LOG_TAIL_LINES)
 
     def port_in_use(self) -> bool:
         return "address already in use" in self.tail()
@@ -515,8 +292,8 @@ def _http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
 
 def _start_etcd(binary: Path, data_dir: Path) -> tuple[_Process, str]:
     for attempt in range(1, PORT_ATTEMPTS + 1):
-        client_url = f"http://127.0.0.1:{_free_port()}"
-        peer_url = f"http://127.0.0.1:{_free_port()}"
+        client_url = f"http://127.0.0.1:{free_port()}"
+        peer_url = f"http://127.0.0.1:{free_port()}"
         etcd_data = data_dir / "etcd"
         shutil.rmtree(etcd_data, ignore_errors=True)
         proc = _Process(
@@ -555,7 +332,7 @@ def _start_apiserver(
     binary: Path, data_dir: Path, etcd_url: str, pki_dir: Path, ssl_context: ssl.SSLContext
 ) -> tuple[_Process, str]:
     for attempt in range(1, PORT_ATTEMPTS + 1):
-        port = _free_port()
+        port = free_port()
         server = f"https://127.0.0.1:{port}"
         proc = _Process(
             "kube-apiserver",
@@ -738,14 +515,14 @@ def _running(
         stack.callback(shutil.rmtree, data_dir, ignore_errors=True)
         pki_dir = data_dir / "pki"
         pki_dir.mkdir(mode=0o700)
-        pki = _make_pki()
+        pki = make_pki(ADMIN_USER, ADMIN_GROUP)
         (pki_dir / "ca.crt").write_bytes(pki.ca_cert)
         (pki_dir / "apiserver.crt").write_bytes(pki.serving_cert)
-        _write_private(pki_dir / "apiserver.key", pki.serving_key)
+        write_private(pki_dir / "apiserver.key", pki.serving_key)
         (pki_dir / "sa.pub").write_bytes(pki.sa_public)
-        _write_private(pki_dir / "sa.key", pki.sa_private)
+        write_private(pki_dir / "sa.key", pki.sa_private)
         (pki_dir / "admin.crt").write_bytes(pki.admin_cert)
-        _write_private(pki_dir / "admin.key", pki.admin_key)
+        write_private(pki_dir / "admin.key", pki.admin_key)
 
         ssl_context = ssl.create_default_context(cafile=str(pki_dir / "ca.crt"))
         ssl_context.load_cert_chain(pki_dir / "admin.crt", pki_dir / "admin.key")
@@ -761,7 +538,7 @@ def _running(
         apiserver_ready = time.monotonic() - started
 
         kubeconfig = data_dir / "kubeconfig"
-        _write_private(kubeconfig, _kubeconfig(server, pki).encode())
+        write_private(kubeconfig, kubeconfig_text(server, pki, ADMIN_USER).encode())
         try:
             _install_crds(kubeconfig, crds, time.monotonic() + CRD_ESTABLISHED_TIMEOUT)
         except (ApiException, ControlPlaneError) as exc:
@@ -812,7 +589,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with _running(None, None) as (cp, processes):
             kubeconfig_out.parent.mkdir(parents=True, exist_ok=True)
-            _write_private(kubeconfig_out, cp.kubeconfig.read_bytes())
+            write_private(kubeconfig_out, cp.kubeconfig.read_bytes())
             try:
                 print(kubeconfig_out, flush=True)
                 print(

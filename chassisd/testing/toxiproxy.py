@@ -26,21 +26,19 @@ Toxics this client can add (every time in milliseconds)::
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import httpx
+
+from chassisd.testing.processes import die_with_parent, free_port, tail
 
 __all__ = [
     "Direction",
@@ -76,7 +74,6 @@ API_TIMEOUT = 30.0  # seconds for one call to Toxiproxy's own API: milliseconds,
 # machine is saturated (a latency toxic's removal waits for the connections it delays)
 LOG_TAIL_LINES = 30
 
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 Direction = Literal["upstream", "downstream"]
 
@@ -388,35 +385,6 @@ class ToxiproxyServer:
     log_path: Path  # its output; removed when it stops
 
 
-def _free_port() -> int:
-    # Free now; another process may take it before the server binds, which start_toxiproxy
-    # detects ("address already in use") and retries with a fresh port.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    """A preexec_fn asking Linux to SIGKILL the server when the thread that started it dies,
-    so a killed pytest leaves no toxiproxy-server behind."""
-    if not sys.platform.startswith("linux"):
-        return None
-    libc = ctypes.CDLL(None, use_errno=True)
-
-    def preexec() -> None:
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-    return preexec
-
-
-def _tail(path: Path) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:])
-    except OSError as exc:
-        return f"(no log: {exc})"
-
-
 def _stop(popen: subprocess.Popen[bytes]) -> None:
     if popen.poll() is None:
         popen.terminate()  # SIGTERM to its PID: toxiproxy-server closes its proxies and exits
@@ -436,9 +404,9 @@ def _wait_ready(popen: subprocess.Popen[bytes], url: str, log_path: Path) -> boo
             if popen.poll() is not None:
                 raise ToxiproxyError(
                     f"toxiproxy-server exited with status {popen.returncode} during start-up; "
-                    f"last lines of its log:\n{_tail(log_path)}"
+                    f"last lines of its log:\n{tail(log_path, LOG_TAIL_LINES)}"
                 )
-            if "address already in use" in _tail(log_path):
+            if "address already in use" in tail(log_path, LOG_TAIL_LINES):
                 return False
             try:
                 if http.get("/version").status_code == 200:
@@ -448,7 +416,7 @@ def _wait_ready(popen: subprocess.Popen[bytes], url: str, log_path: Path) -> boo
             if time.monotonic() > deadline:
                 raise ToxiproxyError(
                     f"toxiproxy-server not ready after {READY_TIMEOUT:.0f} s; "
-                    f"last lines of its log:\n{_tail(log_path)}"
+                    f"last lines of its log:\n{tail(log_path, LOG_TAIL_LINES)}"
                 )
             time.sleep(0.05)
 
@@ -462,7 +430,7 @@ def start_toxiproxy(binary: Path | None = None) -> Iterator[ToxiproxyServer]:
     log_dir = Path(tempfile.mkdtemp(prefix="chassisd-toxiproxy-"))
     try:
         for attempt in range(1, PORT_ATTEMPTS + 1):
-            port = _free_port()
+            port = free_port()
             url = f"http://127.0.0.1:{port}"
             log_path = log_dir / f"toxiproxy-server.{attempt}.log"
             with log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
@@ -472,7 +440,7 @@ def start_toxiproxy(binary: Path | None = None) -> Iterator[ToxiproxyServer]:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,  # a terminal's Ctrl-C reaches only pytest
-                    preexec_fn=_die_with_parent(),  # only calls prctl(); takes no locks
+                    preexec_fn=die_with_parent(),  # only calls prctl(); takes no locks
                 )
             try:
                 ready = _wait_ready(popen, url, log_path)
@@ -485,7 +453,7 @@ def start_toxiproxy(binary: Path | None = None) -> Iterator[ToxiproxyServer]:
                     continue
                 raise ToxiproxyError(
                     f"toxiproxy-server found no free port in {PORT_ATTEMPTS} attempts; "
-                    f"last lines of its log:\n{_tail(log_path)}"
+                    f"last lines of its log:\n{tail(log_path, LOG_TAIL_LINES)}"
                 )
             try:
                 yield ToxiproxyServer(url=url, pid=popen.pid, log_path=log_path)
