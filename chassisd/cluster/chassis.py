@@ -1,12 +1,12 @@
-"""The chassis controller: polls every Chassis on its schedule and keeps its status.
+"""The chassis controller: polls every Chassis on its schedule.
 
 Owns one scheduler job per Chassis (first run jittered, the next due an interval after a poll
-*started*, back-off while it fails), the poll itself (through the poller, with the targets and
-Secrets the namespace's specs resolve), the node memory update (``chassisd.memory``'s grace
-period rules: a failed poll changes nothing), and the Chassis status: conditions, failures,
-model/firmware and the remembered nodes, written only when it changed (or the heartbeat is
-due). A Chassis whose spec is invalid is not polled; its status says why. When the nodes a
-reservation depends on change, it tells the pool reconciler (``nodes_changed``).
+*started*, back-off while it fails, a poll at once when asked through the annotation), the poll
+itself (through the poller, with the targets and Secrets the namespace's specs resolve), and the
+node memory update (``chassisd.memory``'s grace period rules: a failed poll changes nothing).
+What the poll means for the Chassis status is ``chassis_status``'s to write. A Chassis whose
+spec is invalid is not polled. When the nodes a reservation depends on change, it tells the pool
+reconciler (``nodes_changed``).
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from chassisd.cluster.cache import Key, ObjectCache, key_of
+from chassisd.cluster.cache import Key, ObjectCache
+from chassisd.cluster.chassis_status import ChassisStatus
 from chassisd.cluster.informer import Change
 from chassisd.cluster.nodes import NodeMemory
 from chassisd.cluster.settings import PollSettings
 from chassisd.cluster.specs import NamespaceSpecs, parse_chassis
-from chassisd.cluster.status import condition, digest, find_condition, older_than
 from chassisd.cluster.writer import Writer
 from chassisd.driver import ChassisTarget
 from chassisd.errors import (
@@ -34,20 +34,18 @@ from chassisd.errors import (
     ChassisdError,
     ConfigError,
     KubeApiError,
-    ParseError,
     TransientError,
     TrustError,
 )
 from chassisd.farm import name_nodes
 from chassisd.kube.gateway import CHASSIS
-from chassisd.listing import POLL_REQUEST, poll_reason
-from chassisd.memory import KnownNode, known_order, known_to_dict, remember
+from chassisd.listing import POLL_REQUEST
+from chassisd.memory import KnownNode, remember
 from chassisd.metrics import Metrics, PollResultLabel
 from chassisd.poller import PollResult, poll_chassis
 from chassisd.registry import Registry
 from chassisd.retry import Backoff
 from chassisd.scheduler import JobScheduler
-from chassisd.timestamps import stamp
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +84,7 @@ class ChassisController:
         self._metrics = metrics
         self._settings = settings
         self._nodes_changed = nodes_changed
+        self._status = ChassisStatus(cache, memory, writer, heartbeat=settings.status_heartbeat)
         self._lock = threading.Lock()
         self._scheduled: dict[Key, _Schedule] = {}
         self._failures: dict[Key, int] = {}
@@ -210,7 +209,7 @@ class ChassisController:
             return
         if not schedule.valid:
             self._scheduler.remove(_job_id(key))
-            self._report_invalid(key, obj)
+            self._status.invalid(key, obj)
             return
         # The next poll is due an interval after this one *started*, less a little jitter: a
         # chassis keeps the phase its first poll got when the fleet queued for workers, so
@@ -281,117 +280,11 @@ class ChassisController:
         else:
             with self._lock:
                 self._refused.pop(key, None)
-        self._write_status(obj, result, list(known.values()), failures, now, interval)
-
-    # --- status -----------------------------------------------------------------------------
-
-    def _write_status(
-        self,
-        obj: dict[str, Any],
-        result: PollResult,
-        nodes: list[KnownNode],
-        failures: int,
-        now: datetime,
-        interval: float,
-    ) -> None:
-        old = obj.get("status") or {}
-        generation = obj["metadata"].get("generation")
-        last_success = stamp(now) if result.ok else old.get("lastSuccessTime")
-        conditions = [
-            condition(old, kind, value, reason, message, generation, now)
-            for kind, value, reason, message in poll_conditions(
-                result, stale=older_than(last_success, now, STALE_INTERVALS * interval)
-            )
-        ]
-        self._report_transition(obj, old, conditions)
-        status: dict[str, Any] = {
-            "observedGeneration": generation,
-            "conditions": conditions,
-            "consecutiveFailures": failures,
-            "nodeCount": len(nodes),
-            "nodes": [known_to_dict(k) for k in sorted(nodes, key=known_order)],
-        }
-        if result.inventory is not None:
-            if result.inventory.model:
-                status["model"] = result.inventory.model
-            if result.inventory.firmware:
-                status["firmware"] = result.inventory.firmware
-        for name in ("lastPollTime", "lastSuccessTime"):
-            if name in old:
-                status[name] = old[name]
-        stale = older_than(old.get("lastPollTime"), now, self._settings.status_heartbeat)
-        if self._cache.status_digest(CHASSIS, key_of(obj)) == digest(status) and not stale:
-            return
-        status["lastPollTime"] = stamp(now)
-        if result.ok:
-            status["lastSuccessTime"] = stamp(now)
-        self._write(obj, status)
-
-    def _report_transition(
-        self, obj: dict[str, Any], old: dict[str, Any], conditions: list[dict[str, Any]]
-    ) -> None:
-        """An Event when what is wrong with the chassis changes: the failing condition's
-        reason (InvalidConfig, InvalidSpec, Unreachable, AuthFailed, NotTrusted, ParseError,
-        DeviceError) as a Warning with its message, and Recovered when a poll succeeds again.
-        A steady chassis, failing or not, makes no Event."""
-        before, after = _failing(old.get("conditions") or []), _failing(conditions)
-        if (before or {}).get("reason") == (after or {}).get("reason"):
-            return
-        if after is not None:
-            reason = str(after["reason"])
-            text, warning = str(after.get("message") or reason), True
-        elif before is not None:
-            reason, text, warning = "Recovered", f"polled again after {before['reason']}", False
-        else:
-            return
-        try:
-            self._writer.event(obj, reason=reason, message=text, warning=warning)
-        except ChassisdError as exc:
-            log.error("Event %s for Chassis %s/%s not written: %s", reason, *key_of(obj), exc)
+        self._status.after_poll(obj, result, list(known.values()), failures, now, interval)
 
     def read_back(self, key: Key) -> None:
-        """A power action read a node's state back into the node memory: show it in the
-        Chassis status now, not at the next poll."""
-        obj = self._cache.get(CHASSIS, key)
-        if obj is None:
-            return
-        known = sorted(self._memory.get(key).values(), key=known_order)
-        status = {
-            **(obj.get("status") or {}),
-            "nodeCount": len(known),
-            "nodes": [known_to_dict(k) for k in known],
-        }
-        if self._cache.status_digest(CHASSIS, key) != digest(status):
-            self._write(obj, status)
-
-    def _report_invalid(self, key: Key, obj: dict[str, Any]) -> None:
-        try:
-            parse_chassis(obj)
-        except ConfigError as error:
-            problem = str(error)
-        else:
-            return  # fixed meanwhile: the spec change reschedules it
-        old = obj.get("status") or {}
-        generation = obj["metadata"].get("generation")
-        now = datetime.now(UTC)
-        conditions = [
-            condition(old, "ConfigValid", False, "InvalidSpec", problem, generation, now),
-            condition(old, "Reachable", None, "NotPolled", "the spec is invalid", generation, now),
-            condition(old, "InventoryValid", None, "NoInventory", "", generation, now),
-        ]
-        self._report_transition(obj, old, conditions)
-        status = {**old, "observedGeneration": generation, "conditions": conditions}
-        known = list(self._memory.get(key).values())
-        if known:  # the cache holds no node list: write the remembered nodes back unchanged
-            status["nodes"] = [known_to_dict(k) for k in sorted(known, key=known_order)]
-        if self._cache.status_digest(CHASSIS, key) != digest(status):
-            self._write(obj, status)
-
-    def _write(self, obj: dict[str, Any], status: dict[str, Any]) -> None:
-        try:
-            self._writer.status(obj, status)
-        except ChassisdError as exc:  # an API failure, or this replica stopped leading
-            log.error("status of Chassis %s/%s not written: %s", *key_of(obj), exc)
+        """A power action read a node's state back into the node memory: show it now."""
+        self._status.read_back(key)
 
 
 def _job_id(key: Key) -> str:
@@ -417,59 +310,6 @@ def poll_requested(obj: dict[str, Any] | None) -> str:
     """The ``POLL_REQUEST`` annotation's value ("" when there is none)."""
     annotations = ((obj or {}).get("metadata") or {}).get("annotations") or {}
     return str(annotations.get(POLL_REQUEST) or "")
-
-
-def _failing(conditions: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The first condition that says something is wrong (Stale aside: it follows the others)."""
-    for kind in ("ConfigValid", "Reachable", "InventoryValid"):
-        found = find_condition({"conditions": conditions}, kind)
-        if found.get("status") == "False":
-            return found
-    return None
-
-
-#: A chassis is Stale once no poll succeeded for this many poll intervals.
-STALE_INTERVALS = 3
-
-
-def poll_conditions(result: PollResult, *, stale: bool) -> list[tuple[str, bool | None, str, str]]:
-    """The Chassis conditions after a poll, as (type, status, reason, message); None is
-    Unknown. Each says what was observed, and nothing positive about what was not:
-
-    - ConfigValid: False for a configuration error (unknown driver, missing Secret or key);
-      nothing was tried then, so Reachable and InventoryValid are Unknown.
-    - Reachable: True when the device answered, even with output chassisd cannot parse.
-    - InventoryValid: True only for a parsed inventory; Unknown when no answer came.
-    - Stale: True once no poll succeeded for ``STALE_INTERVALS`` intervals. It changes only
-      when that changes, so a steady farm makes no writes for it.
-    """
-    error = result.error
-    reason = poll_reason(error)
-    message = "" if error is None else str(error)
-    stale_condition = (
-        "Stale",
-        stale and not result.ok,
-        "NoRecentSuccess" if stale and not result.ok else "RecentSuccess",
-        f"no successful poll for {STALE_INTERVALS} poll intervals: {reason}"
-        if stale and not result.ok
-        else "",
-    )
-    if isinstance(error, ConfigError):
-        return [
-            ("ConfigValid", False, reason, message),
-            ("Reachable", None, "NotPolled", "the configuration is invalid"),
-            ("InventoryValid", None, "NoInventory", ""),
-            stale_condition,
-        ]
-    config = ("ConfigValid", True, "Valid", "")
-    if result.ok:
-        return [config, ("Reachable", True, "PollSucceeded", ""),
-                ("InventoryValid", True, "Parsed", ""), stale_condition]  # fmt: skip
-    if isinstance(error, ParseError):
-        return [config, ("Reachable", True, "Answered", ""),
-                ("InventoryValid", False, reason, message), stale_condition]  # fmt: skip
-    return [config, ("Reachable", False, reason, message),
-            ("InventoryValid", None, "NoInventory", ""), stale_condition]  # fmt: skip
 
 
 def _result_label(result: PollResult) -> PollResultLabel:

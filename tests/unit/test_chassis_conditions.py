@@ -1,11 +1,11 @@
-"""The Chassis conditions after a poll (``chassisd.cluster.chassis.poll_conditions``): each says
+"""The Chassis conditions after a poll (``chassisd.cluster.chassis_status.poll_conditions``): each says
 what was observed, nothing positive about what was not."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from chassisd.cluster.chassis import poll_conditions
+from chassisd.cluster.chassis_status import poll_conditions
 from chassisd.errors import ChassisdError, ConfigError, ParseError, TransientError
 from chassisd.model import Inventory
 from chassisd.poller import PollResult
