@@ -1,5 +1,5 @@
-"""The Chassis conditions after a poll (``chassisd.cluster.chassis_status.poll_conditions``): each says
-what was observed, nothing positive about what was not."""
+"""The Chassis conditions after a poll (``chassis_status.poll_conditions``): each says what was
+observed, nothing positive about what was not."""
 
 from __future__ import annotations
 
