@@ -310,7 +310,7 @@ def _sync(farm: Farm, output_dir: Path) -> int:
     _report_failures(report.view)
     for plan in report.plans:
         print(f"pool {plan.pool.name}: {len(plan.hosts)} reservations")
-        for conflict in plan.conflicts:
+        for conflict in report.conflicts[plan.pool.name]:
             print(f"chassisctl: pool {plan.pool.name}: left out: {conflict}", file=sys.stderr)
     for path in report.written:
         print(f"wrote {path}")

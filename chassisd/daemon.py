@@ -156,9 +156,9 @@ def _standalone(config_path: Path, output_dir: Path, *, once: bool) -> int:
             else:
                 log.error("chassis=%s driver=%s poll failed: %s", result.chassis, result.driver,
                           result.error)  # fmt: skip
-        for plan in report.plans:
-            for conflict in plan.conflicts:
-                log.warning("pool=%s left out: %s", plan.pool.name, conflict)
+        for pool, conflicts in report.conflicts.items():
+            for conflict in conflicts:
+                log.warning("pool=%s left out: %s", pool, conflict)
 
     if once:
         run_once()

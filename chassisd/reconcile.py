@@ -28,6 +28,7 @@ POOL_LABEL = "chassisd.io/pool"
 POOL_NAMESPACE_LABEL = "chassisd.io/pool-namespace"
 CHASSIS_LABEL = "chassisd.io/chassis"
 MAX_NAME = 253  # a DNS subdomain, the limit for object names
+NAME_HASH = 10  # hex digits of the hash that makes an object name unambiguous
 
 
 @dataclass(frozen=True)
@@ -301,18 +302,64 @@ def _in_range(pool: NodePoolSpec, ip: str) -> bool:
     return pool.ip_range is None or pool.ip_range.holds(ip)
 
 
-def dhcphosts_name(pool: str, chassis: str) -> str:
+def dhcphosts_name(pool: str, chassis: str, *, pool_namespace: str = "") -> str:
     """The stable name of one pool's reservations for one chassis.
 
     A pool can span many chassis and the API server rejects objects over about 1.5 MiB, so each
     (pool, chassis) pair gets its own object: 45 slots x 8 nodes stays far below the limit.
-    Names longer than a DNS subdomain allows are shortened with a hash, keeping them stable.
+    The name is ``chassisd-[<pool namespace>-]<pool>-<chassis>-<hash>``: the readable part
+    alone is ambiguous (pool ``x`` + chassis ``y-z`` and pool ``x-y`` + chassis ``z``; a pool's
+    namespace ``a`` + pool ``b-c`` and namespace ``a-b`` + pool ``c``), so the name always ends
+    in 10 hex digits of the SHA-256 of namespace, pool and chassis joined by ``/`` (which no
+    name of those has). The readable part is cut where the name would exceed a DNS subdomain.
     """
-    name = f"chassisd-{pool}-{chassis}"
-    if len(name) <= MAX_NAME:
-        return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:10]
-    return f"{name[: MAX_NAME - 11]}-{digest}"
+    identity = f"{pool_namespace}/{pool}/{chassis}"
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:NAME_HASH]
+    readable = "-".join(p for p in ("chassisd", pool_namespace, pool, chassis) if p)
+    readable = readable[: MAX_NAME - NAME_HASH - 1].rstrip("-.")
+    return f"{readable}-{digest}"
+
+
+@dataclass(frozen=True)
+class Desired:
+    """One object a pool should hold, and which pool: what the writer applies."""
+
+    pool: str
+    obj: dict[str, Any]
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """(kind, namespace, name): what one object on the API server (or one file) is."""
+        meta = self.obj["metadata"]
+        return self.obj["kind"], meta["namespace"], meta["name"]
+
+
+def desired_objects(
+    plans: Sequence[PoolPlan], *, pool_namespace: str = ""
+) -> Iterator[tuple[str, list[Desired], list[str]]]:
+    """Per pool, in name order: its DhcpHosts and kubefarm ConfigMap, and the objects it may
+    not write. Two pools wanting one object (two ``kubefarm.configMapName`` naming one
+    ConfigMap, or one DhcpHosts name) is a conflict: the pool first by name writes it, the
+    other is told, and nothing is overwritten. Built pool by pool, so a caller keeping only
+    what changed never holds every object of a large farm."""
+    holders: dict[tuple[str, str, str], str] = {}
+    for plan in sorted(plans, key=lambda p: p.pool.name):
+        name = plan.pool.name
+        configmap = kubefarm_configmap(plan, pool_namespace=pool_namespace)
+        objs = dhcphosts_objects(plan, pool_namespace=pool_namespace)
+        items: list[Desired] = []
+        conflicts: list[str] = []
+        for obj in [*objs, *([configmap] if configmap else [])]:
+            item = Desired(name, obj)
+            holder = holders.setdefault(item.key, name)
+            if holder != name:
+                kind, namespace, object_name = item.key
+                conflicts.append(
+                    f"{kind} {namespace}/{object_name} is written by pool {holder!r}, not written"
+                )
+                continue
+            items.append(item)
+        yield name, items, conflicts
 
 
 def dhcphosts_objects(plan: PoolPlan, *, pool_namespace: str = "") -> list[dict[str, Any]]:
@@ -337,7 +384,7 @@ def dhcphosts_objects(plan: PoolPlan, *, pool_namespace: str = "") -> list[dict[
             "apiVersion": DHCPHOSTS_API_VERSION,
             "kind": "DhcpHosts",
             "metadata": {
-                "name": dhcphosts_name(plan.pool.name, chassis),
+                "name": dhcphosts_name(plan.pool.name, chassis, pool_namespace=pool_namespace),
                 "namespace": dhcp.namespace,
                 "labels": {**labels, CHASSIS_LABEL: chassis},
             },

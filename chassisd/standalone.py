@@ -30,9 +30,8 @@ from chassisd.noderef import NamedNode
 from chassisd.reconcile import (
     Established,
     PoolPlan,
-    dhcphosts_objects,
+    desired_objects,
     hostsfile_line,
-    kubefarm_configmap,
     plan_pools,
     reserved_macs,
 )
@@ -50,6 +49,14 @@ class SyncReport:
     plans: tuple[PoolPlan, ...]
     written: tuple[Path, ...]
     removed: tuple[str, ...]  # node refs dropped after their grace period
+    #: Per pool: everything left out and why (the plan's conflicts, then objects it may not
+    #: write because another pool writes them).
+    conflicts: dict[str, tuple[str, ...]]
+
+    @property
+    def left_out(self) -> bool:
+        """Whether anything was left out: the sync's exit status says so."""
+        return any(self.conflicts.values())
 
 
 def sync(farm: Farm, output_dir: Path, *, now: datetime | None = None) -> SyncReport:
@@ -68,7 +75,7 @@ def sync(farm: Farm, output_dir: Path, *, now: datetime | None = None) -> SyncRe
     nodes = [entry.node for _ref, entry in sorted(known.items())]
     established = Established(macs=state.get("reservations", {}))
     plans = plan_pools(farm.config, nodes, state.get("allocations", {}), established)
-    written = _write_outputs(output_dir, plans)
+    written, refused = _write_outputs(output_dir, plans)
     new_state = {
         "nodes": {
             ref: known_to_dict(entry, with_chassis=True) for ref, entry in sorted(known.items())
@@ -78,22 +85,22 @@ def sync(farm: Farm, output_dir: Path, *, now: datetime | None = None) -> SyncRe
     }
     if _atomic_write(output_dir / STATE_FILE, json.dumps(new_state, indent=1, sort_keys=True)):
         written += (output_dir / STATE_FILE,)
-    return SyncReport(view, tuple(known.values()), plans, written, removed)
+    conflicts = {p.pool.name: (*p.conflicts, *refused.get(p.pool.name, ())) for p in plans}
+    return SyncReport(view, tuple(known.values()), plans, written, removed, conflicts)
 
 
-def _write_outputs(output_dir: Path, plans: tuple[PoolPlan, ...]) -> tuple[Path, ...]:
+def _write_outputs(
+    output_dir: Path, plans: tuple[PoolPlan, ...]
+) -> tuple[tuple[Path, ...], dict[str, list[str]]]:
     written: list[Path] = []
     documents: dict[Path, dict[str, Any]] = {}
-    for plan in plans:
-        for obj in dhcphosts_objects(plan):
-            meta = obj["metadata"]
-            documents[output_dir / "dhcphosts" / f"{meta['namespace']}-{meta['name']}.yaml"] = obj
-        configmap = kubefarm_configmap(plan)
-        if configmap is not None:
-            meta = configmap["metadata"]
-            documents[output_dir / "kubefarm" / f"{meta['namespace']}-{meta['name']}.yaml"] = (
-                configmap
-            )
+    refused: dict[str, list[str]] = {}
+    for pool, items, not_written in desired_objects(plans):
+        refused[pool] = not_written
+        for item in items:
+            kind, namespace, name = item.key
+            folder = "kubefarm" if kind == "ConfigMap" else "dhcphosts"
+            documents[output_dir / folder / f"{namespace}-{name}.yaml"] = item.obj
     for path, obj in documents.items():
         if _atomic_write(path, yaml.safe_dump(obj, sort_keys=False)):
             written.append(path)
@@ -105,7 +112,7 @@ def _write_outputs(output_dir: Path, plans: tuple[PoolPlan, ...]) -> tuple[Path,
     path = output_dir / HOSTSFILE
     if _atomic_write(path, "".join(f"{line}\n" for line in lines)):
         written.append(path)
-    return tuple(written)
+    return tuple(written), refused
 
 
 #: Mode of every file written: dnsmasq reads the hostsfile after it has dropped root (it runs

@@ -31,9 +31,9 @@ class Owned:
     digest: bytes
 
     @classmethod
-    def of(cls, obj: dict[str, Any]) -> Owned:
-        """The summary of a live object."""
-        field = "data" if obj["kind"] == CONFIGMAP.kind else "spec"
+    def of(cls, obj: dict[str, Any], kind: str = "") -> Owned:
+        """The summary of a live object (``kind``: for the items of a list, which have none)."""
+        field = "data" if (kind or obj["kind"]) == CONFIGMAP.kind else "spec"
         return cls(dict(obj["metadata"].get("labels") or {}), digest(obj.get(field)))
 
     def carries(self, desired: dict[str, Any]) -> bool:
@@ -71,7 +71,7 @@ class OwnedObjects:
         for kind in (DHCPHOSTS, CONFIGMAP):
             items, _ = self._gw.list(kind, target_ns, selector)
             for item in items:
-                listed[(kind.kind, target_ns, item["metadata"]["name"])] = Owned.of(item)
+                listed[(kind.kind, target_ns, item["metadata"]["name"])] = Owned.of(item, kind.kind)
         with self._lock:
             self._held[(namespace, target_ns)] = (time.monotonic(), listed)
         return dict(listed)

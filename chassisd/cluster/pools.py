@@ -24,7 +24,7 @@ from typing import Any
 from chassisd.cluster.cache import ObjectCache, key_of
 from chassisd.cluster.informer import Change
 from chassisd.cluster.nodes import NodeMemory
-from chassisd.cluster.owned import Owned, OwnedKey, OwnedObjects, owned_key
+from chassisd.cluster.owned import Owned, OwnedKey, OwnedObjects
 from chassisd.cluster.settings import ReconcileSettings
 from chassisd.cluster.specs import NamespaceSpecs
 from chassisd.cluster.status import condition, digest, find_condition
@@ -40,8 +40,7 @@ from chassisd.reconcile import (
     Established,
     Host,
     PoolPlan,
-    dhcphosts_objects,
-    kubefarm_configmap,
+    desired_objects,
     plan_pools,
     reserved_macs,
     reserved_names,
@@ -159,15 +158,19 @@ class PoolReconciler:
         # Objects are built pool by pool and only those that differ are kept (a 1,000-chassis
         # farm has thousands, and holding them all would double the agent's memory).
         desired: set[OwnedKey] = set()
+        current: set[tuple[str, str, str]] = set()  # (target namespace, pool, chassis)
         written: dict[str, list[dict[str, str]]] = {}
+        refused: dict[str, list[str]] = {}
         changed: list[dict[str, Any]] = []
-        for plan in plans:
-            objs = dhcphosts_objects(plan, pool_namespace=namespace)
-            configmap = kubefarm_configmap(plan, pool_namespace=namespace)
-            for obj in [*objs, *([configmap] if configmap else [])]:
-                key = owned_key(obj)
+        for pool_name, items, not_written in desired_objects(plans, pool_namespace=namespace):
+            refused[pool_name] = not_written
+            for item in items:
+                obj, key = item.obj, item.key
                 desired.add(key)
-                written.setdefault(plan.pool.name, []).append(
+                chassis = obj["metadata"]["labels"].get(CHASSIS_LABEL)
+                if chassis is not None:
+                    current.add((key[1], pool_name, chassis))
+                written.setdefault(pool_name, []).append(
                     {
                         "apiVersion": obj["apiVersion"],
                         "kind": key[0],
@@ -180,12 +183,19 @@ class PoolReconciler:
                     changed.append(obj)
         # Applies go out a few at a time: a first sweep of a large farm writes thousands.
         ok = all(list(self._applies.map(lambda o: self._apply(namespace, o), changed)))
-        ok &= self._remove_stale(namespace, config, pool_objs, actual, desired)
+        # An object under an older name for a (pool, chassis) that now has its current one
+        # goes once the current one is written (an upgrade leaves no orphaned DhcpHosts).
+        superseded = current if ok else set()
+        ok &= self._remove_stale(namespace, config, pool_objs, actual, desired, superseded)
         live_pools = {p.name for p in config.pools}
         for plan in plans:
             name = plan.pool.name
             ok &= self._write_status(
-                pool_objs.get(name), plan, written.get(name, []), problems.get(name, "")
+                pool_objs.get(name),
+                plan,
+                written.get(name, []),
+                problems.get(name, ""),
+                refused.get(name, []),
             )
         for name, problem in problems.items():
             if name not in live_pools and name in pool_objs:
@@ -256,6 +266,7 @@ class PoolReconciler:
         pool_objs: dict[str, dict[str, Any]],
         actual: dict[OwnedKey, Owned],
         desired: set[OwnedKey],
+        superseded: set[tuple[str, str, str]],
     ) -> bool:
         live_pools = {p.name for p in config.pools}
         chassis_names = {c.name for c in config.chassis}
@@ -268,7 +279,8 @@ class PoolReconciler:
             chassis = item.labels.get(CHASSIS_LABEL, "")
             gone = pool not in pool_objs or (pool in live_pools and chassis not in chassis_names)
             emptied = pool in live_pools and chassis in confirmed
-            if gone or emptied:
+            renamed = bool(chassis) and (key[1], pool, chassis) in superseded
+            if gone or emptied or renamed:
                 ok &= self._delete(namespace, key)
         return ok
 
@@ -298,13 +310,14 @@ class PoolReconciler:
         plan: PoolPlan | None,
         written: list[dict[str, str]],
         problem: str,
+        refused: list[str] | None = None,
     ) -> bool:
         if obj is None:
             return True
         now = datetime.now(UTC)
         old = obj.get("status") or {}
         generation = obj["metadata"].get("generation")
-        conflicts = list(plan.conflicts) if plan else []
+        conflicts = [*(plan.conflicts if plan else ()), *(refused or ())]
         ready_reason, _, ready_message = problem.partition(": ")
         conditions = [
             condition(

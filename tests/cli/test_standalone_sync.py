@@ -13,11 +13,15 @@ import yaml
 from chassisd.config import load_config
 from chassisd.farm import Farm
 from chassisd.poller import RetryPolicy
+from chassisd.reconcile import dhcphosts_name
 from chassisd.registry import Registry
 from chassisd.sim.moonshot import SimHandle
 from chassisd.standalone import sync
 
 BIN = Path(sys.executable).parent
+
+POOL_A_M1 = f"farm-{dhcphosts_name('pool-a', 'm1')}.yaml"
+REST_M2 = f"farm-{dhcphosts_name('rest', 'm2')}.yaml"
 
 
 def reservations(out: Path) -> dict[str, list[dict[str, object]]]:
@@ -39,21 +43,19 @@ def test_chassisd_run_once_writes_dhcphosts_and_hostsfile(
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     hosts = reservations(out)
-    assert set(hosts) == {"farm-chassisd-pool-a-m1.yaml", "farm-chassisd-rest-m2.yaml"}
+    assert set(hosts) == {POOL_A_M1, REST_M2}
     m1 = sum(1 for _ in farm[0].spec.nodes())
     m2 = sum(1 for _ in farm[1].spec.nodes())
-    assert len(hosts["farm-chassisd-pool-a-m1.yaml"]) == m1
-    assert all("ip" in h for h in hosts["farm-chassisd-pool-a-m1.yaml"])
-    assert len(hosts["farm-chassisd-rest-m2.yaml"]) == m2
-    assert all(
-        "ip" not in h for h in hosts["farm-chassisd-rest-m2.yaml"]
-    )  # catch-all: dynamic range
+    assert len(hosts[POOL_A_M1]) == m1
+    assert all("ip" in h for h in hosts[POOL_A_M1])
+    assert len(hosts[REST_M2]) == m2
+    assert all("ip" not in h for h in hosts[REST_M2])  # catch-all: dynamic range
     lines = (out / "dhcp-hostsfile").read_text().splitlines()
     assert len(lines) == m1 + m2
     assert "chassis=m1 driver=moonshot nodes=" in result.stderr
     # dnsmasq reads the hostsfile after dropping root: it must be readable by others.
     assert (out / "dhcp-hostsfile").stat().st_mode & 0o777 == 0o644
-    assert (out / "dhcphosts" / "farm-chassisd-pool-a-m1.yaml").stat().st_mode & 0o777 == 0o644
+    assert (out / "dhcphosts" / POOL_A_M1).stat().st_mode & 0o777 == 0o644
 
 
 def test_failed_poll_and_vanished_node_lose_nothing(
@@ -90,12 +92,8 @@ def test_failed_poll_and_vanished_node_lose_nothing(
 
     # ... and removed once the grace period has passed; the others keep their addresses
     sync(farm_obj, out, now=t0 + timedelta(hours=2))
-    after = reservations(out)["farm-chassisd-pool-a-m1.yaml"]
-    kept = [
-        h
-        for h in before["farm-chassisd-pool-a-m1.yaml"]
-        if h["hostname"] != f"c1n{node_id.cartridge}"
-    ]
+    after = reservations(out)[POOL_A_M1]
+    kept = [h for h in before[POOL_A_M1] if h["hostname"] != f"c1n{node_id.cartridge}"]
     assert after == kept
 
 

@@ -3,16 +3,18 @@ namespaces, object names and ownership (issue: nothing silently wrong in the DHC
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import kubernetes.client as k8s
 import pytest
 
-from chassisd.kube.gateway import NODEPOOL
+from chassisd.kube.gateway import CONFIGMAP, DHCPHOSTS, NODEPOOL
 from chassisd.sim.moonshot.model import Cartridge, SimNode
 from chassisd.testing import wait_until
-from chassisd.testing.clusterworld import World, all_hosts, open_world
+from chassisd.testing.clusterworld import World, all_hosts, open_world, standard_farm
 
 pytestmark = pytest.mark.kube
 
@@ -55,3 +57,68 @@ def test_a_newcomer_does_not_take_an_established_mac(world: World) -> None:
     hosts = all_hosts(world)
     assert "m2-c9n1" not in hosts and hosts["c1n1"]["macs"] == production["macs"]
     assert wait_until(lambda: any("m2/c9n1" in m for m in events(world, "a-new", "Conflict")), 10)
+
+
+def test_objects_under_old_names_are_removed_after_an_upgrade(world: World) -> None:
+    """A DhcpHosts an earlier version wrote under ``chassisd-<pool>-<chassis>`` (owned: it
+    carries the pool's labels) is removed once the current name is written, so dnsmasq does
+    not serve the pool's reservations twice; the pool's hosts are all under the new name."""
+    standard_farm(world)
+    old_name = "chassisd-cluster-a-m1"
+    world.gateway.create(
+        {
+            "apiVersion": DHCPHOSTS.api_version,
+            "kind": "DhcpHosts",
+            "metadata": {
+                "name": old_name,
+                "namespace": world.namespace,
+                "labels": {
+                    "app.kubernetes.io/managed-by": "chassisd",
+                    "chassisd.io/pool": "cluster-a",
+                    "chassisd.io/pool-namespace": world.namespace,
+                    "chassisd.io/chassis": "m1",
+                },
+            },
+            "spec": {"hosts": [{"macs": ["02:00:00:00:00:99"], "hostname": "old"}]},
+        }
+    )
+    world.start_agent()
+    assert wait_until(lambda: len(all_hosts(world)) == 12 and old_name not in world.dhcphosts(), 20)
+    names = sorted(world.dhcphosts())
+    assert all(re.fullmatch(rf"chassisd-{world.namespace}-.*-[0-9a-f]{{10}}", n) for n in names)
+    written = world.get(NODEPOOL, "cluster-a")["status"]["written"]
+    assert [w["name"] for w in written] == [n for n in names if "cluster-a" in n]
+
+
+def test_two_pools_naming_one_configmap_is_a_conflict(world: World) -> None:
+    """Two pools naming one kubefarm ConfigMap: the pool first by name writes it, the other
+    gets Conflict (and an Event) and never overwrites it, so the object stays put."""
+    world.chassis("m1", world.sims["m1"])
+    for name, nodes in (("a", "c1-3n1"), ("b", "c4-6n1")):
+        world.pool(
+            name,
+            {
+                "members": [{"chassis": "m1", "nodes": [nodes]}],
+                "dhcp": {"namespace": world.namespace},
+                "kubefarm": {"configMapName": "values"},
+            },
+        )
+    world.start_agent()
+    assert wait_until(lambda: condition(world, "b", "Conflict").get("status") == "True", 20)
+    assert (
+        f"ConfigMap {world.namespace}/values is written by pool 'a'"
+        in (condition(world, "b", "Conflict")["message"])
+    )
+    assert condition(world, "a", "Conflict").get("status") == "False"
+
+    def values() -> dict[str, Any]:
+        configmap = world.gateway.get(CONFIGMAP, world.namespace, "values")
+        return configmap or {"metadata": {}, "data": {"values.yaml": ""}}
+
+    assert wait_until(lambda: values()["data"]["values.yaml"].count("name: m1-c") == 3, 20)
+    assert values()["metadata"]["labels"]["chassisd.io/pool"] == "a"
+    version = values()["metadata"]["resourceVersion"]
+    time.sleep(3)  # several reconcile rounds: the object is not fought over
+    again = values()
+    assert again["metadata"]["resourceVersion"] == version, again
+    assert wait_until(lambda: any("values" in m for m in events(world, "b", "Conflict")), 10)
