@@ -8,8 +8,10 @@ Rules: an established reservation keeps its MACs through a conflict (what each n
 last plan reserved is remembered, and read from the NodePool statuses after a start); only
 what differs is written; an owned object is removed only when its pool or chassis
 is gone, or this process itself polled the chassis and every node passed its grace period —
-never because of a failed poll, an invalid edit or a restart. A failed write requeues the
-namespace. Writes only through the writer.
+never because of a failed poll, an invalid edit or a restart. Only objects carrying the
+ownership labels of the pool are applied or deleted (an unknown object is read before its first
+apply; one that is somebody else's is that pool's Conflict, never overwritten). A failed write
+requeues the namespace. Writes only through the writer.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 from chassisd.cluster.cache import ObjectCache, key_of
 from chassisd.cluster.informer import Change
 from chassisd.cluster.nodes import NodeMemory
-from chassisd.cluster.owned import Owned, OwnedKey, OwnedObjects
+from chassisd.cluster.owned import Owned, OwnedKey, OwnedObjects, not_owned_by, owned_key
 from chassisd.cluster.settings import ReconcileSettings
 from chassisd.cluster.specs import NamespaceSpecs
 from chassisd.cluster.status import condition, digest, find_condition
@@ -157,36 +159,40 @@ class PoolReconciler:
             actual.update(self._owned.in_namespace(namespace, target_ns))
         # Objects are built pool by pool and only those that differ are kept (a 1,000-chassis
         # farm has thousands, and holding them all would double the agent's memory).
-        desired: set[OwnedKey] = set()
-        current: set[tuple[str, str, str]] = set()  # (target namespace, pool, chassis)
+        desired: dict[OwnedKey, str] = {}  # → the pool that writes it
+        current: dict[OwnedKey, tuple[str, str, str]] = {}  # → (target ns, pool, chassis)
         written: dict[str, list[dict[str, str]]] = {}
         refused: dict[str, list[str]] = {}
-        changed: list[dict[str, Any]] = []
+        changed: list[tuple[str, dict[str, Any], Owned | None]] = []
         for pool_name, items, not_written in desired_objects(plans, pool_namespace=namespace):
             refused[pool_name] = not_written
             for item in items:
                 obj, key = item.obj, item.key
-                desired.add(key)
+                desired[key] = pool_name
                 chassis = obj["metadata"]["labels"].get(CHASSIS_LABEL)
                 if chassis is not None:
-                    current.add((key[1], pool_name, chassis))
-                written.setdefault(pool_name, []).append(
-                    {
-                        "apiVersion": obj["apiVersion"],
-                        "kind": key[0],
-                        "namespace": key[1],
-                        "name": key[2],
-                    }
-                )
+                    current[key] = (key[1], pool_name, chassis)
                 live = actual.get(key)
                 if live is None or not live.carries(obj):
-                    changed.append(obj)
+                    changed.append((pool_name, obj, live))
         # Applies go out a few at a time: a first sweep of a large farm writes thousands.
-        ok = all(list(self._applies.map(lambda o: self._apply(namespace, o), changed)))
+        outcomes = list(self._applies.map(lambda c: self._apply(namespace, *c), changed))
+        ok = all(result for result, _ in outcomes)
+        for (pool_name, obj, _live), (_, foreign) in zip(changed, outcomes, strict=True):
+            if foreign:  # not this pool's: not written, and not this pool's to keep or remove
+                refused[pool_name].append(foreign)
+                key = owned_key(obj)
+                desired.pop(key, None)
+                current.pop(key, None)
+        for key, pool_name in desired.items():
+            written.setdefault(pool_name, []).append(
+                {"apiVersion": _API_VERSIONS[key[0]], "kind": key[0], "namespace": key[1],
+                 "name": key[2]}
+            )  # fmt: skip
         # An object under an older name for a (pool, chassis) that now has its current one
         # goes once the current one is written (an upgrade leaves no orphaned DhcpHosts).
-        superseded = current if ok else set()
-        ok &= self._remove_stale(namespace, config, pool_objs, actual, desired, superseded)
+        superseded = set(current.values()) if ok else set()
+        ok &= self._remove_stale(namespace, config, pool_objs, actual, set(desired), superseded)
         live_pools = {p.name for p in config.pools}
         for plan in plans:
             name = plan.pool.name
@@ -281,21 +287,48 @@ class PoolReconciler:
             emptied = pool in live_pools and chassis in confirmed
             renamed = bool(chassis) and (key[1], pool, chassis) in superseded
             if gone or emptied or renamed:
-                ok &= self._delete(namespace, key)
+                ok &= self._delete(namespace, key, pool)
         return ok
 
-    def _apply(self, namespace: str, obj: dict[str, Any]) -> bool:
+    def _apply(
+        self, namespace: str, pool: str, obj: dict[str, Any], live: Owned | None
+    ) -> tuple[bool, str]:
+        """Apply ``obj`` for ``pool`` unless the object there is not that pool's: (whether
+        nothing failed, why it is not this pool's to write or "")."""
+        key = owned_key(obj)
         try:
+            if live is None:
+                # Not among the objects this namespace's pools own: look before the first
+                # apply, so nobody else's object (a kubefarm release's ConfigMap) is taken.
+                found = self._gateway.get(_KIND_OF[key[0]], key[1], key[2])
+                labels = (found or {}).get("metadata", {}).get("labels") or {}
+                why = "" if found is None else not_owned_by(labels, namespace, pool)
+            else:
+                why = not_owned_by(live.labels, namespace, pool)
+            if why:
+                return True, f"{key[0]} {key[1]}/{key[2]} exists and {why}: not written"
             self._owned.written(namespace, self._writer.apply(obj))
         except ChassisdError as exc:
             log.error("namespace=%s apply failed: %s", namespace, exc)
-            return False
-        return True
+            return False, ""
+        return True, ""
 
-    def _delete(self, namespace: str, key: OwnedKey) -> bool:
-        kind = DHCPHOSTS if key[0] == DHCPHOSTS.kind else CONFIGMAP
+    def _delete(self, namespace: str, key: OwnedKey, pool: str) -> bool:
+        """Delete an object ``pool`` owns; one no longer labelled as its is left alone."""
+        kind = _KIND_OF[key[0]]
         try:
-            self._writer.delete(kind, key[1], key[2])
+            found = self._gateway.get(kind, key[1], key[2])
+            if found is not None:
+                meta = found["metadata"]
+                why = not_owned_by(meta.get("labels") or {}, namespace, pool)
+                if why:
+                    log.warning("namespace=%s not deleting %s %s/%s: it %s", namespace,
+                                key[0], key[1], key[2], why)  # fmt: skip
+                else:
+                    # Exactly the object looked at: a change since fails with 409 (retried).
+                    self._writer.delete(
+                        kind, key[1], key[2], resource_version=meta.get("resourceVersion")
+                    )
         except ChassisdError as exc:
             log.error("namespace=%s delete failed: %s", namespace, exc)
             return False
@@ -365,6 +398,8 @@ class PoolReconciler:
 
 
 _KINDS = (CHASSIS, NODEPOOL)
+_KIND_OF = {DHCPHOSTS.kind: DHCPHOSTS, CONFIGMAP.kind: CONFIGMAP}
+_API_VERSIONS = {kind: k.api_version for kind, k in _KIND_OF.items()}
 
 
 def _reserved_macs(pool_objs: dict[str, dict[str, Any]]) -> dict[str, str]:

@@ -12,6 +12,7 @@ import kubernetes.client as k8s
 import pytest
 
 from chassisd.kube.gateway import CONFIGMAP, DHCPHOSTS, NODEPOOL
+from chassisd.reconcile import dhcphosts_name
 from chassisd.sim.moonshot.model import Cartridge, SimNode
 from chassisd.testing import wait_until
 from chassisd.testing.clusterworld import World, all_hosts, open_world, standard_farm
@@ -122,3 +123,74 @@ def test_two_pools_naming_one_configmap_is_a_conflict(world: World) -> None:
     again = values()
     assert again["metadata"]["resourceVersion"] == version, again
     assert wait_until(lambda: any("values" in m for m in events(world, "b", "Conflict")), 10)
+
+
+def test_a_configmap_chassisd_does_not_own_is_never_written_or_deleted(world: World) -> None:
+    """A pool whose ``kubefarm.configMapName`` names a kubefarm release's own ConfigMap (no
+    ownership labels) gets Conflict and an Event; the ConfigMap keeps its data, labels and
+    version, also after the pool is deleted. The pool's DhcpHosts are written as usual."""
+    world.gateway.create(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "cluster1-values", "namespace": world.namespace,
+                         "labels": {"app.kubernetes.io/instance": "cluster1"}},
+            "data": {"values.yaml": "nodePools: []\n", "other": "kept"},
+        }
+    )  # fmt: skip
+    before = world.gateway.get(CONFIGMAP, world.namespace, "cluster1-values")
+    assert before is not None
+    world.chassis("m1", world.sims["m1"])
+    world.pool(
+        "cluster1",
+        {
+            "members": [{"chassis": "m1"}],
+            "dhcp": {"namespace": world.namespace},
+            "kubefarm": {"configMapName": "cluster1-values"},
+        },
+    )
+    world.start_agent()
+    assert wait_until(lambda: condition(world, "cluster1", "Conflict").get("status") == "True", 20)
+    assert (
+        f"ConfigMap {world.namespace}/cluster1-values exists and is not labelled "
+        "app.kubernetes.io/managed-by=chassisd: not written"
+    ) in condition(world, "cluster1", "Conflict")["message"]
+    assert wait_until(lambda: len(all_hosts(world)) == 6, 20)
+    assert wait_until(
+        lambda: any("cluster1-values" in m for m in events(world, "cluster1", "Conflict")), 10
+    )
+    written = world.get(NODEPOOL, "cluster1")["status"]["written"]
+    assert [w["kind"] for w in written] == ["DhcpHosts"]
+    world.gateway.delete(NODEPOOL, world.namespace, "cluster1")
+    assert wait_until(lambda: not world.dhcphosts(), 20)  # its own objects go
+    after = world.gateway.get(CONFIGMAP, world.namespace, "cluster1-values")
+    assert after is not None
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert after["data"] == before["data"]
+
+
+def test_a_dhcphosts_of_another_pool_or_writer_is_not_taken_over(world: World) -> None:
+    """An object at the name chassisd would write, carrying someone else's labels (another
+    writer, or another namespace's pool), is a Conflict: not applied over, not deleted."""
+    world.chassis("m1", world.sims["m1"])
+    name = dhcphosts_name("prod", "m1", pool_namespace=world.namespace)
+    world.gateway.create(
+        {
+            "apiVersion": DHCPHOSTS.api_version,
+            "kind": "DhcpHosts",
+            "metadata": {"name": name, "namespace": world.namespace,
+                         "labels": {"app.kubernetes.io/managed-by": "chassisd",
+                                    "chassisd.io/pool": "prod",
+                                    "chassisd.io/pool-namespace": "elsewhere"}},
+            "spec": {"hosts": [{"macs": ["02:00:00:00:00:99"], "hostname": "theirs"}]},
+        }
+    )  # fmt: skip
+    world.pool("prod", {"members": [{"chassis": "m1"}], "dhcp": {"namespace": world.namespace}})
+    world.start_agent()
+    assert wait_until(lambda: condition(world, "prod", "Conflict").get("status") == "True", 20)
+    assert (
+        "belongs to pool elsewhere/prod: not written"
+        in (condition(world, "prod", "Conflict")["message"])
+    )
+    time.sleep(2)
+    assert [h["hostname"] for h in world.dhcphosts()[name]["spec"]["hosts"]] == ["theirs"]
