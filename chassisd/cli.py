@@ -40,6 +40,9 @@ if TYPE_CHECKING:
     from chassisd.kube.gateway import KubeGateway
 
 EXIT_OK, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_DEVICE, EXIT_UNKNOWN = 0, 2, 3, 4, 5
+#: A sync wrote what it could, but left nodes out (a collision, an invalid name, an object
+#: another pool writes) or a member id matched no node: the output is not the whole farm.
+EXIT_LEFT_OUT = 6
 
 POWER_VERBS = {
     "on": PowerAction.ON,
@@ -312,9 +315,14 @@ def _sync(farm: Farm, output_dir: Path) -> int:
         print(f"pool {plan.pool.name}: {len(plan.hosts)} reservations")
         for conflict in report.conflicts[plan.pool.name]:
             print(f"chassisctl: pool {plan.pool.name}: left out: {conflict}", file=sys.stderr)
+        for member in plan.unmatched:
+            print(f"chassisctl: pool {plan.pool.name}: member {member} matches no node",
+                  file=sys.stderr)  # fmt: skip
     for path in report.written:
         print(f"wrote {path}")
-    return EXIT_DEVICE if report.view.failures else EXIT_OK
+    if report.view.failures:
+        return EXIT_DEVICE
+    return EXIT_LEFT_OUT if report.left_out else EXIT_OK
 
 
 if __name__ == "__main__":

@@ -147,7 +147,7 @@ def _standalone(config_path: Path, output_dir: Path, *, once: bool) -> int:
         return 2
     farm = Farm(config, Registry())
 
-    def run_once() -> None:
+    def run_once() -> bool:
         report = sync(farm, output_dir)
         for result in report.view.results:
             if result.ok and result.inventory is not None:
@@ -159,14 +159,22 @@ def _standalone(config_path: Path, output_dir: Path, *, once: bool) -> int:
         for pool, conflicts in report.conflicts.items():
             for conflict in conflicts:
                 log.warning("pool=%s left out: %s", pool, conflict)
+        for plan in report.plans:
+            for member in plan.unmatched:
+                log.warning("pool=%s member %s matches no node", plan.pool.name, member)
+        return report.left_out
 
     if once:
-        run_once()
-        return 0
+        # Exit 6 (chassisctl's EXIT_LEFT_OUT) when nodes were left out: a cron job notices.
+        return 6 if run_once() else 0
     from chassisd.scheduler import run_every
 
     interval = min((c.poll_interval for c in config.chassis), default=DEFAULT_POLL_INTERVAL)
-    run_every(run_once, seconds=interval, jitter=interval * 0.1, name="standalone-sync")
+
+    def run_and_log() -> None:
+        run_once()  # what was left out is logged; a daemon keeps going
+
+    run_every(run_and_log, seconds=interval, jitter=interval * 0.1, name="standalone-sync")
     return 0
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +50,9 @@ class PoolPlan:
     hosts: tuple[Host, ...]
     conflicts: tuple[str, ...]
     allocations: Mapping[str, str]  # node key → IP, to keep addresses stable next time
+    #: Exact member ids (``chassis/id``) that match no node of a chassis that was polled
+    #: successfully: most likely a typo, and the node went to the catch-all.
+    unmatched: tuple[str, ...] = ()
 
 
 def _order(node: NamedNode) -> tuple[str, int, int, str]:
@@ -76,8 +79,10 @@ def plan_pools(
     nodes: Sequence[NamedNode],
     previous_allocations: Mapping[str, Mapping[str, str]],
     established: Established | None = None,
+    polled: frozenset[str] | set[str] = frozenset(),
 ) -> tuple[PoolPlan, ...]:
-    """Decide every pool's reservations. ``previous_allocations`` is pool → node key → IP."""
+    """Decide every pool's reservations. ``previous_allocations`` is pool → node key → IP;
+    ``polled``: the chassis polled successfully, whose exact member ids must match a node."""
     established = established or Established()
     ordered = sorted(nodes, key=_order)
     # Nodes by chassis, each list in node order: a pool looks only at its members' chassis, so
@@ -126,8 +131,32 @@ def plan_pools(
             _Claims(used_macs, used_ips, used_names, established),
             conflicts[pool.name],
         )
-        plans.append(PoolPlan(pool, tuple(hosts), tuple(conflicts[pool.name]), allocations))
+        unmatched = _unmatched(pool, by_chassis, polled)
+        plans.append(
+            PoolPlan(pool, tuple(hosts), tuple(conflicts[pool.name]), allocations, unmatched)
+        )
     return tuple(sorted(plans, key=lambda p: p.pool.name))
+
+
+def _unmatched(
+    pool: NodePoolSpec, by_chassis: Mapping[str, list[NamedNode]], polled: Set[str]
+) -> tuple[str, ...]:
+    """The exact members of ``pool`` (a native id, or one node such as ``c44n1``) on a polled
+    chassis that match none of its nodes."""
+    missing: list[str] = []
+    for member in pool.members:
+        if member.all or member.chassis not in polled:
+            continue
+        nodes = by_chassis.get(member.chassis, ())
+        known = {node.record.id.lower() for node in nodes}
+        slots = {(node.record.cartridge, node.record.node) for node in nodes}
+        missing += [f"{member.chassis}/{i}" for i in sorted(member.ids) if i not in known]
+        missing += [
+            f"{member.chassis}/c{c0}n{n0}"
+            for c0, c1, n0, n1 in member.ranges
+            if c0 == c1 and n0 == n1 and (c0, n0) not in slots
+        ]
+    return tuple(missing)
 
 
 @dataclass(frozen=True)

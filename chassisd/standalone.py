@@ -55,8 +55,9 @@ class SyncReport:
 
     @property
     def left_out(self) -> bool:
-        """Whether anything was left out: the sync's exit status says so."""
-        return any(self.conflicts.values())
+        """Whether anything was left out, or a member id matched no node: the sync's exit
+        status says so."""
+        return any(self.conflicts.values()) or any(p.unmatched for p in self.plans)
 
 
 def sync(farm: Farm, output_dir: Path, *, now: datetime | None = None) -> SyncReport:
@@ -74,7 +75,7 @@ def sync(farm: Farm, output_dir: Path, *, now: datetime | None = None) -> SyncRe
     known, removed = remember(farm.config, known, polled, now)
     nodes = [entry.node for _ref, entry in sorted(known.items())]
     established = Established(macs=state.get("reservations", {}))
-    plans = plan_pools(farm.config, nodes, state.get("allocations", {}), established)
+    plans = plan_pools(farm.config, nodes, state.get("allocations", {}), established, set(polled))
     written, refused = _write_outputs(output_dir, plans)
     new_state = {
         "nodes": {

@@ -151,7 +151,7 @@ class PoolReconciler:
         established = Established(
             macs=self._established(namespace), elsewhere=self._elsewhere(namespace)
         )
-        plans = plan_pools(config, nodes, previous, established)
+        plans = plan_pools(config, nodes, previous, established, self._confirmed(namespace))
         self._remember(namespace, plans)
         targets = self._target_namespaces(namespace, plans, pool_objs)
         actual: dict[OwnedKey, Owned] = {}
@@ -351,6 +351,7 @@ class PoolReconciler:
         old = obj.get("status") or {}
         generation = obj["metadata"].get("generation")
         conflicts = [*(plan.conflicts if plan else ()), *(refused or ())]
+        unmatched = plan.unmatched if plan else ()
         ready_reason, _, ready_message = problem.partition(": ")
         conditions = [
             condition(
@@ -371,6 +372,15 @@ class PoolReconciler:
                 generation,
                 now,
             ),
+            condition(
+                old,
+                "MembersUnmatched",
+                bool(unmatched),
+                "MembersUnmatched" if unmatched else "AllMatched",
+                _unmatched_message(unmatched),
+                generation,
+                now,
+            ),
         ]
         members = [_member(host) for host in plan.hosts] if plan is not None else []
         status: dict[str, Any] = {
@@ -385,12 +395,13 @@ class PoolReconciler:
         self._metrics.set_pool(pool_label, members=len(members), conflicts=len(conflicts))
         if self._cache.status_digest(NODEPOOL, key_of(obj)) == digest(status):
             return True
-        old_message = find_condition(old, "Conflict").get("message")
+        told = {kind: find_condition(old, kind).get("message") for kind in _WARNINGS}
         try:
             self._writer.status(obj, status)
-            message = conditions[1]["message"]
-            if conflicts and old_message != message:
-                self._writer.event(obj, reason="Conflict", message=message, warning=True)
+            for kind, current in zip(_WARNINGS, conditions[1:], strict=True):
+                message = current["message"]
+                if current["status"] == "True" and told[kind] != message:
+                    self._writer.event(obj, reason=kind, message=message, warning=True)
         except ChassisdError as exc:
             log.error("status of NodePool %s not written: %s", pool_label, exc)
             return False
@@ -398,8 +409,17 @@ class PoolReconciler:
 
 
 _KINDS = (CHASSIS, NODEPOOL)
+_WARNINGS = ("Conflict", "MembersUnmatched")  # the conditions that raise a Warning Event
 _KIND_OF = {DHCPHOSTS.kind: DHCPHOSTS, CONFIGMAP.kind: CONFIGMAP}
 _API_VERSIONS = {kind: k.api_version for kind, k in _KIND_OF.items()}
+
+
+def _unmatched_message(unmatched: tuple[str, ...]) -> str:
+    if not unmatched:
+        return ""
+    return "member ids that match no node of their (successfully polled) chassis: " + ", ".join(
+        unmatched
+    )
 
 
 def _reserved_macs(pool_objs: dict[str, dict[str, Any]]) -> dict[str, str]:

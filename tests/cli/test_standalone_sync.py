@@ -130,3 +130,40 @@ def test_chassisd_run_keeps_polling_on_its_interval(
             process.terminate()
             assert process.wait(timeout=10) == 0  # SIGTERM is a clean stop
     assert farm[0].stats.logins >= 3, "expected a poll about every second"
+
+
+def test_left_out_nodes_and_unmatched_members_exit_6(
+    tmp_path: Path, farm: tuple[SimHandle, SimHandle]
+) -> None:
+    """A member id matching no node of a polled chassis, and nodes left out by a name
+    collision, are reported on stderr and the sync exits 6 (the rest is still written)."""
+    from tests.cli.conftest import farm_documents
+
+    docs = farm_documents(*farm)
+    pool = next(d for d in docs if d["metadata"] == {"name": "pool-a"})
+    first, _ = next(iter(farm[0].spec.nodes()))
+    members = [str(first), "c45n8"]  # m1's cartridges are single-node: no c45n8
+    pool["spec"]["members"] = [{"chassis": "m1", "nodes": members}]  # type: ignore[index]
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump_all(docs))
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [str(BIN / "chassisctl"), "--config", str(config), "sync", "--output-dir", str(out)],
+        text=True, capture_output=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 6, result.stderr
+    assert "pool pool-a: member m1/c45n8 matches no node" in result.stderr
+    assert f"m1/{first}" not in result.stderr
+    assert (out / "dhcp-hostsfile").read_text()
+    # m2's names collide when every node is named after its cartridge only
+    chassis = next(d for d in docs if d["metadata"] == {"name": "m2"})
+    chassis["spec"]["nodeNameTemplate"] = "m2c{cartridge}"  # type: ignore[index]
+    pool["spec"]["members"] = [{"chassis": "m1", "nodes": ["all"]}]  # type: ignore[index]
+    config.write_text(yaml.safe_dump_all(docs))
+    again = subprocess.run(
+        [str(BIN / "chassisd"), "run", "--config", str(config), "--output-dir", str(out),
+         "--once"],
+        text=True, capture_output=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert again.returncode == 6, again.stderr
+    assert "already reserved for m2/" in again.stderr

@@ -194,3 +194,34 @@ def test_a_dhcphosts_of_another_pool_or_writer_is_not_taken_over(world: World) -
     )
     time.sleep(2)
     assert [h["hostname"] for h in world.dhcphosts()[name]["spec"]["hosts"]] == ["theirs"]
+
+
+def test_a_member_id_matching_no_node_raises_members_unmatched(world: World) -> None:
+    """After a successful poll of m1, a pool member ``c44n1`` that m1 does not have (6
+    cartridges) raises the warning condition MembersUnmatched naming it, with an Event; the
+    members that exist are reserved. Fixing the typo clears it."""
+    world.chassis("m1", world.sims["m1"])
+    world.pool(
+        "typo",
+        {"members": [{"chassis": "m1", "nodes": ["c1n1", "c44n1"]}],
+         "dhcp": {"namespace": world.namespace}},
+    )  # fmt: skip
+    world.start_agent()
+    assert wait_until(
+        lambda: condition(world, "typo", "MembersUnmatched").get("status") == "True", 20
+    )
+    message = condition(world, "typo", "MembersUnmatched")["message"]
+    assert "m1/c44n1" in message and "m1/c1n1" not in message
+    assert wait_until(
+        lambda: any("m1/c44n1" in m for m in events(world, "typo", "MembersUnmatched")), 10
+    )
+    assert list(all_hosts(world)) == ["m1-c1n1"]
+    pool = world.get(NODEPOOL, "typo")
+    pool["spec"]["members"] = [{"chassis": "m1", "nodes": ["c1n1", "c4n1"]}]
+    k8s.CustomObjectsApi(world.gateway.api).patch_namespaced_custom_object(
+        "chassisd.io", "v1alpha1", world.namespace, "nodepools", "typo",
+        {"spec": {"members": pool["spec"]["members"]}},
+    )  # fmt: skip
+    assert wait_until(
+        lambda: condition(world, "typo", "MembersUnmatched").get("status") == "False", 20
+    )

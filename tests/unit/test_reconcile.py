@@ -394,3 +394,29 @@ def test_two_pools_wanting_one_object_is_a_conflict_not_an_overwrite() -> None:
     assert result["a"][1] == []
     assert result["b"][1] == ["ConfigMap kubefarm/values is written by pool 'a', not written"]
     assert [i.key[0] for i in result["b"][0]] == ["DhcpHosts"]
+
+
+UNMATCHED = """
+---
+apiVersion: chassisd.io/v1alpha1
+kind: NodePool
+metadata: {name: cluster-a}
+spec:
+  members:
+  - {chassis: m1, nodes: ["c1n1", "c7n1", "c2-30n1", "System.Embedded.1"]}
+  - {chassis: m2, nodes: ["c9n1"]}
+  dhcp: {namespace: kubefarm}
+"""
+
+
+def test_an_exact_member_id_matching_no_node_of_a_polled_chassis_is_reported() -> None:
+    """``c7n1`` and a native id on m1 (polled, no such node) are reported, a range that is
+    not one node is not; ``c9n1`` on m2 is not while m2 has not been polled successfully (its
+    nodes may simply be unknown yet)."""
+    nodes = [node("m1", 1, "02:00:00:00:01:01"), node("m1", 2, "02:00:00:00:02:01")]
+    [plan] = [p for p in plan_pools(config(UNMATCHED), nodes, {}, None, {"m1"})]
+    assert plan.unmatched == ("m1/system.embedded.1", "m1/c7n1")
+    [both] = plan_pools(config(UNMATCHED), nodes, {}, None, {"m1", "m2"})
+    assert both.unmatched == ("m1/system.embedded.1", "m1/c7n1", "m2/c9n1")
+    [unpolled] = plan_pools(config(UNMATCHED), nodes, {}, None)
+    assert unpolled.unmatched == ()
