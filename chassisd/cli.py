@@ -34,6 +34,7 @@ from chassisd.model import Outcome, PowerAction
 from chassisd.noderef import NamedNode, node_to_dict
 from chassisd.power import PowerService
 from chassisd.registry import Registry
+from chassisd.standalone import OutputOptions, add_output_arguments, output_options
 
 if TYPE_CHECKING:
     from chassisd.clusterctl import PowerOutcome
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sync = commands.add_parser("sync", help="poll once and write reservations to a directory")
     sync.add_argument("--output-dir", type=Path, required=True)
+    add_output_arguments(sync)
 
     sim = commands.add_parser("sim", help="run a simulated device")
     sim_kinds = sim.add_subparsers(dest="sim_kind", required=True)
@@ -134,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "pxe":
             return _power(farm, "pxe-once", args.nodes)
         if args.command == "sync":
-            return _sync(farm, args.output_dir)
+            return _sync(farm, args.output_dir, output_options(args))
     except ConfigError as exc:
         return _fail(EXIT_USAGE, f"config error: {exc}")
     except NodeRefError as exc:
@@ -306,10 +308,10 @@ def _power(farm: Farm, verb: str, references: list[str]) -> int:
     return worst
 
 
-def _sync(farm: Farm, output_dir: Path) -> int:
+def _sync(farm: Farm, output_dir: Path, options: OutputOptions) -> int:
     from chassisd.standalone import sync
 
-    report = sync(farm, output_dir)
+    report = sync(farm, output_dir, options=options)
     _report_failures(report.view)
     for plan in report.plans:
         print(f"pool {plan.pool.name}: {len(plan.hosts)} reservations")

@@ -29,7 +29,7 @@ from chassisd.config import DEFAULT_POLL_INTERVAL, DEFAULT_POLL_WORKERS, load_co
 from chassisd.errors import ConfigError
 from chassisd.farm import Farm
 from chassisd.registry import Registry
-from chassisd.standalone import sync
+from chassisd.standalone import OutputOptions, add_output_arguments, output_options, sync
 
 log = logging.getLogger("chassisd")
 
@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     standalone.add_argument("--config", type=Path, help="standalone config file")
     standalone.add_argument("--output-dir", type=Path, help="where reservations go")
     standalone.add_argument("--once", action="store_true", help="one sync, then exit")
+    add_output_arguments(standalone)
     cluster = run.add_argument_group("cluster mode")
     cluster.add_argument("--kubeconfig", type=Path, help="default: in-cluster, or $KUBECONFIG")
     cluster.add_argument("--namespace", help="watch only this namespace (default: all)")
@@ -107,7 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.output_dir is None:
             log.error("--config needs --output-dir")
             return 2
-        return _standalone(args.config, args.output_dir, once=args.once)
+        return _standalone(
+            args.config, args.output_dir, once=args.once, options=output_options(args)
+        )
     try:
         return _cluster(args)
     except ConfigError as exc:
@@ -139,7 +142,7 @@ def limit_malloc_arenas() -> bool:
     return bool(mallopt(_M_ARENA_MAX, MALLOC_ARENAS))
 
 
-def _standalone(config_path: Path, output_dir: Path, *, once: bool) -> int:
+def _standalone(config_path: Path, output_dir: Path, *, once: bool, options: OutputOptions) -> int:
     try:
         config = load_config(config_path)
     except ConfigError as exc:
@@ -148,7 +151,7 @@ def _standalone(config_path: Path, output_dir: Path, *, once: bool) -> int:
     farm = Farm(config, Registry())
 
     def run_once() -> bool:
-        report = sync(farm, output_dir)
+        report = sync(farm, output_dir, options=options)
         for result in report.view.results:
             if result.ok and result.inventory is not None:
                 log.info("chassis=%s driver=%s nodes=%d seconds=%.2f", result.chassis,

@@ -167,3 +167,43 @@ def test_left_out_nodes_and_unmatched_members_exit_6(
     )  # fmt: skip
     assert again.returncode == 6, again.stderr
     assert "already reserved for m2/" in again.stderr
+
+
+def test_file_mode_and_hostsdir_output(
+    tmp_path: Path, config_file: Path, farm: tuple[SimHandle, SimHandle]
+) -> None:
+    """``--file-mode 0640`` applies to every file written; ``--dhcp-hostsdir`` gets one file
+    per pool and chassis (named as its DhcpHosts object) holding exactly the hostsfile's lines;
+    files there that are not chassisd's are left alone, a stale chassisd file goes; a mode that
+    is executable or unreadable by the owner is a usage error."""
+    out, hostsdir = tmp_path / "out", tmp_path / "hosts.d"
+    hostsdir.mkdir()
+    (hostsdir / "static-hosts").write_text("02:00:00:00:99:99,10.0.0.250,printer\n")
+    (hostsdir / "chassisd-gone-m9-0123456789").write_text("02:00:00:00:99:98,old\n")
+    result = subprocess.run(
+        [str(BIN / "chassisd"), "run", "--config", str(config_file), "--output-dir", str(out),
+         "--once", "--file-mode", "0640", "--dhcp-hostsdir", str(hostsdir)],
+        text=True, capture_output=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    files = sorted(p.name for p in hostsdir.iterdir())
+    assert files == sorted(
+        ["static-hosts", dhcphosts_name("pool-a", "m1"), dhcphosts_name("rest", "m2")]
+    )
+    lines = sorted(
+        line for name in files if name != "static-hosts"
+        for line in (hostsdir / name).read_text().splitlines()
+    )  # fmt: skip
+    assert lines == sorted((out / "dhcp-hostsfile").read_text().splitlines())
+    assert (hostsdir / "static-hosts").read_text() == "02:00:00:00:99:99,10.0.0.250,printer\n"
+    written = [out / "dhcp-hostsfile", out / "state.json", out / "dhcphosts" / POOL_A_M1]
+    written += [hostsdir / n for n in files if n != "static-hosts"]
+    assert {p.stat().st_mode & 0o777 for p in written} == {0o640}
+    assert not [p for p in hostsdir.iterdir() if p.name.startswith(".")]  # no temp file left
+    for bad in ("0755", "0444", "rw"):
+        refused = subprocess.run(
+            [str(BIN / "chassisctl"), "--config", str(config_file), "sync", "--output-dir",
+             str(out), "--file-mode", bad],
+            text=True, capture_output=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert refused.returncode == 2 and "--file-mode" in refused.stderr, refused.stderr
