@@ -10,9 +10,10 @@ chassis (only files named ``chassisd-*`` there are chassisd's; nothing else in i
 Files are replaced atomically (a dot-file renamed into place, which dnsmasq's directory watch
 ignores until the rename) and only when their content changes, with a configurable mode.
 
-How dnsmasq picks a change up (docs/dnsmasq.md): a ``--dhcp-hostsfile`` is re-read only on
-SIGHUP; a ``--dhcp-hostsdir`` is watched with inotify, so new and changed files are read by
-themselves, but records of removed or changed lines stay until SIGHUP.
+How dnsmasq picks a change up (docs/dnsmasq.md): a ``--dhcp-hostsfile`` is read again only on
+a restart or SIGHUP; a ``--dhcp-hostsdir`` is watched with inotify, so new and changed files
+are read by themselves, but dnsmasq only adds records that way: removed or changed ones stay
+until a restart.
 
 The rules are ``chassisd.memory``'s (shared with cluster mode): a chassis whose poll failed
 keeps every node it had; a node that a *successful* poll no longer reports keeps its
