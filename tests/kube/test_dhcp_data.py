@@ -11,8 +11,13 @@ from typing import Any
 import kubernetes.client as k8s
 import pytest
 
-from chassisd.kube.gateway import CONFIGMAP, DHCPHOSTS, NODEPOOL
+from chassisd.cluster.manager import Manager
+from chassisd.cluster.settings import AgentSettings, PollSettings, ReconcileSettings
+from chassisd.kube.gateway import CONFIGMAP, DHCPHOSTS, NODEPOOL, Kind
+from chassisd.metrics import Metrics
+from chassisd.poller import RetryPolicy
 from chassisd.reconcile import dhcphosts_name
+from chassisd.registry import Registry
 from chassisd.sim.moonshot.model import Cartridge, SimNode
 from chassisd.testing import wait_until
 from chassisd.testing.clusterworld import World, all_hosts, open_world, standard_farm
@@ -225,3 +230,71 @@ def test_a_member_id_matching_no_node_raises_members_unmatched(world: World) -> 
     assert wait_until(
         lambda: condition(world, "typo", "MembersUnmatched").get("status") == "False", 20
     )
+
+
+def test_one_dnsmasq_fed_from_two_namespaces_reserves_each_mac_once(
+    world: World, kube_api: k8s.ApiClient
+) -> None:
+    """An agent following every namespace (namespace=None) serves two fresh namespaces whose
+    pools, both called ``prod``, feed one dnsmasq (DHCP namespace A, controller "") from the
+    same chassis: each MAC and host name is reserved once, the two pools' objects have two
+    names, the pool that lost says Conflict naming the other namespace, and nothing flaps.
+    Only objects of these two namespaces are looked at (the control plane is shared)."""
+    core = k8s.CoreV1Api(kube_api)
+    other = f"{world.namespace}-b"
+    core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=other)))
+    try:
+        second = World(other, world.gateway, world.sims)
+        for secret in ("creds", "hostkeys"):
+            copy = world.get(Kind("v1", "Secret"), secret)
+            second.gateway.create({"apiVersion": "v1", "kind": "Secret",
+                                   "metadata": {"name": secret, "namespace": other},
+                                   "data": copy["data"]})  # fmt: skip
+        for w in (world, second):
+            w.chassis("m1", world.sims["m1"])
+            w.pool("prod", {"members": [{"chassis": "m1"}],
+                            "dhcp": {"namespace": world.namespace}})  # fmt: skip
+        agent = Manager(
+            world.gateway,
+            Registry(),
+            Metrics(),
+            AgentSettings(
+                namespace=None,
+                identity="all-namespaces",
+                poll=PollSettings(retry=RetryPolicy(attempts=1), max_backoff=1.0),
+                reconcile=ReconcileSettings(interval=0.2, relist_interval=3),
+            ),
+            fence=lambda: True,
+        )
+        agent.start(leading=True)
+        world.agents.append(agent)
+
+        def conflicts() -> dict[str, str]:
+            return {
+                w.namespace: condition(w, "prod", "Conflict").get("message", "")
+                for w in (world, second)
+                if condition(w, "prod", "Conflict").get("status") == "True"
+            }
+
+        assert wait_until(lambda: len(all_hosts(world)) == 6 and len(conflicts()) == 1, 30)
+        objects = world.dhcphosts()
+        names = {
+            ns: dhcphosts_name("prod", "m1", pool_namespace=ns) for ns in (world.namespace, other)
+        }
+        assert len(set(names.values())) == 2  # one pool name in two namespaces: two objects
+        macs = [m for obj in objects.values() for h in obj["spec"]["hosts"] for m in h["macs"]]
+        assert len(macs) == len(set(macs)) == 12
+        [(loser, message)] = conflicts().items()
+        winner = world.namespace if loser == other else other
+        assert f"of namespace {winner}" in message, message
+        assert list(objects) == [names[winner]]  # the loser holds no host, so has no object
+        versions = {n: o["metadata"]["resourceVersion"] for n, o in objects.items()}
+        time.sleep(3)  # several rounds of both namespaces: nothing is fought over
+        again = world.dhcphosts()
+        assert {n: o["metadata"]["resourceVersion"] for n, o in again.items()} == versions
+        assert list(conflicts()) == [loser]
+    finally:
+        for agent in world.agents:
+            agent.stop()
+        world.agents.clear()
+        core.delete_namespace(other)
