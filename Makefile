@@ -30,8 +30,11 @@ venv: $(STAMP)
 # Debian packages the tests use: OpenSSH's client (an independent SSH client for the simulator),
 # OpenIPMI's ipmi_sim (a real BMC) and ipmitool (an independent IPMI client); for the image:
 # buildah (builds and runs it without a daemon), mmdebstrap (bootstraps its Debian base) and
-# util-linux (unshare, mount: the image test's read-only root filesystem).
-DEBIAN_PACKAGES := openssh-client openipmi ipmitool buildah mmdebstrap util-linux
+# util-linux (unshare, mount: the image test's read-only root filesystem); for the DHCP end to
+# end test (tests/dhcp, root): dnsmasq-base (the real dnsmasq), busybox (its udhcpc client) and
+# iproute2 (ip netns, the veth pair).
+DEBIAN_PACKAGES := openssh-client openipmi ipmitool buildah mmdebstrap util-linux \
+  dnsmasq-base busybox iproute2
 deps-debian:
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

@@ -30,6 +30,7 @@ from chassisd.noderef import NamedNode
 from chassisd.output import check_output, render_nodes
 from chassisd.power import PowerService
 from chassisd.registry import Registry
+from chassisd.standalone import OutputOptions, output_options
 
 if TYPE_CHECKING:
     from chassisd.clusterctl import PowerOutcome
@@ -91,7 +92,7 @@ def _standalone(args: argparse.Namespace) -> int:
     if args.command == "pxe":
         return _power(farm, "pxe-once", args.nodes)
     if args.command == "sync":
-        return _sync(farm, args.output_dir)
+        return _sync(farm, args.output_dir, output_options(args))
     return _fail(EXIT_USAGE, f"{args.command} is for cluster mode (no --config)")
 
 
@@ -332,25 +333,26 @@ def _power(farm: Farm, verb: str, references: list[str]) -> int:
     return worst
 
 
-def _sync(farm: Farm, output_dir: Path) -> int:
+def _sync(farm: Farm, output_dir: Path, options: OutputOptions) -> int:
     from chassisd.standalone import sync
 
-    report = sync(farm, output_dir)
+    report = sync(farm, output_dir, options=options)
     failures = report.view.failures
     _report_problems(
         [ChassisProblem(r.chassis, poll_reason(r.error), str(r.error)) for r in failures]
     )
-    left_out = 0
     for plan in report.plans:
-        print(f"pool {plan.pool.name}: {len(plan.hosts)} reservations")
-        for conflict in plan.conflicts:
-            print(f"chassisctl: pool {plan.pool.name}: left out: {conflict}", file=sys.stderr)
-        left_out += len(plan.conflicts)
+        name = plan.pool.name
+        print(f"pool {name}: {len(plan.hosts)} reservations")
+        for conflict in report.conflicts.get(name, ()):
+            print(f"chassisctl: pool {name}: left out: {conflict}", file=sys.stderr)
         for skipped in plan.skipped:
-            print(f"chassisctl: pool {plan.pool.name}: no reservation: {skipped}", file=sys.stderr)
+            print(f"chassisctl: pool {name}: no reservation: {skipped}", file=sys.stderr)
+        for member in plan.unmatched:
+            print(f"chassisctl: pool {name}: member {member} matches no node", file=sys.stderr)
     for path in report.written:
         print(f"wrote {path}")
-    return exitcodes.sync_exit((r.error for r in failures), left_out)
+    return exitcodes.sync_exit((r.error for r in failures), int(report.left_out))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from chassisd import exitcodes
 from chassisd.helpformat import HelpFormatter
 from chassisd.model import PowerAction
 from chassisd.output import OUTPUT_FORMATS
+from chassisd.standalone import add_output_arguments
 
 POWER_VERBS = {
     "on": PowerAction.ON,
@@ -235,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sync.add_argument("--output-dir", type=Path, required=True, metavar="DIR",
                       help="where the reservations go")  # fmt: skip
+    add_output_arguments(sync)
 
     completion = command(
         "completion",

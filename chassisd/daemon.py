@@ -39,7 +39,7 @@ from chassisd.metrics import Metrics, PollResultLabel
 from chassisd.poller import PollResult
 from chassisd.reconcile import free_addresses
 from chassisd.registry import Registry
-from chassisd.standalone import sync
+from chassisd.standalone import OutputOptions, add_output_arguments, output_options, sync
 
 log = logging.getLogger("chassisd")
 
@@ -98,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     standalone.add_argument("--config", type=Path, help="standalone config file")
     standalone.add_argument("--output-dir", type=Path, help="where reservations go")
     standalone.add_argument("--once", action="store_true", help="one sync, then exit")
+    add_output_arguments(standalone)
     cluster = run.add_argument_group("cluster mode")
     cluster.add_argument("--kubeconfig", type=Path, help="default: in-cluster, or $KUBECONFIG")
     cluster.add_argument("--namespace", help="watch only this namespace (default: all)")
@@ -135,7 +136,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.output_dir is None:
             log.error("--config needs --output-dir")
             return 2
-        return _standalone(args.config, args.output_dir, once=args.once, health=args.health_address)
+        return _standalone(
+            args.config,
+            args.output_dir,
+            once=args.once,
+            health=args.health_address,
+            options=output_options(args),
+        )
     try:
         return _cluster(args)
     except ConfigError as exc:
@@ -167,7 +174,9 @@ def limit_malloc_arenas() -> bool:
     return bool(mallopt(_M_ARENA_MAX, MALLOC_ARENAS))
 
 
-def _standalone(config_path: Path, output_dir: Path, *, once: bool, health: str) -> int:
+def _standalone(
+    config_path: Path, output_dir: Path, *, once: bool, health: str, options: OutputOptions
+) -> int:
     try:
         config = load_config(config_path)
     except ConfigError as exc:
@@ -178,7 +187,7 @@ def _standalone(config_path: Path, output_dir: Path, *, once: bool, health: str)
     synced = threading.Event()
 
     def run_once() -> int:
-        report = sync(farm, output_dir)
+        report = sync(farm, output_dir, options=options)
         for result in report.view.results:
             metrics.observe_poll(result.chassis, result.driver, _poll_label(result), result.seconds)
             metrics.set_reachable(result.chassis, result.ok)
@@ -192,13 +201,14 @@ def _standalone(config_path: Path, output_dir: Path, *, once: bool, health: str)
         for plan in report.plans:
             metrics.set_pool(plan.pool.name, members=len(plan.hosts),
                              conflicts=len(plan.conflicts), free=free_addresses(plan))  # fmt: skip
-            for conflict in plan.conflicts:
+            for conflict in report.conflicts.get(plan.pool.name, ()):
                 log.warning("pool=%s left out: %s", plan.pool.name, conflict)
             for skipped in plan.skipped:
                 log.info("pool=%s no reservation: %s", plan.pool.name, skipped)
+            for member in plan.unmatched:
+                log.warning("pool=%s member %s matches no node", plan.pool.name, member)
         synced.set()
-        left_out = sum(len(plan.conflicts) for plan in report.plans)
-        return sync_exit((r.error for r in report.view.failures), left_out)
+        return sync_exit((r.error for r in report.view.failures), int(report.left_out))
 
     if once:
         return run_once()

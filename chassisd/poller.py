@@ -7,12 +7,14 @@ always says what happened; a failed poll carries no inventory, so nothing downst
 mistake it for "the chassis is empty". It is also the driver boundary for what a device says
 about its nodes: an inventory with a node id that could smuggle text into DHCP data or a
 terminal (``,``, a newline, an escape sequence; ``chassisd.names.device_id_problem``) is a
-``ParseError``, whichever driver returned it.
+``ParseError``, whichever driver returned it, and so is one with more nodes (``MAX_NODES``) or
+more node data (``MAX_NODE_LIST_BYTES``) than a Chassis status can hold with room to spare.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -26,10 +28,27 @@ from chassisd.errors import (
     excerpt,
     located,
 )
-from chassisd.model import Inventory
+from chassisd.model import Inventory, NodeRecord
 from chassisd.names import device_id_problem
 from chassisd.registry import Registry
 from chassisd.retry import Backoff, retry
+
+#: Most nodes one chassis may report. Every node is listed in its Chassis status (a Moonshot's
+#: 45 cartridges hold at most 360 nodes), and the API server refuses an object over 1.5 MiB
+#: (etcd's request limit), which would fail every status write of that chassis.
+MAX_NODES = 1000
+#: Most bytes the nodes of one chassis may weigh in its stored Chassis object, estimated by
+#: ``node_status_bytes``: half the API server's limit. Seen on kube-apiserver 1.37: the
+#: server-side apply bookkeeping (``managedFields``) of a node list weighs more than the list
+#: itself (every node's key and fields, and every MAC again: ``macs`` is a set), 1,000 nodes
+#: of 22 MACs made a 1.57 MB object.
+MAX_NODE_LIST_BYTES = 768 * 1024
+#: Bytes per node beyond what the device reports, in status and managedFields together: its
+#: name (at most 63 characters), power, health, ``macsKnown``, ``firstSeen``, ``absentSince``,
+#: the JSON around them and each field's managedFields entry.
+NODE_STATUS_OVERHEAD = 576
+#: Bytes per MAC: ``"xx:xx:xx:xx:xx:xx",`` in status and ``"v:\"xx:…\"":{},`` in managedFields.
+MAC_STATUS_BYTES = 50
 
 
 def contain(exc: BaseException, *, chassis: str, driver: str) -> PermanentError:
@@ -158,4 +177,30 @@ def checked(inventory: Inventory) -> Inventory:
             raise ParseError(
                 f"node id {excerpt(repr(record.id))} refused: {why}", command="inventory"
             )
+    if len(inventory.nodes) > MAX_NODES:
+        raise ParseError(
+            f"the chassis reports {len(inventory.nodes)} nodes, more than chassisd keeps for "
+            f"one chassis ({MAX_NODES}, so its status stays far below the API server's object "
+            "size limit); nothing of this poll is used",
+            command="inventory",
+        )
+    size = sum(node_status_bytes(record) for record in inventory.nodes)
+    if size > MAX_NODE_LIST_BYTES:
+        raise ParseError(
+            f"the chassis's {len(inventory.nodes)} nodes would weigh about {size // 1024} KiB "
+            f"in its Chassis status, more than chassisd allows for one chassis "
+            f"({MAX_NODE_LIST_BYTES // 1024} KiB); nothing of this poll is used",
+            command="inventory",
+        )
     return inventory
+
+
+def node_status_bytes(record: NodeRecord) -> int:
+    """About how many bytes ``record`` weighs in its stored Chassis object, managedFields
+    included (an upper bound; the id counts twice: it is also the node's managedFields key)."""
+    strings = (record.id, record.id, record.product, record.serial)
+    return (
+        NODE_STATUS_OVERHEAD
+        + MAC_STATUS_BYTES * len(record.macs)
+        + sum(len(json.dumps(s)) + 14 for s in strings)
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,7 @@ POOL_LABEL = "chassisd.io/pool"
 POOL_NAMESPACE_LABEL = "chassisd.io/pool-namespace"
 CHASSIS_LABEL = "chassisd.io/chassis"
 MAX_NAME = 253  # a DNS subdomain, the limit for object names
+NAME_HASH = 10  # hex digits of the hash that makes an object name unambiguous
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,9 @@ class PoolPlan:
     hosts: tuple[Host, ...]
     conflicts: tuple[str, ...]
     allocations: Mapping[str, str]  # node key → IP, to keep addresses stable next time
+    #: Exact member ids (``chassis/id``) that match no node of a chassis that was polled
+    #: successfully: most likely a typo, and the node went to the catch-all.
+    unmatched: tuple[str, ...] = ()
     #: Members with nothing (or something unusable) to reserve — no MAC known, or only zero,
     #: broadcast or multicast MACs: a fact about the node, not a conflict between claims, so
     #: the pool's Conflict condition does not carry it.
@@ -79,8 +83,10 @@ def plan_pools(
     nodes: Sequence[NamedNode],
     previous_allocations: Mapping[str, Mapping[str, str]],
     established: Established | None = None,
+    polled: frozenset[str] | set[str] = frozenset(),
 ) -> tuple[PoolPlan, ...]:
-    """Decide every pool's reservations. ``previous_allocations`` is pool → node key → IP."""
+    """Decide every pool's reservations. ``previous_allocations`` is pool → node key → IP;
+    ``polled``: the chassis polled successfully, whose exact member ids must match a node."""
     established = established or Established()
     ordered = sorted(nodes, key=_order)
     # Nodes by chassis, each list in node order: a pool looks only at its members' chassis, so
@@ -132,9 +138,37 @@ def plan_pools(
             skipped,
         )
         plans.append(
-            PoolPlan(pool, tuple(hosts), tuple(conflicts[pool.name]), allocations, tuple(skipped))
+            PoolPlan(
+                pool,
+                tuple(hosts),
+                tuple(conflicts[pool.name]),
+                allocations,
+                unmatched=_unmatched(pool, by_chassis, polled),
+                skipped=tuple(skipped),
+            )
         )
     return tuple(sorted(plans, key=lambda p: p.pool.name))
+
+
+def _unmatched(
+    pool: NodePoolSpec, by_chassis: Mapping[str, list[NamedNode]], polled: Set[str]
+) -> tuple[str, ...]:
+    """The exact members of ``pool`` (a native id, or one node such as ``c44n1``) on a polled
+    chassis that match none of its nodes."""
+    missing: list[str] = []
+    for member in pool.members:
+        if member.all or member.chassis not in polled:
+            continue
+        nodes = by_chassis.get(member.chassis, ())
+        known = {node.record.id.lower() for node in nodes}
+        slots = {(node.record.cartridge, node.record.node) for node in nodes}
+        missing += [f"{member.chassis}/{i}" for i in sorted(member.ids) if i not in known]
+        missing += [
+            f"{member.chassis}/c{c0}n{n0}"
+            for c0, c1, n0, n1 in member.ranges
+            if c0 == c1 and n0 == n1 and (c0, n0) not in slots
+        ]
+    return tuple(missing)
 
 
 @dataclass(frozen=True)
@@ -308,18 +342,64 @@ def _in_range(pool: NodePoolSpec, ip: str) -> bool:
     return pool.ip_range is None or pool.ip_range.holds(ip)
 
 
-def dhcphosts_name(pool: str, chassis: str) -> str:
+def dhcphosts_name(pool: str, chassis: str, *, pool_namespace: str = "") -> str:
     """The stable name of one pool's reservations for one chassis.
 
     A pool can span many chassis and the API server rejects objects over about 1.5 MiB, so each
     (pool, chassis) pair gets its own object: 45 slots x 8 nodes stays far below the limit.
-    Names longer than a DNS subdomain allows are shortened with a hash, keeping them stable.
+    The name is ``chassisd-[<pool namespace>-]<pool>-<chassis>-<hash>``: the readable part
+    alone is ambiguous (pool ``x`` + chassis ``y-z`` and pool ``x-y`` + chassis ``z``; a pool's
+    namespace ``a`` + pool ``b-c`` and namespace ``a-b`` + pool ``c``), so the name always ends
+    in 10 hex digits of the SHA-256 of namespace, pool and chassis joined by ``/`` (which no
+    name of those has). The readable part is cut where the name would exceed a DNS subdomain.
     """
-    name = f"chassisd-{pool}-{chassis}"
-    if len(name) <= MAX_NAME:
-        return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:10]
-    return f"{name[: MAX_NAME - 11]}-{digest}"
+    identity = f"{pool_namespace}/{pool}/{chassis}"
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:NAME_HASH]
+    readable = "-".join(p for p in ("chassisd", pool_namespace, pool, chassis) if p)
+    readable = readable[: MAX_NAME - NAME_HASH - 1].rstrip("-.")
+    return f"{readable}-{digest}"
+
+
+@dataclass(frozen=True)
+class Desired:
+    """One object a pool should hold, and which pool: what the writer applies."""
+
+    pool: str
+    obj: dict[str, Any]
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """(kind, namespace, name): what one object on the API server (or one file) is."""
+        meta = self.obj["metadata"]
+        return self.obj["kind"], meta["namespace"], meta["name"]
+
+
+def desired_objects(
+    plans: Sequence[PoolPlan], *, pool_namespace: str = ""
+) -> Iterator[tuple[str, list[Desired], list[str]]]:
+    """Per pool, in name order: its DhcpHosts and kubefarm ConfigMap, and the objects it may
+    not write. Two pools wanting one object (two ``kubefarm.configMapName`` naming one
+    ConfigMap, or one DhcpHosts name) is a conflict: the pool first by name writes it, the
+    other is told, and nothing is overwritten. Built pool by pool, so a caller keeping only
+    what changed never holds every object of a large farm."""
+    holders: dict[tuple[str, str, str], str] = {}
+    for plan in sorted(plans, key=lambda p: p.pool.name):
+        name = plan.pool.name
+        configmap = kubefarm_configmap(plan, pool_namespace=pool_namespace)
+        objs = dhcphosts_objects(plan, pool_namespace=pool_namespace)
+        items: list[Desired] = []
+        conflicts: list[str] = []
+        for obj in [*objs, *([configmap] if configmap else [])]:
+            item = Desired(name, obj)
+            holder = holders.setdefault(item.key, name)
+            if holder != name:
+                kind, namespace, object_name = item.key
+                conflicts.append(
+                    f"{kind} {namespace}/{object_name} is written by pool {holder!r}, not written"
+                )
+                continue
+            items.append(item)
+        yield name, items, conflicts
 
 
 def dhcphosts_objects(plan: PoolPlan, *, pool_namespace: str = "") -> list[dict[str, Any]]:
@@ -344,7 +424,7 @@ def dhcphosts_objects(plan: PoolPlan, *, pool_namespace: str = "") -> list[dict[
             "apiVersion": DHCPHOSTS_API_VERSION,
             "kind": "DhcpHosts",
             "metadata": {
-                "name": dhcphosts_name(plan.pool.name, chassis),
+                "name": dhcphosts_name(plan.pool.name, chassis, pool_namespace=pool_namespace),
                 "namespace": dhcp.namespace,
                 "labels": {**labels, CHASSIS_LABEL: chassis},
             },

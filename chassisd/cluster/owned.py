@@ -17,7 +17,9 @@ from typing import Any
 
 from chassisd.cluster.status import digest
 from chassisd.kube.gateway import CONFIGMAP, DHCPHOSTS, KubeGateway
-from chassisd.reconcile import POOL_NAMESPACE_LABEL
+from chassisd.reconcile import MANAGED_BY, POOL_LABEL, POOL_NAMESPACE_LABEL
+
+MANAGED_BY_KEY = next(iter(MANAGED_BY))
 
 OwnedKey = tuple[str, str, str]  # (kind, namespace, name)
 
@@ -31,9 +33,9 @@ class Owned:
     digest: bytes
 
     @classmethod
-    def of(cls, obj: dict[str, Any]) -> Owned:
-        """The summary of a live object."""
-        field = "data" if obj["kind"] == CONFIGMAP.kind else "spec"
+    def of(cls, obj: dict[str, Any], kind: str = "") -> Owned:
+        """The summary of a live object (``kind``: for the items of a list, which have none)."""
+        field = "data" if (kind or obj["kind"]) == CONFIGMAP.kind else "spec"
         return cls(dict(obj["metadata"].get("labels") or {}), digest(obj.get(field)))
 
     def carries(self, desired: dict[str, Any]) -> bool:
@@ -43,6 +45,17 @@ class Owned:
             return False
         field = "spec" if "spec" in desired else "data"
         return digest(desired.get(field)) == self.digest
+
+
+def not_owned_by(labels: Mapping[str, str], namespace: str, pool: str) -> str:
+    """Why an object with ``labels`` is not the pool ``namespace/pool``'s to write or delete,
+    or "" when it is: it must carry all three ownership labels with those values."""
+    if labels.get(MANAGED_BY_KEY) != "chassisd":
+        return "is not labelled app.kubernetes.io/managed-by=chassisd"
+    owner = f"{labels.get(POOL_NAMESPACE_LABEL, '')}/{labels.get(POOL_LABEL, '')}"
+    if owner != f"{namespace}/{pool}":
+        return f"belongs to pool {owner}"
+    return ""
 
 
 def owned_key(obj: dict[str, Any]) -> OwnedKey:
@@ -71,7 +84,7 @@ class OwnedObjects:
         for kind in (DHCPHOSTS, CONFIGMAP):
             items, _ = self._gw.list(kind, target_ns, selector)
             for item in items:
-                listed[(kind.kind, target_ns, item["metadata"]["name"])] = Owned.of(item)
+                listed[(kind.kind, target_ns, item["metadata"]["name"])] = Owned.of(item, kind.kind)
         with self._lock:
             self._held[(namespace, target_ns)] = (time.monotonic(), listed)
         return dict(listed)

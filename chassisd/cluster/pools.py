@@ -8,8 +8,10 @@ Rules: an established reservation keeps its MACs through a conflict (what each n
 last plan reserved is remembered, and read from the NodePool statuses after a start); only
 what differs is written; an owned object is removed only when its pool or chassis
 is gone, or this process itself polled the chassis and every node passed its grace period —
-never because of a failed poll, an invalid edit or a restart. A failed write requeues the
-namespace. Writes only through the writer.
+never because of a failed poll, an invalid edit or a restart. Only objects carrying the
+ownership labels of the pool are applied or deleted (an unknown object is read before its first
+apply; one that is somebody else's is that pool's Conflict, never overwritten). A failed write
+requeues the namespace. Writes only through the writer.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 from chassisd.cluster.cache import ObjectCache, key_of
 from chassisd.cluster.informer import Change
 from chassisd.cluster.nodes import NodeMemory
-from chassisd.cluster.owned import Owned, OwnedKey, OwnedObjects, owned_key
+from chassisd.cluster.owned import Owned, OwnedKey, OwnedObjects, not_owned_by, owned_key
 from chassisd.cluster.settings import ReconcileSettings
 from chassisd.cluster.specs import NamespaceSpecs
 from chassisd.cluster.status import condition, digest, find_condition, summarize
@@ -40,9 +42,8 @@ from chassisd.reconcile import (
     Established,
     Host,
     PoolPlan,
-    dhcphosts_objects,
+    desired_objects,
     free_addresses,
-    kubefarm_configmap,
     plan_pools,
     reserved_macs,
     reserved_names,
@@ -151,7 +152,7 @@ class PoolReconciler:
         established = Established(
             macs=self._established(namespace), elsewhere=self._elsewhere(namespace)
         )
-        plans = plan_pools(config, nodes, previous, established)
+        plans = plan_pools(config, nodes, previous, established, self._confirmed(namespace))
         self._remember(namespace, plans)
         targets = self._target_namespaces(namespace, plans, pool_objs)
         actual: dict[OwnedKey, Owned] = {}
@@ -159,34 +160,49 @@ class PoolReconciler:
             actual.update(self._owned.in_namespace(namespace, target_ns))
         # Objects are built pool by pool and only those that differ are kept (a 1,000-chassis
         # farm has thousands, and holding them all would double the agent's memory).
-        desired: set[OwnedKey] = set()
+        desired: dict[OwnedKey, str] = {}  # → the pool that writes it
+        current: dict[OwnedKey, tuple[str, str, str]] = {}  # → (target ns, pool, chassis)
         written: dict[str, list[dict[str, str]]] = {}
-        changed: list[dict[str, Any]] = []
-        for plan in plans:
-            objs = dhcphosts_objects(plan, pool_namespace=namespace)
-            configmap = kubefarm_configmap(plan, pool_namespace=namespace)
-            for obj in [*objs, *([configmap] if configmap else [])]:
-                key = owned_key(obj)
-                desired.add(key)
-                written.setdefault(plan.pool.name, []).append(
-                    {
-                        "apiVersion": obj["apiVersion"],
-                        "kind": key[0],
-                        "namespace": key[1],
-                        "name": key[2],
-                    }
-                )
+        refused: dict[str, list[str]] = {}
+        changed: list[tuple[str, dict[str, Any], Owned | None]] = []
+        for pool_name, items, not_written in desired_objects(plans, pool_namespace=namespace):
+            refused[pool_name] = not_written
+            for item in items:
+                obj, key = item.obj, item.key
+                desired[key] = pool_name
+                chassis = obj["metadata"]["labels"].get(CHASSIS_LABEL)
+                if chassis is not None:
+                    current[key] = (key[1], pool_name, chassis)
                 live = actual.get(key)
                 if live is None or not live.carries(obj):
-                    changed.append(obj)
+                    changed.append((pool_name, obj, live))
         # Applies go out a few at a time: a first sweep of a large farm writes thousands.
-        ok = all(list(self._applies.map(lambda o: self._apply(namespace, o), changed)))
-        ok &= self._remove_stale(namespace, config, pool_objs, actual, desired)
+        outcomes = list(self._applies.map(lambda c: self._apply(namespace, *c), changed))
+        ok = all(result for result, _ in outcomes)
+        for (pool_name, obj, _live), (_, foreign) in zip(changed, outcomes, strict=True):
+            if foreign:  # not this pool's: not written, and not this pool's to keep or remove
+                refused[pool_name].append(foreign)
+                key = owned_key(obj)
+                desired.pop(key, None)
+                current.pop(key, None)
+        for key, pool_name in desired.items():
+            written.setdefault(pool_name, []).append(
+                {"apiVersion": _API_VERSIONS[key[0]], "kind": key[0], "namespace": key[1],
+                 "name": key[2]}
+            )  # fmt: skip
+        # An object under an older name for a (pool, chassis) that now has its current one
+        # goes once the current one is written (an upgrade leaves no orphaned DhcpHosts).
+        superseded = set(current.values()) if ok else set()
+        ok &= self._remove_stale(namespace, config, pool_objs, actual, set(desired), superseded)
         live_pools = {p.name for p in config.pools}
         for plan in plans:
             name = plan.pool.name
             ok &= self._write_status(
-                pool_objs.get(name), plan, written.get(name, []), problems.get(name, "")
+                pool_objs.get(name),
+                plan,
+                written.get(name, []),
+                problems.get(name, ""),
+                refused.get(name, []),
             )
         for name, problem in problems.items():
             if name not in live_pools and name in pool_objs:
@@ -257,6 +273,7 @@ class PoolReconciler:
         pool_objs: dict[str, dict[str, Any]],
         actual: dict[OwnedKey, Owned],
         desired: set[OwnedKey],
+        superseded: set[tuple[str, str, str]],
     ) -> bool:
         live_pools = {p.name for p in config.pools}
         chassis_names = {c.name for c in config.chassis}
@@ -269,22 +286,50 @@ class PoolReconciler:
             chassis = item.labels.get(CHASSIS_LABEL, "")
             gone = pool not in pool_objs or (pool in live_pools and chassis not in chassis_names)
             emptied = pool in live_pools and chassis in confirmed
-            if gone or emptied:
-                ok &= self._delete(namespace, key)
+            renamed = bool(chassis) and (key[1], pool, chassis) in superseded
+            if gone or emptied or renamed:
+                ok &= self._delete(namespace, key, pool)
         return ok
 
-    def _apply(self, namespace: str, obj: dict[str, Any]) -> bool:
+    def _apply(
+        self, namespace: str, pool: str, obj: dict[str, Any], live: Owned | None
+    ) -> tuple[bool, str]:
+        """Apply ``obj`` for ``pool`` unless the object there is not that pool's: (whether
+        nothing failed, why it is not this pool's to write or "")."""
+        key = owned_key(obj)
         try:
+            if live is None:
+                # Not among the objects this namespace's pools own: look before the first
+                # apply, so nobody else's object (a kubefarm release's ConfigMap) is taken.
+                found = self._gateway.get(_KIND_OF[key[0]], key[1], key[2])
+                labels = (found or {}).get("metadata", {}).get("labels") or {}
+                why = "" if found is None else not_owned_by(labels, namespace, pool)
+            else:
+                why = not_owned_by(live.labels, namespace, pool)
+            if why:
+                return True, f"{key[0]} {key[1]}/{key[2]} exists and {why}: not written"
             self._owned.written(namespace, self._writer.apply(obj))
         except ChassisdError as exc:
             log.error("namespace=%s apply failed: %s", namespace, exc)
-            return False
-        return True
+            return False, ""
+        return True, ""
 
-    def _delete(self, namespace: str, key: OwnedKey) -> bool:
-        kind = DHCPHOSTS if key[0] == DHCPHOSTS.kind else CONFIGMAP
+    def _delete(self, namespace: str, key: OwnedKey, pool: str) -> bool:
+        """Delete an object ``pool`` owns; one no longer labelled as its is left alone."""
+        kind = _KIND_OF[key[0]]
         try:
-            self._writer.delete(kind, key[1], key[2])
+            found = self._gateway.get(kind, key[1], key[2])
+            if found is not None:
+                meta = found["metadata"]
+                why = not_owned_by(meta.get("labels") or {}, namespace, pool)
+                if why:
+                    log.warning("namespace=%s not deleting %s %s/%s: it %s", namespace,
+                                key[0], key[1], key[2], why)  # fmt: skip
+                else:
+                    # Exactly the object looked at: a change since fails with 409 (retried).
+                    self._writer.delete(
+                        kind, key[1], key[2], resource_version=meta.get("resourceVersion")
+                    )
         except ChassisdError as exc:
             log.error("namespace=%s delete failed: %s", namespace, exc)
             return False
@@ -299,13 +344,15 @@ class PoolReconciler:
         plan: PoolPlan | None,
         written: list[dict[str, str]],
         problem: str,
+        refused: list[str] | None = None,
     ) -> bool:
         if obj is None:
             return True
         now = datetime.now(UTC)
         old = obj.get("status") or {}
         generation = obj["metadata"].get("generation")
-        conflicts = list(plan.conflicts) if plan else []
+        conflicts = [*(plan.conflicts if plan else ()), *(refused or ())]
+        unmatched = plan.unmatched if plan else ()
         ready_reason, _, ready_message = problem.partition(": ")
         conditions = [
             condition(
@@ -323,6 +370,15 @@ class PoolReconciler:
                 bool(conflicts),
                 "Conflict" if conflicts else "NoConflict",
                 summarize(conflicts),
+                generation,
+                now,
+            ),
+            condition(
+                old,
+                "MembersUnmatched",
+                bool(unmatched),
+                "MembersUnmatched" if unmatched else "AllMatched",
+                _unmatched_message(unmatched),
                 generation,
                 now,
             ),
@@ -346,12 +402,13 @@ class PoolReconciler:
         )
         if self._cache.status_digest(NODEPOOL, key_of(obj)) == digest(status):
             return True
-        old_message = find_condition(old, "Conflict").get("message")
+        told = {kind: find_condition(old, kind).get("message") for kind in _WARNINGS}
         try:
             self._writer.status(obj, status)
-            message = conditions[1]["message"]
-            if conflicts and old_message != message:
-                self._writer.event(obj, reason="Conflict", message=message, warning=True)
+            for kind, current in zip(_WARNINGS, conditions[1:], strict=True):
+                message = current["message"]
+                if current["status"] == "True" and told[kind] != message:
+                    self._writer.event(obj, reason=kind, message=message, warning=True)
         except ChassisdError as exc:
             log.error("status of NodePool %s not written: %s", pool_label, exc)
             return False
@@ -359,6 +416,17 @@ class PoolReconciler:
 
 
 _KINDS = (CHASSIS, NODEPOOL)
+_WARNINGS = ("Conflict", "MembersUnmatched")  # the conditions that raise a Warning Event
+_KIND_OF = {DHCPHOSTS.kind: DHCPHOSTS, CONFIGMAP.kind: CONFIGMAP}
+_API_VERSIONS = {kind: k.api_version for kind, k in _KIND_OF.items()}
+
+
+def _unmatched_message(unmatched: tuple[str, ...]) -> str:
+    if not unmatched:
+        return ""
+    return "member ids that match no node of their (successfully polled) chassis: " + ", ".join(
+        unmatched
+    )
 
 
 def _reserved_macs(pool_objs: dict[str, dict[str, Any]]) -> dict[str, str]:

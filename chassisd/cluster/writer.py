@@ -84,10 +84,13 @@ class Writer:
         self._guard()
         return self._gw.apply(obj)
 
-    def delete(self, kind: Kind, namespace: str, name: str) -> None:
-        """Delete one object (already gone is fine)."""
+    def delete(
+        self, kind: Kind, namespace: str, name: str, *, resource_version: str | None = None
+    ) -> None:
+        """Delete one object (already gone is fine); with ``resource_version``, only if it is
+        still exactly that version."""
         self._guard()
-        self._gw.delete(kind, namespace, name)
+        self._gw.delete(kind, namespace, name, resource_version=resource_version)
         if kind in FOLLOWED:
             self._cache.remove(kind, (namespace, name))
 

@@ -13,11 +13,15 @@ import yaml
 from chassisd.config import load_config
 from chassisd.farm import Farm
 from chassisd.poller import RetryPolicy
+from chassisd.reconcile import dhcphosts_name
 from chassisd.registry import Registry
 from chassisd.sim.moonshot import SimHandle
 from chassisd.standalone import sync
 
 BIN = Path(sys.executable).parent
+
+POOL_A_M1 = f"farm-{dhcphosts_name('pool-a', 'm1')}.yaml"
+REST_M2 = f"farm-{dhcphosts_name('rest', 'm2')}.yaml"
 
 
 def reservations(out: Path) -> dict[str, list[dict[str, object]]]:
@@ -39,21 +43,19 @@ def test_chassisd_run_once_writes_dhcphosts_and_hostsfile(
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     hosts = reservations(out)
-    assert set(hosts) == {"farm-chassisd-pool-a-m1.yaml", "farm-chassisd-rest-m2.yaml"}
+    assert set(hosts) == {POOL_A_M1, REST_M2}
     m1 = sum(1 for _ in farm[0].spec.nodes())
     m2 = sum(1 for _ in farm[1].spec.nodes())
-    assert len(hosts["farm-chassisd-pool-a-m1.yaml"]) == m1
-    assert all("ip" in h for h in hosts["farm-chassisd-pool-a-m1.yaml"])
-    assert len(hosts["farm-chassisd-rest-m2.yaml"]) == m2
-    assert all(
-        "ip" not in h for h in hosts["farm-chassisd-rest-m2.yaml"]
-    )  # catch-all: dynamic range
+    assert len(hosts[POOL_A_M1]) == m1
+    assert all("ip" in h for h in hosts[POOL_A_M1])
+    assert len(hosts[REST_M2]) == m2
+    assert all("ip" not in h for h in hosts[REST_M2])  # catch-all: dynamic range
     lines = (out / "dhcp-hostsfile").read_text().splitlines()
     assert len(lines) == m1 + m2
     assert "chassis=m1 driver=moonshot nodes=" in result.stderr
     # dnsmasq reads the hostsfile after dropping root: it must be readable by others.
     assert (out / "dhcp-hostsfile").stat().st_mode & 0o777 == 0o644
-    assert (out / "dhcphosts" / "farm-chassisd-pool-a-m1.yaml").stat().st_mode & 0o777 == 0o644
+    assert (out / "dhcphosts" / POOL_A_M1).stat().st_mode & 0o777 == 0o644
 
 
 def test_failed_poll_and_vanished_node_lose_nothing(
@@ -90,12 +92,8 @@ def test_failed_poll_and_vanished_node_lose_nothing(
 
     # ... and removed once the grace period has passed; the others keep their addresses
     sync(farm_obj, out, now=t0 + timedelta(hours=2))
-    after = reservations(out)["farm-chassisd-pool-a-m1.yaml"]
-    kept = [
-        h
-        for h in before["farm-chassisd-pool-a-m1.yaml"]
-        if h["hostname"] != f"c1n{node_id.cartridge}"
-    ]
+    after = reservations(out)[POOL_A_M1]
+    kept = [h for h in before[POOL_A_M1] if h["hostname"] != f"c1n{node_id.cartridge}"]
     assert after == kept
 
 
@@ -188,3 +186,80 @@ def test_chassisd_run_standalone_serves_health_and_metrics(
         finally:
             process.terminate()
             assert process.wait(timeout=10) == 0
+
+
+def test_left_out_nodes_and_unmatched_members_exit_6(
+    tmp_path: Path, farm: tuple[SimHandle, SimHandle]
+) -> None:
+    """A member id matching no node of a polled chassis, and nodes left out by a name
+    collision, are reported on stderr and the sync exits 6 (the rest is still written)."""
+    from tests.cli.conftest import farm_documents
+
+    docs = farm_documents(*farm)
+    pool = next(d for d in docs if d["metadata"] == {"name": "pool-a"})
+    first, _ = next(iter(farm[0].spec.nodes()))
+    members = [str(first), "c45n8"]  # m1's cartridges are single-node: no c45n8
+    pool["spec"]["members"] = [{"chassis": "m1", "nodes": members}]  # type: ignore[index]
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump_all(docs))
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [str(BIN / "chassisctl"), "--config", str(config), "sync", "--output-dir", str(out)],
+        text=True, capture_output=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 6, result.stderr
+    assert "pool pool-a: member m1/c45n8 matches no node" in result.stderr
+    assert f"m1/{first}" not in result.stderr
+    assert (out / "dhcp-hostsfile").read_text()
+    # m2's names collide when every node is named after its cartridge only
+    chassis = next(d for d in docs if d["metadata"] == {"name": "m2"})
+    chassis["spec"]["nodeNameTemplate"] = "m2c{cartridge}"  # type: ignore[index]
+    pool["spec"]["members"] = [{"chassis": "m1", "nodes": ["all"]}]  # type: ignore[index]
+    config.write_text(yaml.safe_dump_all(docs))
+    again = subprocess.run(
+        [str(BIN / "chassisd"), "run", "--config", str(config), "--output-dir", str(out),
+         "--once"],
+        text=True, capture_output=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert again.returncode == 6, again.stderr
+    assert "already reserved for m2/" in again.stderr
+
+
+def test_file_mode_and_hostsdir_output(
+    tmp_path: Path, config_file: Path, farm: tuple[SimHandle, SimHandle]
+) -> None:
+    """``--file-mode 0640`` applies to every file written; ``--dhcp-hostsdir`` gets one file
+    per pool and chassis (named as its DhcpHosts object) holding exactly the hostsfile's lines;
+    files there that are not chassisd's are left alone, a stale chassisd file goes; a mode that
+    is executable or unreadable by the owner is a usage error."""
+    out, hostsdir = tmp_path / "out", tmp_path / "hosts.d"
+    hostsdir.mkdir()
+    (hostsdir / "static-hosts").write_text("02:00:00:00:99:99,10.0.0.250,printer\n")
+    (hostsdir / "chassisd-gone-m9-0123456789").write_text("02:00:00:00:99:98,old\n")
+    result = subprocess.run(
+        [str(BIN / "chassisd"), "run", "--config", str(config_file), "--output-dir", str(out),
+         "--once", "--file-mode", "0640", "--dhcp-hostsdir", str(hostsdir)],
+        text=True, capture_output=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    files = sorted(p.name for p in hostsdir.iterdir())
+    assert files == sorted(
+        ["static-hosts", dhcphosts_name("pool-a", "m1"), dhcphosts_name("rest", "m2")]
+    )
+    lines = sorted(
+        line for name in files if name != "static-hosts"
+        for line in (hostsdir / name).read_text().splitlines()
+    )  # fmt: skip
+    assert lines == sorted((out / "dhcp-hostsfile").read_text().splitlines())
+    assert (hostsdir / "static-hosts").read_text() == "02:00:00:00:99:99,10.0.0.250,printer\n"
+    written = [out / "dhcp-hostsfile", out / "state.json", out / "dhcphosts" / POOL_A_M1]
+    written += [hostsdir / n for n in files if n != "static-hosts"]
+    assert {p.stat().st_mode & 0o777 for p in written} == {0o640}
+    assert not [p for p in hostsdir.iterdir() if p.name.startswith(".")]  # no temp file left
+    for bad in ("0755", "0444", "rw"):
+        refused = subprocess.run(
+            [str(BIN / "chassisctl"), "--config", str(config_file), "sync", "--output-dir",
+             str(out), "--file-mode", bad],
+            text=True, capture_output=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert refused.returncode == 2 and "--file-mode" in refused.stderr, refused.stderr

@@ -32,9 +32,10 @@ RESOURCES_RULES = {
 DHCP_RULES = {
     (group, resource, "", verb)
     for group, resource in (("dnsmasq.kvaps.cf", "dhcphosts"), ("", "configmaps"))
-    # list by label; server-side apply (PATCH, authorized as create too when the object is
-    # new); delete what a removed pool or chassis owned
-    for verb in ("list", "create", "patch", "delete")
+    # list by label; get (its ownership labels) before the first apply and before a delete;
+    # server-side apply (PATCH, authorized as create too when the object is new); delete what
+    # a removed pool or chassis owned
+    for verb in ("get", "list", "create", "patch", "delete")
 }
 LEASE_RULES = {
     ("coordination.k8s.io", "leases", "chassisd-leader", "get"),

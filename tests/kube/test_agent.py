@@ -14,6 +14,7 @@ import yaml
 
 from chassisd.kube.gateway import CHASSIS, DHCPHOSTS, NODEPOOL, POWERACTION
 from chassisd.metrics import Metrics
+from chassisd.reconcile import dhcphosts_name
 from chassisd.sim.moonshot.model import Cartridge, Faults, SimNode
 from chassisd.testing import wait_until
 from chassisd.testing.clusterworld import API, World, all_hosts, open_world, standard_farm
@@ -45,7 +46,10 @@ def test_discovery_fills_dhcphosts_and_statuses(world: World) -> None:
     world.start_agent()
     assert wait_until(lambda: len(all_hosts(world)) == 12, timeout=20), all_hosts(world)
     objects = world.dhcphosts()
-    assert set(objects) == {"chassisd-cluster-a-m1", "chassisd-unknown-m1", "chassisd-unknown-m2"}
+    assert set(objects) == {
+        dhcphosts_name(pool, chassis, pool_namespace=world.namespace)
+        for pool, chassis in (("cluster-a", "m1"), ("unknown", "m1"), ("unknown", "m2"))
+    }
     schema = dhcphosts_schema()
     for obj in objects.values():
         jsonschema.validate(obj["spec"], schema)
@@ -64,7 +68,9 @@ def test_discovery_fills_dhcphosts_and_statuses(world: World) -> None:
     )
     pool = world.get(NODEPOOL, "cluster-a")["status"]
     assert pool["allocations"]["m1/c1n1"] == "10.28.36.10"
-    assert pool["written"][0]["name"] == "chassisd-cluster-a-m1"
+    assert pool["written"][0]["name"] == dhcphosts_name(
+        "cluster-a", "m1", pool_namespace=world.namespace
+    )
 
 
 def test_steady_farm_writes_nothing(world: World) -> None:
@@ -105,11 +111,12 @@ def test_owned_object_deleted_by_hand_is_put_back(world: World) -> None:
     standard_farm(world)
     world.start_agent()
     assert wait_until(lambda: len(all_hosts(world)) == 12, timeout=20)
-    before = world.dhcphosts()["chassisd-cluster-a-m1"]["spec"]
-    world.gateway.delete(DHCPHOSTS, world.namespace, "chassisd-cluster-a-m1")
-    assert "chassisd-cluster-a-m1" not in world.dhcphosts()
-    assert wait_until(lambda: "chassisd-cluster-a-m1" in world.dhcphosts(), timeout=15)
-    assert world.dhcphosts()["chassisd-cluster-a-m1"]["spec"] == before
+    name = dhcphosts_name("cluster-a", "m1", pool_namespace=world.namespace)
+    before = world.dhcphosts()[name]["spec"]
+    world.gateway.delete(DHCPHOSTS, world.namespace, name)
+    assert name not in world.dhcphosts()
+    assert wait_until(lambda: name in world.dhcphosts(), timeout=15)
+    assert world.dhcphosts()[name]["spec"] == before
 
 
 def _writes(metrics: Metrics) -> float:

@@ -99,3 +99,32 @@ def test_every_installed_driver_keeps_its_contract() -> None:
         driver_class = registry.get(name)  # raises if declared != implemented
         assert driver_class.name == name
         assert driver_class.features
+
+
+def test_more_nodes_or_node_data_than_a_status_holds_is_refused() -> None:
+    """1,000 nodes pass, 1,001 are a ParseError naming the cap; so is a node list whose
+    estimated status size passes MAX_NODE_LIST_BYTES (here: 1,000 nodes of 40 MACs)."""
+    from chassisd.errors import ParseError
+    from chassisd.model import MacAddress, NodeRecord
+    from chassisd.poller import MAX_NODE_LIST_BYTES, MAX_NODES, checked
+
+    def inventory(count: int, macs: int = 2) -> Inventory:
+        nodes = tuple(
+            NodeRecord(
+                id=f"c{i // 8 + 1}n{i % 8 + 1}",
+                macs=tuple(
+                    MacAddress(f"02:00:{i >> 8:02x}:{i & 255:02x}:00:{m:02x}") for m in range(macs)
+                ),
+            )
+            for i in range(count)
+        )
+        return Inventory("m1", "fake", nodes, datetime.now(UTC))
+
+    assert MAX_NODES == 1000
+    assert len(checked(inventory(1000)).nodes) == 1000
+    with pytest.raises(ParseError, match=r"reports 1001 nodes, more than chassisd keeps .*\(1000"):
+        checked(inventory(1001))
+    with pytest.raises(
+        ParseError, match=rf"more than chassisd allows .*\({MAX_NODE_LIST_BYTES // 1024} KiB\)"
+    ):
+        checked(inventory(1000, macs=40))

@@ -352,3 +352,91 @@ def test_free_addresses_count_the_range_not_reserved() -> None:
     plans = {p.pool.name: p for p in plan_pools(config(POOLS), nodes, {})}
     assert free_addresses(plans["cluster-a"]) == 1
     assert free_addresses(plans["unknown"]) is None
+
+
+def test_object_names_are_unambiguous_and_carry_the_pool_namespace() -> None:
+    """Pool x + chassis y-z and pool x-y + chassis z get two names, as do pools of one name in
+    two namespaces; names are stable, valid DNS subdomains and show namespace, pool and
+    chassis where they fit."""
+    import re
+
+    from chassisd.reconcile import dhcphosts_name
+
+    names = {
+        dhcphosts_name("x", "y-z", pool_namespace="farm"),
+        dhcphosts_name("x-y", "z", pool_namespace="farm"),
+        dhcphosts_name("x", "y-z", pool_namespace="other"),
+        dhcphosts_name("b-x", "y-z", pool_namespace="a"),
+        dhcphosts_name("x", "y-z", pool_namespace="a-b"),
+        dhcphosts_name("x", "y-z"),
+    }
+    assert len(names) == 6
+    name = dhcphosts_name("cluster-a", "moonshot-1", pool_namespace="farm")
+    assert name == dhcphosts_name("cluster-a", "moonshot-1", pool_namespace="farm")
+    assert re.fullmatch(r"chassisd-farm-cluster-a-moonshot-1-[0-9a-f]{10}", name)
+    long = dhcphosts_name("p" * 200, "c" * 200, pool_namespace="n" * 63)
+    assert len(long) <= 253
+    assert re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", long)
+    assert long != dhcphosts_name("p" * 200, "c" * 199, pool_namespace="n" * 63)
+
+
+TWO_POOLS_ONE_CONFIGMAP = """
+---
+apiVersion: chassisd.io/v1alpha1
+kind: NodePool
+metadata: {name: a}
+spec:
+  members: [{chassis: m1, nodes: ["c1n1"]}]
+  dhcp: {namespace: kubefarm}
+  kubefarm: {configMapName: values}
+---
+apiVersion: chassisd.io/v1alpha1
+kind: NodePool
+metadata: {name: b}
+spec:
+  members: [{chassis: m1, nodes: ["c2n1"]}]
+  dhcp: {namespace: kubefarm}
+  kubefarm: {configMapName: values}
+"""
+
+
+def test_two_pools_wanting_one_object_is_a_conflict_not_an_overwrite() -> None:
+    """Two pools naming one ConfigMap: the pool first by name writes it, the other is told
+    and its version is not among the objects to write."""
+    from chassisd.reconcile import desired_objects
+
+    nodes = [node("m1", 1, "02:00:00:00:01:01"), node("m1", 2, "02:00:00:00:02:01")]
+    plans = plan_pools(config(TWO_POOLS_ONE_CONFIGMAP), nodes, {})
+    result = {pool: (items, refused) for pool, items, refused in desired_objects(plans)}
+    configmaps = [i for pool in ("a", "b") for i in result[pool][0] if i.key[0] == "ConfigMap"]
+    assert [(i.pool, i.key) for i in configmaps] == [("a", ("ConfigMap", "kubefarm", "values"))]
+    assert "m1c1" in configmaps[0].obj["data"]["values.yaml"]
+    assert result["a"][1] == []
+    assert result["b"][1] == ["ConfigMap kubefarm/values is written by pool 'a', not written"]
+    assert [i.key[0] for i in result["b"][0]] == ["DhcpHosts"]
+
+
+UNMATCHED = """
+---
+apiVersion: chassisd.io/v1alpha1
+kind: NodePool
+metadata: {name: cluster-a}
+spec:
+  members:
+  - {chassis: m1, nodes: ["c1n1", "c7n1", "c2-30n1", "System.Embedded.1"]}
+  - {chassis: m2, nodes: ["c9n1"]}
+  dhcp: {namespace: kubefarm}
+"""
+
+
+def test_an_exact_member_id_matching_no_node_of_a_polled_chassis_is_reported() -> None:
+    """``c7n1`` and a native id on m1 (polled, no such node) are reported, a range that is
+    not one node is not; ``c9n1`` on m2 is not while m2 has not been polled successfully (its
+    nodes may simply be unknown yet)."""
+    nodes = [node("m1", 1, "02:00:00:00:01:01"), node("m1", 2, "02:00:00:00:02:01")]
+    [plan] = [p for p in plan_pools(config(UNMATCHED), nodes, {}, None, {"m1"})]
+    assert plan.unmatched == ("m1/system.embedded.1", "m1/c7n1")
+    [both] = plan_pools(config(UNMATCHED), nodes, {}, None, {"m1", "m2"})
+    assert both.unmatched == ("m1/system.embedded.1", "m1/c7n1", "m2/c9n1")
+    [unpolled] = plan_pools(config(UNMATCHED), nodes, {}, None)
+    assert unpolled.unmatched == ()
