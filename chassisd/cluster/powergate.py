@@ -2,8 +2,10 @@
 
 Owns three rules of the power controller's fairness: one device conversation at a time per
 (namespace, chassis) — the name alone is not unique across namespaces; at most
-``namespace_share`` conversations at once for one namespace, so a burst of actions in one
-namespace cannot hold every power worker; and a chassis that nothing could reach is reported
+``namespace_share`` conversations at once for one namespace *while another namespace is
+waiting*, so a burst of actions in one namespace cannot hold every power worker (alone, a
+namespace may use them all: the share costs nothing when nobody else needs a worker); and a
+chassis that nothing could reach is reported
 unreachable for ``hold`` seconds, so its queued actions fail at once instead of each timing
 out. Callers never wait here: ``claim`` says yes or no, and a "no" is requeued. Thread-safe;
 no I/O.
@@ -18,6 +20,7 @@ from collections.abc import Callable
 ChassisKey = tuple[str, str]  # (namespace, chassis name)
 
 UNREACHABLE_HOLD = 30.0  # seconds a chassis nothing could reach fails its queued actions fast
+WAITING_FOR = 2.0  # seconds a refused namespace counts as waiting (its actions retry sooner)
 
 
 class PowerGate:
@@ -37,12 +40,22 @@ class PowerGate:
         self._busy: set[ChassisKey] = set()
         self._per_namespace: dict[str, int] = {}
         self._unreachable: dict[ChassisKey, tuple[float, str]] = {}
+        self._waiting: dict[str, float] = {}  # namespace → when a claim of it was last refused
 
     def claim(self, chassis: ChassisKey) -> bool:
-        """Take the chassis for one conversation; False if it or its namespace is busy."""
+        """Take the chassis for one conversation; False if it is busy, or its namespace has its
+        share while another namespace waits."""
+        namespace = chassis[0]
         with self._lock:
-            if chassis in self._busy or self._per_namespace.get(chassis[0], 0) >= self._share:
+            now = self._clock()
+            others_wait = any(
+                ns != namespace and now - at < WAITING_FOR for ns, at in self._waiting.items()
+            )
+            over_share = self._per_namespace.get(namespace, 0) >= self._share
+            if chassis in self._busy or (over_share and others_wait):
+                self._waiting[namespace] = now
                 return False
+            self._waiting.pop(namespace, None)
             self._busy.add(chassis)
             self._per_namespace[chassis[0]] = self._per_namespace.get(chassis[0], 0) + 1
             return True

@@ -16,12 +16,19 @@ def test_one_conversation_per_chassis_keyed_by_namespace() -> None:
     assert gate.claim(("a", "m1"))
 
 
-def test_one_namespace_cannot_take_every_worker() -> None:
-    """With a share of 2, a third chassis of namespace a waits; namespace b still gets one."""
-    gate = PowerGate(namespace_share=2)
-    assert gate.claim(("a", "m1")) and gate.claim(("a", "m2"))
-    assert not gate.claim(("a", "m3"))
+def test_one_namespace_cannot_take_every_worker_while_another_waits() -> None:
+    """With a share of 2: alone, namespace a may use more; once b waits (it was refused, here
+    because its chassis was busy), a third conversation of a is refused and b gets one."""
+    now = [0.0]
+    gate = PowerGate(namespace_share=2, clock=lambda: now[0])
+    assert gate.claim(("a", "m1")) and gate.claim(("a", "m2")) and gate.claim(("a", "m3"))
     assert gate.claim(("b", "m9"))
+    assert not gate.claim(("b", "m9"))  # busy: b is now waiting
+    gate.release(("a", "m3"))
+    assert not gate.claim(("a", "m4"))  # a holds its share (2) and b waits
+    assert gate.claim(("b", "m8"))
+    now[0] = 10.0  # b no longer waiting
+    assert gate.claim(("a", "m4"))
 
 
 def test_an_unreachable_chassis_fails_fast_for_a_while() -> None:
