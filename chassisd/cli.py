@@ -308,6 +308,9 @@ def _sync(farm: Farm, output_dir: Path) -> int:
 
     report = sync(farm, output_dir)
     _report_failures(report.view)
+    for result in report.view.results:
+        if result.loss is not None:
+            print(f"chassisctl: {result.chassis}: {result.loss.message}", file=sys.stderr)
     for plan in report.plans:
         print(f"pool {plan.pool.name}: {len(plan.hosts)} reservations")
         for conflict in plan.conflicts:

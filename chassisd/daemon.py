@@ -156,6 +156,9 @@ def _standalone(config_path: Path, output_dir: Path, *, once: bool) -> int:
             else:
                 log.error("chassis=%s driver=%s poll failed: %s", result.chassis, result.driver,
                           result.error)  # fmt: skip
+            if result.loss is not None:
+                log.warning("chassis=%s driver=%s %s", result.chassis, result.driver,
+                            result.loss.message)  # fmt: skip
         for plan in report.plans:
             for conflict in plan.conflicts:
                 log.warning("pool=%s left out: %s", plan.pool.name, conflict)

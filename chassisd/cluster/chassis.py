@@ -5,7 +5,9 @@ Owns one scheduler job per Chassis (first run jittered, the next due an interval
 Secrets the namespace's specs resolve), the node memory update (``chassisd.memory``'s grace
 period rules: a failed poll changes nothing), and the Chassis status: conditions, failures,
 model/firmware and the remembered nodes, written only when it changed (or the heartbeat is
-due). A Chassis whose spec is invalid is not polled; its status says why. When the nodes a
+due). A poll that loses many nodes at once is confirmed by the poller with a second session;
+what it found is the ``NodesLost`` condition (present once a loss was seen) and an Event. A
+Chassis whose spec is invalid is not polled; its status says why. When the nodes a
 reservation depends on change, it tells the pool reconciler (``nodes_changed``).
 """
 
@@ -38,7 +40,7 @@ from chassisd.farm import name_nodes
 from chassisd.kube.gateway import CHASSIS
 from chassisd.memory import KnownNode, known_order, known_to_dict, remember
 from chassisd.metrics import Metrics, PollResultLabel
-from chassisd.poller import PollResult, poll_chassis
+from chassisd.poller import PollResult, contain, poll_chassis
 from chassisd.registry import Registry
 from chassisd.retry import Backoff
 from chassisd.scheduler import JobScheduler
@@ -200,13 +202,19 @@ class ChassisController:
         """Poll one chassis: inventory, memory, metrics, status; reconcile if nodes changed."""
         namespace, name = key
         config, _problems = self._specs.config(namespace)
+        present = {k.node.record.id for k in self._memory.get(key).values() if not k.absent_since}
         try:
             spec = config.chassis_named(name)
             target = config.driver_target(spec)
         except ChassisdError as exc:
             result = PollResult(name, obj["spec"].get("driver", ""), None, exc, 0, 0.0)
+        except Exception as exc:  # noqa: BLE001 - one chassis's bad spec must not stop the others
+            driver = str(obj["spec"].get("driver", ""))
+            result = PollResult(name, driver, None, contain(exc, chassis=name, driver=driver), 0, 0)
         else:
-            result = poll_chassis(self._registry, spec.driver, target, self._settings.retry)
+            result = poll_chassis(
+                self._registry, spec.driver, target, self._settings.retry, present=present
+            )
         now = datetime.now(UTC)
         label = f"{namespace}/{name}"
         self._metrics.observe_poll(label, result.driver, _result_label(result), result.seconds)
@@ -232,10 +240,18 @@ class ChassisController:
         if result.inventory is not None:
             for warning in result.inventory.warnings:
                 log.warning("chassis=%s driver=%s %s", label, result.driver, warning)
+        if result.loss is not None:
+            log.warning("chassis=%s driver=%s %s", label, result.driver, result.loss.message)
         if failures:
             backoff = Backoff(initial=interval, maximum=self._settings.max_backoff, jitter=0.1)
             self._scheduler.delay(_job_id(key), backoff.delay(failures))
         self._write_status(obj, result, list(known.values()), failures, now)
+        if result.loss is not None:
+            reason = "NodesLost" if result.loss.confirmed else "PartialAnswer"
+            try:
+                self._writer.event(obj, reason=reason, message=result.loss.message, warning=True)
+            except ChassisdError as exc:
+                log.error("event for Chassis %s not written: %s", label, exc)
 
     # --- status -----------------------------------------------------------------------------
 
@@ -263,6 +279,9 @@ class ChassisController:
                 now,
             ),
         ]
+        lost = _nodes_lost(old, result, generation, now)
+        if lost is not None:
+            conditions.append(lost)
         status: dict[str, Any] = {
             "observedGeneration": generation,
             "conditions": conditions,
@@ -333,6 +352,24 @@ def _job_id(key: Key) -> str:
 def _reservable(known: dict[str, KnownNode]) -> set[tuple[str, str, tuple[str, ...]]]:
     """What of a chassis's nodes the reservations depend on: identity, name, MACs."""
     return {(ref, k.node.name, tuple(map(str, k.node.record.macs))) for ref, k in known.items()}
+
+
+def _nodes_lost(
+    old: dict[str, Any], result: PollResult, generation: Any, now: datetime
+) -> dict[str, Any] | None:
+    """The ``NodesLost`` condition: True while the last successful poll confirmed a mass
+    disappearance; absent until one was first seen, so a quiet chassis's status stays as it was."""
+    seen = any(c.get("type") == "NodesLost" for c in old.get("conditions") or [])
+    loss = result.loss
+    if loss is not None:
+        reason = "ConfirmedBySecondSession" if loss.confirmed else "PartialAnswerIgnored"
+        return condition(old, "NodesLost", loss.confirmed, reason, loss.message, generation, now)
+    if not seen:
+        return None
+    previous: dict[str, Any] = next(c for c in old["conditions"] if c.get("type") == "NodesLost")
+    if not result.ok:  # a failed poll says nothing about the nodes
+        return previous
+    return condition(old, "NodesLost", False, "NoMassLoss", "", generation, now)
 
 
 def _reachability(result: PollResult) -> tuple[bool, str, str]:
