@@ -33,6 +33,9 @@ from chassisd.standalone import sync
 
 log = logging.getLogger("chassisd")
 
+#: ``chassisd run --once``: some chassis could not be read (the others were written).
+EXIT_DEVICE = 4
+
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message (and the exception, if any)."""
@@ -147,7 +150,7 @@ def _standalone(config_path: Path, output_dir: Path, *, once: bool) -> int:
         return 2
     farm = Farm(config, Registry())
 
-    def run_once() -> None:
+    def run_once() -> bool:
         report = sync(farm, output_dir)
         for result in report.view.results:
             if result.ok and result.inventory is not None:
@@ -162,14 +165,20 @@ def _standalone(config_path: Path, output_dir: Path, *, once: bool) -> int:
         for plan in report.plans:
             for conflict in plan.conflicts:
                 log.warning("pool=%s left out: %s", plan.pool.name, conflict)
+        return not report.view.failures
 
     if once:
-        run_once()
-        return 0
+        # The healthy chassis's reservations are written either way; the exit code says
+        # whether every chassis could be read (chassisctl's code for a device error).
+        return 0 if run_once() else EXIT_DEVICE
     from chassisd.scheduler import run_every
 
     interval = min((c.poll_interval for c in config.chassis), default=DEFAULT_POLL_INTERVAL)
-    run_every(run_once, seconds=interval, jitter=interval * 0.1, name="standalone-sync")
+
+    def job() -> None:
+        run_once()  # a failed chassis is logged; the next sync tries again
+
+    run_every(job, seconds=interval, jitter=interval * 0.1, name="standalone-sync")
     return 0
 
 
