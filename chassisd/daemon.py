@@ -22,6 +22,7 @@ import socket
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
@@ -37,19 +38,45 @@ log = logging.getLogger("chassisd")
 EXIT_DEVICE = 4
 
 
+#: Fields a log call may attach (``extra=``) that the JSON format carries as its own keys.
+LOG_FIELDS = ("chassis", "namespace", "driver", "node", "pool", "reason")
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message (and the exception, if any)."""
+    """One JSON object per line: time (RFC 3339, UTC, milliseconds), level, logger, message,
+    the ``LOG_FIELDS`` the call attached, and the exception, if any."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
         }
+        for name in LOG_FIELDS:
+            value = record.__dict__.get(name)
+            if value:
+                entry[name] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry)
+
+
+#: Library loggers and the level they log at. Every failure they see reaches chassisd as an
+#: error it logs once, on one line, naming the chassis: paramiko's own ERROR is a ~20-line
+#: traceback per attempt (a port that accepts TCP and sends no banner), httpx logs every request
+#: at INFO, urllib3 and kubernetes retry warnings repeat what the API error says.
+QUIET_LOGGERS = {
+    "paramiko": logging.CRITICAL,
+    "httpx": logging.WARNING,
+    "httpcore": logging.WARNING,
+    "urllib3": logging.ERROR,
+    "kubernetes": logging.WARNING,
+    "pyghmi": logging.CRITICAL,
+    "asyncio": logging.WARNING,
+    # A poll still running when its next run is due is skipped by design (max_instances=1).
+    "apscheduler": logging.ERROR,
+}
 
 
 def _setup_logging(log_format: str) -> None:
@@ -57,12 +84,27 @@ def _setup_logging(log_format: str) -> None:
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+        formatter.formatTime = _rfc3339  # type: ignore[method-assign]  # zone shown, no comma
+        handler.setFormatter(formatter)
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-    for noisy in ("paramiko", "kubernetes", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)  # one line per failure is ours to log
-    # A poll still running when its next run is due is skipped by design (max_instances=1).
-    logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    for name, level in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(level)
+
+
+def _rfc3339(record: logging.LogRecord, datefmt: str | None = None) -> str:
+    return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+
+
+def parse_health_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT``; an empty host is every address) of ``--health-address``;
+    ``ConfigError`` naming the option otherwise."""
+    host, _, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not port.isdigit() or int(port) > 65535 or (not host and not text.startswith(":")):
+        raise ConfigError(f"--health-address {text!r} is not HOST:PORT (port 0-65535)")
+    return host, int(port)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -153,15 +195,20 @@ def _standalone(config_path: Path, output_dir: Path, *, once: bool) -> int:
     def run_once() -> bool:
         report = sync(farm, output_dir)
         for result in report.view.results:
+            fields = {"chassis": result.chassis, "driver": result.driver}
             if result.ok and result.inventory is not None:
                 log.info("chassis=%s driver=%s nodes=%d seconds=%.2f", result.chassis,
-                         result.driver, len(result.inventory.nodes), result.seconds)  # fmt: skip
+                         result.driver, len(result.inventory.nodes), result.seconds,
+                         extra=fields)  # fmt: skip
+                for warning in result.inventory.warnings:
+                    log.warning("chassis=%s driver=%s %s", result.chassis, result.driver,
+                                warning, extra=fields)  # fmt: skip
             else:
                 log.error("chassis=%s driver=%s poll failed: %s", result.chassis, result.driver,
-                          result.error)  # fmt: skip
+                          result.error, extra={**fields, "reason": result.reason})  # fmt: skip
             if result.loss is not None:
                 log.warning("chassis=%s driver=%s %s", result.chassis, result.driver,
-                            result.loss.message)  # fmt: skip
+                            result.loss.message, extra=fields)  # fmt: skip
         for plan in report.plans:
             for conflict in plan.conflicts:
                 log.warning("pool=%s left out: %s", plan.pool.name, conflict)
@@ -190,6 +237,7 @@ def _cluster(args: argparse.Namespace) -> int:
     from chassisd.kube.leader import LeaderElector
     from chassisd.metrics import Metrics
 
+    host, port = parse_health_address(args.health_address)
     stop = threading.Event()
     settings = AgentSettings(
         namespace=args.namespace, identity=args.identity, poll=PollSettings(workers=args.workers)
@@ -215,10 +263,9 @@ def _cluster(args: argparse.Namespace) -> int:
         return leader is None or leader.is_leader
 
     manager = Manager(gateway, Registry(), metrics, settings, fence=fence)
-    host, _, port = args.health_address.rpartition(":")
     health = HealthServer(
         host or "0.0.0.0",  # noqa: S104 - a pod's probes come from the node
-        int(port),
+        port,
         metrics,
         alive=lambda: not stop.is_set(),
         ready=lambda: (manager.synced, "" if manager.synced else "resources not listed yet"),
@@ -229,7 +276,12 @@ def _cluster(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    health.start()
+    try:
+        health.start()
+    except OSError as exc:  # the port is taken, or the address is not this host's
+        log.error("--health-address %s: cannot listen: %s", args.health_address,
+                  exc.strerror or exc)  # fmt: skip
+        return 2
     log.info("chassisd running: identity=%s health=%s:%d", args.identity, host, health.port)
     manager.start(leading=elector is None)
     try:

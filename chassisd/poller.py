@@ -26,10 +26,13 @@ from dataclasses import dataclass, field, replace
 
 from chassisd.driver import ChassisTarget
 from chassisd.errors import (
+    AuthError,
     ChassisdError,
+    ConfigError,
     ParseError,
     PermanentError,
     TransientError,
+    TrustError,
     excerpt,
     located,
 )
@@ -117,6 +120,18 @@ def _some(ids: Collection[str], shown: int = 10) -> str:
     return ", ".join(ordered[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
+#: Why a poll failed, by error class (first match wins): the reason of a Chassis's ``Reachable``
+#: condition and the ``reason`` field of the failure's log line.
+FAILURE_REASONS: tuple[tuple[type[ChassisdError], str], ...] = (
+    (AuthError, "AuthFailed"),
+    (TrustError, "NotTrusted"),
+    (TransientError, "Unreachable"),
+    (ParseError, "ParseError"),
+    (ConfigError, "InvalidConfig"),
+    (ChassisdError, "DeviceError"),
+)
+
+
 @dataclass(frozen=True)
 class PollResult:
     """The outcome of one poll cycle of one chassis (``loss``: see ``NodeLoss``)."""
@@ -133,6 +148,14 @@ class PollResult:
     def ok(self) -> bool:
         """True when the poll returned a complete inventory."""
         return self.inventory is not None
+
+    @property
+    def reason(self) -> str:
+        """Why the poll failed, in one CamelCase word (``FAILURE_REASONS``); empty when it
+        did not."""
+        if self.ok:
+            return ""
+        return next((r for cls, r in FAILURE_REASONS if isinstance(self.error, cls)), "Unknown")
 
 
 def poll_chassis(

@@ -29,12 +29,10 @@ from chassisd.cluster.specs import NamespaceSpecs, parse_chassis
 from chassisd.cluster.status import condition, digest, older_than
 from chassisd.cluster.writer import Writer
 from chassisd.errors import (
-    AuthError,
     ChassisdError,
     ConfigError,
     ParseError,
     TransientError,
-    TrustError,
 )
 from chassisd.farm import name_nodes
 from chassisd.kube.gateway import CHASSIS
@@ -49,16 +47,6 @@ from chassisd.timestamps import stamp
 log = logging.getLogger(__name__)
 
 POLL_JITTER = 0.05  # share of a chassis's poll interval taken off at random from each wait
-
-#: Why a chassis is not reachable, by error class (first match wins).
-UNREACHABLE_REASONS: tuple[tuple[type[ChassisdError], str], ...] = (
-    (AuthError, "AuthFailed"),
-    (TrustError, "NotTrusted"),
-    (TransientError, "Unreachable"),
-    (ParseError, "ParseError"),
-    (ConfigError, "InvalidConfig"),
-    (ChassisdError, "DeviceError"),
-)
 
 
 @dataclass(frozen=True)
@@ -217,6 +205,7 @@ class ChassisController:
             )
         now = datetime.now(UTC)
         label = f"{namespace}/{name}"
+        fields = {"namespace": namespace, "chassis": name, "driver": result.driver}
         self._metrics.observe_poll(label, result.driver, _result_label(result), result.seconds)
         known = self._memory.get(key)
         if result.ok:
@@ -224,7 +213,8 @@ class ChassisController:
             updated, dropped = remember(config, known, polled, now)
             self._memory.replace(key, updated)
             for ref in dropped:
-                log.info("chassis=%s node=%s removed after its grace period", label, ref)
+                log.info("chassis=%s node=%s removed after its grace period", label, ref,
+                         extra={**fields, "node": ref})  # fmt: skip
             if _reservable(updated) != _reservable(known):
                 self._nodes_changed(namespace)
             known = updated
@@ -234,14 +224,17 @@ class ChassisController:
         else:
             with self._lock:
                 self._failures[key] = failures = self._failures.get(key, 0) + 1
-            log.error("chassis=%s driver=%s poll failed: %s", label, result.driver, result.error)
+            log.error("chassis=%s driver=%s poll failed: %s", label, result.driver, result.error,
+                      extra={**fields, "reason": result.reason})  # fmt: skip
         self._metrics.set_reachable(label, result.ok)
         self._metrics.set_nodes(label, len(known))
         if result.inventory is not None:
             for warning in result.inventory.warnings:
-                log.warning("chassis=%s driver=%s %s", label, result.driver, warning)
+                log.warning("chassis=%s driver=%s %s", label, result.driver, warning, extra=fields)
         if result.loss is not None:
-            log.warning("chassis=%s driver=%s %s", label, result.driver, result.loss.message)
+            reason = "NodesLost" if result.loss.confirmed else "PartialAnswer"
+            log.warning("chassis=%s driver=%s %s", label, result.driver, result.loss.message,
+                        extra={**fields, "reason": reason})  # fmt: skip
         if failures:
             backoff = Backoff(initial=interval, maximum=self._settings.max_backoff, jitter=0.1)
             self._scheduler.delay(_job_id(key), backoff.delay(failures))
@@ -375,9 +368,7 @@ def _nodes_lost(
 def _reachability(result: PollResult) -> tuple[bool, str, str]:
     if result.ok:
         return True, "PollSucceeded", ""
-    error = result.error
-    reason = next((r for cls, r in UNREACHABLE_REASONS if isinstance(error, cls)), "Unknown")
-    return False, reason, str(error)
+    return False, result.reason, str(result.error)
 
 
 def _result_label(result: PollResult) -> PollResultLabel:

@@ -36,6 +36,12 @@ POWER_COMMANDS = {
 }
 
 
+#: Said on every poll of a chassis whose host key is not checked, as the HTTPS drivers do.
+INSECURE_WARNING = (
+    "SSH host key verification is disabled for this chassis (insecureSkipVerify); anyone on "
+    "the path can pose as it and read its credentials - set knownHosts or knownHostsSecretRef"
+)
+
 #: Nodes one Moonshot 1500 can hold at most: 45 cartridge slots, node ids up to n8 (MAAS
 #: documents ``c1-45n1-8``; moonshot-cli.md, node numbering). It caps the per-node MAC queries
 #: of one poll.
@@ -83,6 +89,8 @@ class MoonshotDriver(Driver):
             )
             for row in rows
         )
+        if self.target.insecure_skip_verify:
+            warnings.append(INSECURE_WARNING)
         unknown = [str(row.node_id) for row in rows if row.node_id not in macs]
         if unknown:
             warnings.append(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import io
 import logging
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -121,6 +122,22 @@ def secret_cases(handle: SimHandle) -> dict[str, str]:
     return cases
 
 
+def drive(config: Path, out: Path, chassis: SimHandle) -> set[int]:
+    """Every entry point on ``config``, healthy and with device faults; the exit codes."""
+    codes: set[int] = set()
+    for faults in (
+        Faults(),
+        Faults(garbage_line="c1n1,x  OK  On  x", affects=frozenset({CommandKind.NODE_LIST})),
+        Faults(hang=True, affects=frozenset({CommandKind.POWER_ON})),
+    ):
+        chassis.set_faults(faults)
+        codes.add(daemon._standalone(config, out, once=True))
+        codes.add(cli.main(["--config", str(config), "nodes", "-o", "json"]))
+        codes.add(cli.main(["--config", str(config), "sync", "--output-dir", str(out)]))
+        codes.add(cli.main(["--config", str(config), "power", "on", "m1/c1n1"]))
+    return codes
+
+
 def test_no_failure_path_prints_the_canaries(
     tmp_path: Path,
     chassis: SimHandle,
@@ -131,24 +148,15 @@ def test_no_failure_path_prints_the_canaries(
     `chassisctl sync` and `chassisctl power on`, healthy and with device faults (a hostile row,
     a power command that never answers): no canary anywhere, and every case was reached."""
     codes: dict[str, set[int]] = {}
-    for name, text in secret_cases(chassis).items():
-        config = tmp_path / f"{name}.yaml"
-        config.write_text(text)
-        out = tmp_path / f"out-{name}"
-        for faults in (
-            Faults(),
-            Faults(garbage_line="c1n1,x  OK  On  x", affects=frozenset({CommandKind.NODE_LIST})),
-            Faults(hang=True, affects=frozenset({CommandKind.POWER_ON})),
-        ):
-            chassis.set_faults(faults)
-            codes.setdefault(name, set()).update(
-                {
-                    daemon._standalone(config, out, once=True),
-                    cli.main(["--config", str(config), "nodes", "-o", "json"]),
-                    cli.main(["--config", str(config), "sync", "--output-dir", str(out)]),
-                    cli.main(["--config", str(config), "power", "on", "m1/c1n1"]),
-                }
-            )
+    # chassisctl's main sets SIGPIPE to its default (`| head` ends quietly); not for pytest.
+    sigpipe = signal.getsignal(signal.SIGPIPE)
+    try:
+        for name, text in secret_cases(chassis).items():
+            config = tmp_path / f"{name}.yaml"
+            config.write_text(text)
+            codes[name] = drive(config, tmp_path / f"out-{name}", chassis)
+    finally:
+        signal.signal(signal.SIGPIPE, sigpipe)
     printed = capsys.readouterr()
     files = "".join(
         p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file()
