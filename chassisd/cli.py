@@ -341,6 +341,9 @@ def _sync(farm: Farm, output_dir: Path, options: OutputOptions) -> int:
     _report_problems(
         [ChassisProblem(r.chassis, poll_reason(r.error), str(r.error)) for r in failures]
     )
+    for result in report.view.results:
+        if result.loss is not None:
+            print(f"chassisctl: {result.chassis}: {result.loss.message}", file=sys.stderr)
     for plan in report.plans:
         name = plan.pool.name
         print(f"pool {name}: {len(plan.hosts)} reservations")

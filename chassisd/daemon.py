@@ -24,6 +24,7 @@ import socket
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 from types import FrameType
@@ -43,20 +44,49 @@ from chassisd.standalone import OutputOptions, add_output_arguments, output_opti
 
 log = logging.getLogger("chassisd")
 
+#: ``chassisd run --once``: some chassis could not be read (the others were written).
+EXIT_DEVICE = 4
+
+
+#: Fields a log call may attach (``extra=``) that the JSON format carries as its own keys.
+LOG_FIELDS = ("chassis", "namespace", "driver", "node", "pool", "reason")
+
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message (and the exception, if any)."""
+    """One JSON object per line: time (RFC 3339, UTC, milliseconds), level, logger, message,
+    the ``LOG_FIELDS`` the call attached, and the exception, if any."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
         }
+        for name in LOG_FIELDS:
+            value = record.__dict__.get(name)
+            if value:
+                entry[name] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry)
+
+
+#: Library loggers and the level they log at. Every failure they see reaches chassisd as an
+#: error it logs once, on one line, naming the chassis: paramiko's own ERROR is a ~20-line
+#: traceback per attempt (a port that accepts TCP and sends no banner), httpx logs every request
+#: at INFO, urllib3 and kubernetes retry warnings repeat what the API error says.
+QUIET_LOGGERS = {
+    "paramiko": logging.CRITICAL,
+    "httpx": logging.WARNING,
+    "httpcore": logging.WARNING,
+    "urllib3": logging.ERROR,
+    "kubernetes": logging.WARNING,
+    "pyghmi": logging.CRITICAL,
+    "asyncio": logging.WARNING,
+    # A poll still running when its next run is due is skipped by design (max_instances=1).
+    "apscheduler": logging.ERROR,
+}
 
 
 def _setup_logging(log_format: str) -> None:
@@ -64,12 +94,27 @@ def _setup_logging(log_format: str) -> None:
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+        formatter.formatTime = _rfc3339  # type: ignore[method-assign]  # zone shown, no comma
+        handler.setFormatter(formatter)
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-    for noisy in ("paramiko", "kubernetes", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)  # one line per failure is ours to log
-    # A poll still running when its next run is due is skipped by design (max_instances=1).
-    logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    for name, level in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(level)
+
+
+def _rfc3339(record: logging.LogRecord, datefmt: str | None = None) -> str:
+    return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+
+
+def parse_health_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT``; an empty host is every address) of ``--health-address``;
+    ``ConfigError`` naming the option otherwise."""
+    host, _, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not port.isdigit() or int(port) > 65535 or (not host and not text.startswith(":")):
+        raise ConfigError(f"--health-address {text!r} is not HOST:PORT (port 0-65535)")
+    return host, int(port)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -189,15 +234,23 @@ def _standalone(
     def run_once() -> int:
         report = sync(farm, output_dir, options=options)
         for result in report.view.results:
+            fields = {"chassis": result.chassis, "driver": result.driver}
             metrics.observe_poll(result.chassis, result.driver, _poll_label(result), result.seconds)
             metrics.set_reachable(result.chassis, result.ok)
             if result.ok and result.inventory is not None:
                 metrics.set_nodes(result.chassis, len(result.inventory.nodes))
                 log.info("chassis=%s driver=%s nodes=%d seconds=%.2f", result.chassis,
-                         result.driver, len(result.inventory.nodes), result.seconds)  # fmt: skip
+                         result.driver, len(result.inventory.nodes), result.seconds,
+                         extra=fields)  # fmt: skip
+                for warning in result.inventory.warnings:
+                    log.warning("chassis=%s driver=%s %s", result.chassis, result.driver,
+                                warning, extra=fields)  # fmt: skip
             else:
                 log.error("chassis=%s driver=%s poll failed: %s", result.chassis, result.driver,
-                          result.error)  # fmt: skip
+                          result.error, extra={**fields, "reason": result.reason})  # fmt: skip
+            if result.loss is not None:
+                log.warning("chassis=%s driver=%s %s", result.chassis, result.driver,
+                            result.loss.message, extra=fields)  # fmt: skip
         for plan in report.plans:
             metrics.set_pool(plan.pool.name, members=len(plan.hosts),
                              conflicts=len(plan.conflicts), free=free_addresses(plan))  # fmt: skip
@@ -247,10 +300,10 @@ def _health_server(
 ) -> HealthServer:
     """The HTTP port of either mode on ``address`` (``HOST:PORT``; an empty host is every
     interface, as a pod's probes need)."""
-    host, _, port = address.rpartition(":")
+    host, port = parse_health_address(address)
     return HealthServer(
         host or "0.0.0.0",  # noqa: S104 - a pod's probes come from the node
-        int(port),
+        port,
         metrics,
         alive=alive,
         ready=ready,
@@ -263,6 +316,7 @@ def _cluster(args: argparse.Namespace) -> int:
     from chassisd.kube.gateway import KubeGateway, load_api_client
     from chassisd.kube.leader import LeaderElector
 
+    host, _ = parse_health_address(args.health_address)  # a bad address fails before any work
     stop = threading.Event()
     settings = AgentSettings(
         namespace=args.namespace, identity=args.identity, poll=PollSettings(workers=args.workers)
@@ -301,7 +355,12 @@ def _cluster(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    health.start()
+    try:
+        health.start()
+    except OSError as exc:  # the port is taken, or the address is not this host's
+        log.error("--health-address %s: cannot listen: %s", args.health_address,
+                  exc.strerror or exc)  # fmt: skip
+        return 2
     log.info("chassisd running: identity=%s health=%s:%d", args.identity, host, health.port)
     manager.start(leading=elector is None)
     try:

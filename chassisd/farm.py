@@ -8,7 +8,7 @@ devices only through the poller.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -48,14 +48,21 @@ class Farm:
         self._retry = retry
         self._concurrency = max(1, concurrency)
 
-    def poll(self, chassis: Sequence[ChassisResource] | None = None) -> FarmView:
-        """Poll ``chassis`` (default: every chassis not paused) concurrently."""
+    def poll(
+        self,
+        chassis: Sequence[ChassisResource] | None = None,
+        *,
+        present: Mapping[str, Collection[str]] | None = None,
+    ) -> FarmView:
+        """Poll ``chassis`` (default: every chassis not paused) concurrently. ``present``: the
+        native ids each chassis had, so a poll that loses many is confirmed (``poll_chassis``)."""
         chosen = [c for c in (self.config.chassis if chassis is None else chassis) if not c.paused]
+        had = present or {}
         with ThreadPoolExecutor(max_workers=min(self._concurrency, max(1, len(chosen)))) as pool:
-            results = tuple(pool.map(self._poll_one, chosen))
+            results = tuple(pool.map(lambda c: self._poll_one(c, had.get(c.name, ())), chosen))
         return FarmView(results, name_nodes(self.config, results))
 
-    def _poll_one(self, spec: ChassisResource) -> PollResult:
+    def _poll_one(self, spec: ChassisResource, present: Collection[str] = ()) -> PollResult:
         try:
             target = self.config.driver_target(spec)
         except ChassisdError as exc:
@@ -69,7 +76,7 @@ class Farm:
                 0,
                 0.0,
             )
-        return poll_chassis(self.registry, spec.driver, target, self._retry)
+        return poll_chassis(self.registry, spec.driver, target, self._retry, present=present)
 
     def locate(self, reference: str) -> tuple[NamedNode, FarmView]:
         """Resolve one node reference against a fresh poll (see ``locate_all``)."""

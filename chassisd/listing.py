@@ -15,36 +15,23 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from chassisd.errors import (
-    AuthError,
     ChassisdError,
     ConfigError,
-    ParseError,
-    TransientError,
-    TrustError,
 )
 from chassisd.exitcodes import DEVICE, reason_exit
 from chassisd.noderef import NamedNode
+from chassisd.poller import FAILURE_REASONS
 from chassisd.reconcile import PoolPlan
 
 #: The Chassis annotation ``chassisctl poll`` sets (an RFC 3339 time) and the agent watches: a
 #: new value asks for a poll now.
 POLL_REQUEST = "chassisd.io/poll-requested"
 
-#: Why a chassis could not be read, by error class (first match wins): the reason of the
-#: ``Reachable`` condition the cluster agent writes, and what standalone ``chassisctl`` prints.
-UNREACHABLE_REASONS: tuple[tuple[type[ChassisdError], str], ...] = (
-    (AuthError, "AuthFailed"),
-    (TrustError, "NotTrusted"),
-    (TransientError, "Unreachable"),
-    (ParseError, "ParseError"),
-    (ConfigError, "InvalidConfig"),
-    (ChassisdError, "DeviceError"),
-)
-
 
 def poll_reason(error: ChassisdError | None) -> str:
-    """The reason word for a failed poll's error."""
-    return next((r for cls, r in UNREACHABLE_REASONS if isinstance(error, cls)), "Unknown")
+    """The reason word for a failed poll's error (the poller's ``FAILURE_REASONS``): the
+    reason of the condition the cluster agent writes, and what ``chassisctl`` prints."""
+    return next((r for cls, r in FAILURE_REASONS if isinstance(error, cls)), "Unknown")
 
 
 @dataclass(frozen=True)

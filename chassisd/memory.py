@@ -2,7 +2,9 @@
 
 Owns ``KnownNode`` (a node as last seen, since when, since when it is missing), the grace
 period rule (``remember``: a node a *successful* poll no longer reports keeps its reservation
-until its pool's grace period has passed; a failed poll changes nothing), and the codec between
+until its pool's grace period has passed; a failed poll changes nothing; a node polled with
+unknown MACs keeps the MACs it was last seen with, so a MAC answer cut short removes no
+reservation), and the codec between
 a ``KnownNode`` and the dict recorded in a Chassis status and in the standalone state file, so
 both modes remember the same way. No I/O, no clock: callers pass ``now``.
 """
@@ -10,7 +12,7 @@ both modes remember the same way. No I/O, no clock: callers pass ``now``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -51,8 +53,10 @@ def remember(
 
     Nodes of chassis not in ``polled`` (failed or not polled) are kept unchanged; a node a
     successful poll no longer reports gets ``absent_since`` and is dropped only once its grace
-    period has passed; nodes of chassis no longer configured are dropped. Returns the new
-    memory (by ``chassis/id``) and the refs dropped.
+    period has passed; nodes of chassis no longer configured are dropped. A node polled with
+    unknown MACs (``macs_known`` False, none given: the device's MAC answer left it out) keeps
+    the MACs it was last seen with. Returns the new memory (by ``chassis/id``) and the refs
+    dropped.
     """
     configured = {c.name for c in config.chassis}
     result: dict[str, KnownNode] = {}
@@ -60,6 +64,8 @@ def remember(
     for nodes in polled.values():
         for node in nodes:
             before = known.get(node.ref)
+            if before is not None and not node.record.macs_known and not node.record.macs:
+                node = replace(node, record=replace(node.record, macs=before.node.record.macs))
             result[node.ref] = KnownNode(node, before.first_seen if before else now, None)
     for ref, entry in sorted(known.items()):
         if ref in result:

@@ -9,6 +9,13 @@ about its nodes: an inventory with a node id that could smuggle text into DHCP d
 terminal (``,``, a newline, an escape sequence; ``chassisd.names.device_id_problem``) is a
 ``ParseError``, whichever driver returned it, and so is one with more nodes (``MAX_NODES``) or
 more node data (``MAX_NODE_LIST_BYTES``) than a Chassis status can hold with room to spare.
+
+A successful poll is not always the truth: a chassis manager that cuts ``show node list`` short
+at a line boundary sends a listing that parses. When a poll loses more of the nodes the chassis
+had than ``is_mass_loss`` allows, a second session is asked before anything is believed (as
+kube-controller-manager stops evicting when a whole zone goes unhealthy at once): a node either
+session reports is present; what both leave out is lost, and ``PollResult.loss`` says so for
+the caller to report. A confirmation that fails makes the poll fail, which changes nothing.
 """
 
 from __future__ import annotations
@@ -16,15 +23,18 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field, replace
 
 from chassisd.driver import ChassisTarget
 from chassisd.errors import (
+    AuthError,
     ChassisdError,
+    ConfigError,
     ParseError,
     PermanentError,
     TransientError,
+    TrustError,
     excerpt,
     located,
 )
@@ -80,9 +90,70 @@ class RetryPolicy:
     backoff: Backoff = Backoff(initial=1.0, factor=2.0, maximum=10.0)
 
 
+#: A poll that loses more than this many of the nodes a chassis had is confirmed by a second
+#: session. One Moonshot cartridge holds up to 4 nodes (m700: 4 SoCs), so pulling one cartridge
+#: is believed at once; more than that in one poll interval is rarer than a firmware cutting an
+#: answer short (issue: 23 and 24 nodes lost to a cut table).
+MASS_LOSS_NODES = 4
+#: ... or more than this share of them (small chassis and single-system BMCs: losing the only
+#: node, or two of ten, is also worth a second look).
+MASS_LOSS_SHARE = 0.10
+
+
+def is_mass_loss(present: int, lost: int) -> bool:
+    """Whether losing ``lost`` of ``present`` nodes in one poll needs a second session."""
+    return lost > MASS_LOSS_NODES or (present > 0 and lost / present > MASS_LOSS_SHARE)
+
+
+@dataclass(frozen=True)
+class NodeLoss:
+    """Many nodes missing from one poll's first answer, and what a second session said.
+
+    ``confirmed``: the second session left them out too (``lost``, marked absent as usual);
+    otherwise the second session reported them and the first answer was partial.
+    """
+
+    present: int
+    lost: tuple[str, ...]
+    confirmed: bool
+    first_lost: int
+
+    @property
+    def message(self) -> str:
+        """One line for a log, a condition or an Event."""
+        if self.confirmed:
+            return (
+                f"{len(self.lost)} of {self.present} nodes no longer reported, confirmed by a "
+                f"second session; marked absent (kept until the grace period ends): "
+                f"{_some(self.lost)}"
+            )
+        return (
+            f"the first answer left out {self.first_lost} of {self.present} nodes; a second "
+            f"session reported them: partial answer not believed"
+        )
+
+
+def _some(ids: Collection[str], shown: int = 10) -> str:
+    ordered = sorted(ids)
+    more = len(ordered) - shown
+    return ", ".join(ordered[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
+#: Why a poll failed, by error class (first match wins): the reason of a Chassis's ``Reachable``
+#: condition and the ``reason`` field of the failure's log line.
+FAILURE_REASONS: tuple[tuple[type[ChassisdError], str], ...] = (
+    (AuthError, "AuthFailed"),
+    (TrustError, "NotTrusted"),
+    (TransientError, "Unreachable"),
+    (ParseError, "ParseError"),
+    (ConfigError, "InvalidConfig"),
+    (ChassisdError, "DeviceError"),
+)
+
+
 @dataclass(frozen=True)
 class PollResult:
-    """The outcome of one poll cycle of one chassis."""
+    """The outcome of one poll cycle of one chassis (``loss``: see ``NodeLoss``)."""
 
     chassis: str
     driver: str
@@ -90,11 +161,20 @@ class PollResult:
     error: ChassisdError | None
     attempts: int
     seconds: float
+    loss: NodeLoss | None = field(default=None)
 
     @property
     def ok(self) -> bool:
         """True when the poll returned a complete inventory."""
         return self.inventory is not None
+
+    @property
+    def reason(self) -> str:
+        """Why the poll failed, in one CamelCase word (``FAILURE_REASONS``); empty when it
+        did not."""
+        if self.ok:
+            return ""
+        return next((r for cls, r in FAILURE_REASONS if isinstance(self.error, cls)), "Unknown")
 
 
 def poll_chassis(
@@ -104,13 +184,52 @@ def poll_chassis(
     policy: RetryPolicy = RetryPolicy(),
     *,
     sleep: Callable[[float], None] = time.sleep,
+    present: Collection[str] = (),
 ) -> PollResult:
     """Poll one chassis: one driver session, ``inventory()``, retrying transient failures.
 
     The whole cycle, retries and back-off included, ends by ``target.timeouts.poll``: each
     attempt's session gets what is left of it as its own deadline (which the driver enforces
     by cutting its connection), and no attempt starts, nor back-off outlasts, once it passed.
+    ``present`` are the native ids of the nodes the chassis had (not yet absent): when the
+    poll loses too many of them (``is_mass_loss``) a second session confirms, within the same
+    deadline.
     """
+    started = time.monotonic()
+    first = _poll_once(registry, driver_name, target, policy, sleep)
+    if first.inventory is None or not present:
+        return first
+    lost = set(present) - {n.id for n in first.inventory.nodes}
+    if not is_mass_loss(len(present), len(lost)):
+        return first
+    left = target.timeouts.poll - (time.monotonic() - started)
+    bounded = replace(target, timeouts=replace(target.timeouts, poll=max(left, 0.001)))
+    second = _poll_once(registry, driver_name, bounded, policy, sleep)
+    seconds = time.monotonic() - started
+    attempts = first.attempts + second.attempts
+    if second.inventory is None:
+        # Not confirmed: nothing is believed, nothing changes until a poll can say.
+        return replace(second, attempts=attempts, seconds=seconds)
+    ids = {n.id for n in second.inventory.nodes}
+    merged = second.inventory.nodes + tuple(n for n in first.inventory.nodes if n.id not in ids)
+    inventory = replace(second.inventory, nodes=merged)
+    still_lost = tuple(sorted(lost - {n.id for n in merged}))
+    loss = NodeLoss(
+        present=len(present),
+        lost=still_lost,
+        confirmed=is_mass_loss(len(present), len(still_lost)),
+        first_lost=len(lost),
+    )
+    return replace(second, inventory=inventory, attempts=attempts, seconds=seconds, loss=loss)
+
+
+def _poll_once(
+    registry: Registry,
+    driver_name: str,
+    target: ChassisTarget,
+    policy: RetryPolicy,
+    sleep: Callable[[float], None],
+) -> PollResult:
     started = time.monotonic()
     deadline = started + target.timeouts.poll
     attempts = 0

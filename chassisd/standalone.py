@@ -17,7 +17,8 @@ until a restart.
 
 The rules are ``chassisd.memory``'s (shared with cluster mode): a chassis whose poll failed
 keeps every node it had; a node that a *successful* poll no longer reports keeps its
-reservation until its pool's grace period has passed.
+reservation until its pool's grace period has passed. The nodes each chassis had are handed to
+the poll, so a poll that loses many at once is confirmed by a second session first.
 """
 
 from __future__ import annotations
@@ -130,12 +131,16 @@ def sync(
     """Poll every chassis once and bring the output directory up to date."""
     now = now or datetime.now(UTC)
     options = options or OutputOptions()
-    view = farm.poll()
     state = _load_state(output_dir / STATE_FILE)
     known = {
         ref: known_from_dict(entry["chassis"], entry, now)
         for ref, entry in state.get("nodes", {}).items()
     }
+    present: dict[str, set[str]] = {}
+    for entry in known.values():
+        if entry.absent_since is None:
+            present.setdefault(entry.node.chassis, set()).add(entry.node.record.id)
+    view = farm.poll(present=present)
     polled: dict[str, list[NamedNode]] = {r.chassis: [] for r in view.results if r.ok}
     for node in view.nodes:
         polled[node.chassis].append(node)

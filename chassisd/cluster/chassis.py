@@ -6,7 +6,8 @@ itself (through the poller, with the targets and Secrets the namespace's specs r
 node memory update (``chassisd.memory``'s grace period rules: a failed poll changes nothing).
 What the poll means for the Chassis status is ``chassis_status``'s to write. A Chassis whose
 spec is invalid is not polled. When the nodes a reservation depends on change, it tells the pool
-reconciler (``nodes_changed``).
+reconciler (``nodes_changed``). A poll that loses many nodes at once is confirmed by the poller
+with a second session before anything is believed (``PollResult.loss``).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from chassisd.kube.gateway import CHASSIS
 from chassisd.listing import POLL_REQUEST
 from chassisd.memory import KnownNode, remember
 from chassisd.metrics import Metrics, PollResultLabel
-from chassisd.poller import PollResult, poll_chassis
+from chassisd.poller import PollResult, contain, poll_chassis
 from chassisd.registry import Registry
 from chassisd.retry import Backoff
 from chassisd.scheduler import JobScheduler
@@ -223,6 +224,8 @@ class ChassisController:
         """Poll one chassis: inventory, memory, metrics, status; reconcile if nodes changed."""
         namespace, name = key
         config, _problems = self._specs.config(namespace)
+        # Nodes this chassis had: a poll losing many of them is confirmed by a second session.
+        present = {k.node.record.id for k in self._memory.get(key).values() if not k.absent_since}
         try:
             spec = config.chassis_named(name)
             target = config.driver_target(spec)
@@ -234,13 +237,20 @@ class ChassisController:
         except ChassisdError as exc:
             result = PollResult(name, obj["spec"].get("driver", ""), None, exc, 0, 0.0)
             material = b""
+        except Exception as exc:  # noqa: BLE001 - one chassis's bad spec must not stop the others
+            driver = str(obj["spec"].get("driver", ""))
+            result = PollResult(name, driver, None, contain(exc, chassis=name, driver=driver), 0, 0)
+            material = b""
         else:
             material = _trust_material(target)
             if self._still_refused(key, material):
                 return  # the same credentials and trust were refused: wait out the back-off
-            result = poll_chassis(self._registry, spec.driver, target, self._settings.retry)
+            result = poll_chassis(
+                self._registry, spec.driver, target, self._settings.retry, present=present
+            )
         now = datetime.now(UTC)
         label = f"{namespace}/{name}"
+        fields = {"namespace": namespace, "chassis": name, "driver": result.driver}
         self._metrics.observe_poll(
             name, result.driver, _result_label(result), result.seconds, namespace=namespace
         )
@@ -260,12 +270,17 @@ class ChassisController:
         else:
             with self._lock:
                 self._failures[key] = failures = self._failures.get(key, 0) + 1
-            log.error("chassis=%s driver=%s poll failed: %s", label, result.driver, result.error)
+            log.error("chassis=%s driver=%s poll failed: %s", label, result.driver, result.error,
+                      extra={**fields, "reason": result.reason})  # fmt: skip
         self._metrics.set_reachable(name, result.ok, namespace=namespace)
         self._metrics.set_nodes(name, len(known), namespace=namespace)
         if result.inventory is not None:
             for warning in result.inventory.warnings:
-                log.warning("chassis=%s driver=%s %s", label, result.driver, warning)
+                log.warning("chassis=%s driver=%s %s", label, result.driver, warning, extra=fields)
+        if result.loss is not None:
+            reason = "NodesLost" if result.loss.confirmed else "PartialAnswer"
+            log.warning("chassis=%s driver=%s %s", label, result.driver, result.loss.message,
+                        extra={**fields, "reason": reason})  # fmt: skip
         if failures:
             backoff = Backoff(initial=interval, maximum=self._settings.max_backoff, jitter=0.1)
             wait = backoff.delay(failures)
@@ -281,6 +296,8 @@ class ChassisController:
             with self._lock:
                 self._refused.pop(key, None)
         self._status.after_poll(obj, result, list(known.values()), failures, now, interval)
+        if result.loss is not None:
+            self._status.loss_event(obj, result.loss)
 
     def read_back(self, key: Key) -> None:
         """A power action read a node's state back into the node memory: show it now."""

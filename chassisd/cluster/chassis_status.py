@@ -22,7 +22,7 @@ from chassisd.errors import ChassisdError, ConfigError, ParseError
 from chassisd.kube.gateway import CHASSIS
 from chassisd.listing import poll_reason
 from chassisd.memory import KnownNode, known_order, known_to_dict
-from chassisd.poller import PollResult
+from chassisd.poller import NodeLoss, PollResult
 from chassisd.timestamps import stamp
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,9 @@ class ChassisStatus:
                 result, stale=older_than(last_success, now, STALE_INTERVALS * interval)
             )
         ]
+        lost = _nodes_lost(old, result, generation, now)
+        if lost is not None:
+            conditions.append(lost)
         self._report_transition(obj, old, conditions)
         status: dict[str, Any] = {
             "observedGeneration": generation,
@@ -102,6 +105,15 @@ class ChassisStatus:
             return
         try:
             self._writer.event(obj, reason=reason, message=text, warning=warning)
+        except ChassisdError as exc:
+            log.error("Event %s for Chassis %s/%s not written: %s", reason, *key_of(obj), exc)
+
+    def loss_event(self, obj: dict[str, Any], loss: NodeLoss) -> None:
+        """A Warning Event for a poll that lost many nodes (confirmed: ``NodesLost``) or whose
+        answer left nodes out (``PartialAnswer``: they keep what was known)."""
+        reason = "NodesLost" if loss.confirmed else "PartialAnswer"
+        try:
+            self._writer.event(obj, reason=reason, message=loss.message, warning=True)
         except ChassisdError as exc:
             log.error("Event %s for Chassis %s/%s not written: %s", reason, *key_of(obj), exc)
 
@@ -202,3 +214,20 @@ def poll_conditions(result: PollResult, *, stale: bool) -> list[tuple[str, bool 
                 ("InventoryValid", False, reason, message), stale_condition]  # fmt: skip
     return [config, ("Reachable", False, reason, message),
             ("InventoryValid", None, "NoInventory", ""), stale_condition]  # fmt: skip
+
+
+def _nodes_lost(
+    old: dict[str, Any], result: PollResult, generation: Any, now: datetime
+) -> dict[str, Any] | None:
+    """The ``NodesLost`` condition: True while the last successful poll confirmed a mass
+    disappearance; absent until one was first seen, so a quiet chassis's status stays as it was."""
+    loss = result.loss
+    if loss is not None:
+        reason = "ConfirmedBySecondSession" if loss.confirmed else "PartialAnswerIgnored"
+        return condition(old, "NodesLost", loss.confirmed, reason, loss.message, generation, now)
+    previous = find_condition(old, "NodesLost")
+    if not previous:
+        return None
+    if not result.ok:  # a failed poll says nothing about the nodes
+        return previous
+    return condition(old, "NodesLost", False, "NoMassLoss", "", generation, now)

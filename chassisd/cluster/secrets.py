@@ -60,7 +60,9 @@ class NamespaceSecrets(Mapping[str, Mapping[str, str]]):
     def __getitem__(self, name: str) -> Mapping[str, str]:
         try:
             return self._cache.get(self._namespace, name)
-        except ConfigError:
+        except ConfigError as exc:
+            if exc.path:  # it exists, and one of its values cannot be used: say which
+                raise
             raise KeyError(name) from None
 
     def __contains__(self, name: object) -> bool:
@@ -68,6 +70,8 @@ class NamespaceSecrets(Mapping[str, Mapping[str, str]]):
             self[str(name)]
         except KeyError:
             return False
+        except ConfigError:
+            return True  # present; reading it raises the error naming its key
         return True
 
     def __iter__(self) -> Iterator[str]:

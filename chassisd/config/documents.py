@@ -41,6 +41,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +66,30 @@ def load_config(path: Path) -> Config:
     try:
         documents = [doc for doc in yaml.safe_load_all(text) if doc is not None]
     except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML: {exc}", document=str(path)) from exc
+        problem = _yaml_problem(exc, text)
+        raise ConfigError(f"not valid YAML: {problem}", document=str(path)) from exc
     return parse_documents(documents, source=path.name)
+
+
+_SECRET_KIND = re.compile(r"^kind:\s*['\"]?Secret\b", re.MULTILINE)
+_DOCUMENT_START = re.compile(r"^---", re.MULTILINE)
+
+
+def _yaml_problem(exc: yaml.YAMLError, text: str) -> str:
+    """What the YAML parser said, without the quoted snippet when the problem lies in a Secret
+    document (or where it lies is unknown): the offending line may be a password."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:
+        offset = sum(len(line) for line in text.splitlines(keepends=True)[: mark.line])
+        starts = [0, *(m.start() for m in _DOCUMENT_START.finditer(text))]
+        start = max(s for s in starts if s <= offset)
+        ends = [s for s in starts if s > offset]
+        document = text[start : ends[0] if ends else len(text)]
+        if not _SECRET_KIND.search(document):
+            return str(exc)
+    problem = getattr(exc, "problem", None) or type(exc).__name__
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where} (inside a Secret document: the line is not shown)"
 
 
 def parse_documents(documents: list[Any], *, source: str = "config") -> Config:
@@ -110,7 +133,7 @@ def parse_object(
         )
     label = f"{label} {kind}/{name}"
     if (api_version, kind) == ("v1", "Secret") and secrets_allowed:
-        return name, _secret_data(Fields(doc, label, ""))
+        return name, _secret_data(Fields(doc, label, "", secret=True))
     if (api_version, kind) == (API_VERSION, "Chassis"):
         spec = Fields(doc, label, "").mapping("spec")
         chassis = chassis_spec(name, spec)

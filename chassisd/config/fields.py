@@ -4,6 +4,10 @@ Owns ``Fields`` (typed reads of a mapping that knows its document and path, so e
 ``config.yaml#3 Chassis/moonshot-1: spec.address: must be a string``, and that rejects fields
 nobody read), durations (``90s``, ``5m``, ``1h30m``), name templates, and the Kubernetes name
 patterns more than one resource uses. Knows no resource kind; reads no file.
+
+A ``Fields`` made with ``secret=True`` (a Secret document, and everything under it) never puts a
+value in an error, only its type: a password of digits is read by YAML as a number, and
+"must be a string, got 73915528" would print it.
 """
 
 from __future__ import annotations
@@ -78,7 +82,7 @@ def check_template(template: str, allowed: frozenset[str], *, document: str, pat
 class Fields:
     """A mapping being validated, which knows its document and path for error messages."""
 
-    def __init__(self, raw: object, document: str, path: str) -> None:
+    def __init__(self, raw: object, document: str, path: str, *, secret: bool = False) -> None:
         if not isinstance(raw, dict):
             raise ConfigError(
                 f"must be a mapping, got {type(raw).__name__}",
@@ -88,6 +92,7 @@ class Fields:
         self.raw: dict[str, Any] = raw
         self.document = document
         self.path = path
+        self.secret = secret
         self._read: set[str] = set()
         self._children: list[Fields] = []
 
@@ -100,7 +105,7 @@ class Fields:
             child.reject_unknown()
 
     def _child(self, raw: object, path: str) -> Fields:
-        child = Fields(raw, self.document, path)
+        child = Fields(raw, self.document, path, secret=self.secret)
         self._children.append(child)
         return child
 
@@ -118,12 +123,18 @@ class Fields:
             return default
         return self.raw[key]
 
+    def shown(self, value: object) -> str:
+        """``value`` for an error message: its repr, or only its type in a Secret."""
+        return f"a value of type {type(value).__name__}" if self.secret else repr(value)
+
     def text(self, key: str, default: object = None) -> str:
         """A string field (required when ``default`` is None)."""
         value = self._get(key, _REQUIRED if default is None else default, "string")
         if not isinstance(value, str):
             raise ConfigError(
-                f"must be a string, got {value!r}", document=self.document, path=self.at(key)
+                f"must be a string, got {self.shown(value)}",
+                document=self.document,
+                path=self.at(key),
             )
         return value
 
@@ -132,7 +143,9 @@ class Fields:
         value = self._get(key, default, "boolean")
         if not isinstance(value, bool):
             raise ConfigError(
-                f"must be true or false, got {value!r}", document=self.document, path=self.at(key)
+                f"must be true or false, got {self.shown(value)}",
+                document=self.document,
+                path=self.at(key),
             )
         return value
 
@@ -180,7 +193,9 @@ class Fields:
         if value == default and default is not None:
             return value
         if len(value) > max_len or not pattern.fullmatch(value):
-            raise ConfigError(f"{value!r} is not {what}", document=self.document, path=self.at(key))
+            raise ConfigError(
+                f"{self.shown(value)} is not {what}", document=self.document, path=self.at(key)
+            )
         return value
 
     def ipv4(self, key: str) -> ipaddress.IPv4Address:

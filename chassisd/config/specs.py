@@ -50,6 +50,27 @@ _RANGE_LIKE = re.compile(r"[cC][0-9]+(-|[nN])")  # the CRD's pattern says it wit
 _MEMBER_ENTRY = re.compile(r"all|[cC][0-9]+(-[0-9]+)?[nN][0-9]+(-[0-9]+)?|[A-Za-z0-9._:-]+")
 _DRIVER = re.compile(r"[a-z0-9]([-a-z0-9_.]*[a-z0-9])?")
 _ADDRESS = re.compile(r"\S+")
+_PORT = r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+_HOST = r"[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?"
+_IPV6 = r"[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*(?:%[-A-Za-z0-9_.]+)?"
+#: ``host``, ``host:port``, ``[IPv6]:port`` or a bare IPv6 address; port 1-65535, digits only
+#: (``10.0.0.5:https`` is a typo the drivers cannot use). The CRD's CEL rules say the same.
+HOST_PORT = rf"(?:{_HOST}|\[{_IPV6}\])(?::{_PORT})?|{_IPV6}"
+#: The address syntax of each built-in driver; another driver's address is only non-blank
+#: (``fake://farm/chassis``, a third-party driver's own form). The HTTPS drivers also take an
+#: ``https://`` prefix and a trailing slash; never ``http://``.
+ADDRESS_SYNTAX: dict[str, tuple[re.Pattern[str], str]] = {
+    "moonshot": (re.compile(HOST_PORT), "host, host:port or [IPv6]:port"),
+    "ipmi": (re.compile(HOST_PORT), "host, host:port or [IPv6]:port"),
+    "redfish": (
+        re.compile(rf"(?i:https://)?(?:{HOST_PORT})/?"),
+        "host, host:port, [IPv6]:port or https://host[:port]",
+    ),
+    "moonshot-rest": (
+        re.compile(rf"(?i:https://)?(?:{HOST_PORT})/?"),
+        "host, host:port, [IPv6]:port or https://host[:port]",
+    ),
+}
 _SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 _LEASE_TIME = re.compile(r"infinite|[0-9]+[smhdw]?")
 _TAG = re.compile(r"[A-Za-z0-9_][-A-Za-z0-9_.]*")
@@ -72,12 +93,14 @@ def chassis_spec(name: str, spec: Fields) -> ChassisResource:
             path="spec.certificateFingerprint",
         )
     credentials_ref = _secret_ref(spec, "credentialsSecretRef")
+    driver = spec.matching("driver", _DRIVER, "a driver name", None, 63)
     address = spec.text("address")
     if not address.strip():
         raise ConfigError("must not be empty", document=spec.document, path="spec.address")
+    check_address(driver, address, document=spec.document, path="spec.address")
     return ChassisResource(
         name=name,
-        driver=spec.matching("driver", _DRIVER, "a driver name", None, 63),
+        driver=driver,
         address=address,
         credentials_ref=credentials_ref,
         known_hosts=spec.text("knownHosts", ""),
@@ -94,14 +117,26 @@ def chassis_spec(name: str, spec: Fields) -> ChassisResource:
         command_timeout=spec.duration("commandTimeout", DEFAULT_COMMAND_TIMEOUT),
         poll_timeout=spec.duration("pollTimeout", DEFAULT_POLL_TIMEOUT),
         max_output_bytes=spec.size("maxOutputSize", DEFAULT_MAX_OUTPUT_BYTES),
-        fallback=tuple(
-            (
-                item.matching("driver", _DRIVER, "a driver name", None, 63),
-                item.matching("address", _ADDRESS, "a host or host:port", None, 253),
-            )
-            for item in spec.items("fallback", required=False)
-        ),
+        fallback=tuple(_fallback(item) for item in spec.items("fallback", required=False)),
     )
+
+
+def _fallback(item: Fields) -> tuple[str, str]:
+    driver = item.matching("driver", _DRIVER, "a driver name", None, 63)
+    address = item.matching("address", _ADDRESS, "a host or host:port", None, 253)
+    check_address(driver, address, document=item.document, path=item.at("address"))
+    return driver, address
+
+
+def check_address(driver: str, address: str, *, document: str, path: str) -> None:
+    """``ConfigError`` naming ``path`` when ``address`` is not what ``driver`` can use."""
+    syntax = ADDRESS_SYNTAX.get(driver)
+    if syntax is not None and not syntax[0].fullmatch(address):
+        raise ConfigError(
+            f"{address!r} is not a {driver} address ({syntax[1]}; port 1-65535)",
+            document=document,
+            path=path,
+        )
 
 
 def pool_spec(

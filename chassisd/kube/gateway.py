@@ -325,7 +325,8 @@ class KubeGateway:
         self._count(kind, "delete")
 
     def secret_data(self, namespace: str, name: str) -> dict[str, str]:
-        """A Secret's data, decoded; ``ConfigError`` if it is missing (values never shown)."""
+        """A Secret's data, decoded; ``ConfigError`` if it is missing, or naming the key
+        (``path``) whose value is not base64 UTF-8 text (values never shown)."""
         secret = self.get(SECRET, namespace, name)
         if secret is None:
             raise ConfigError(f"Secret {namespace}/{name} not found")
@@ -336,7 +337,9 @@ class KubeGateway:
             except (binascii.Error, UnicodeDecodeError, TypeError, ValueError) as exc:
                 # The key is named, never the value (it may be most of a password).
                 raise ConfigError(
-                    f"Secret {namespace}/{name}: key {key!r} is not base64-encoded UTF-8 text"
+                    "not base64-encoded UTF-8 text",
+                    document=f"Secret {namespace}/{name}",
+                    path=f"data.{key}",
                 ) from exc
         data.update(secret.get("stringData") or {})
         return data

@@ -36,6 +36,12 @@ POWER_COMMANDS = {
 }
 
 
+#: Said on every poll of a chassis whose host key is not checked, as the HTTPS drivers do.
+INSECURE_WARNING = (
+    "SSH host key verification is disabled for this chassis (insecureSkipVerify); anyone on "
+    "the path can pose as it and read its credentials - set knownHosts or knownHostsSecretRef"
+)
+
 #: Nodes one Moonshot 1500 can hold at most: 45 cartridge slots, node ids up to n8 (MAAS
 #: documents ``c1-45n1-8``; moonshot-cli.md, node numbering). It caps the per-node MAC queries
 #: of one poll.
@@ -78,12 +84,19 @@ class MoonshotDriver(Driver):
                 cartridge=row.node_id.cartridge,
                 node=row.node_id.node,
                 asset_tag=row.asset_tag,
+                # No row in any MAC answer is not "no MACs": the node keeps its last known ones.
+                macs_known=row.node_id in macs,
             )
             for row in rows
         )
-        for row in rows:
-            if row.node_id not in macs:
-                warnings.append(f"{row.node_id}: no MAC addresses reported")
+        if self.target.insecure_skip_verify:
+            warnings.append(INSECURE_WARNING)
+        unknown = [str(row.node_id) for row in rows if row.node_id not in macs]
+        if unknown:
+            warnings.append(
+                f"no MAC answer lists {len(unknown)} node(s), kept with their last known MACs: "
+                + _some(unknown)
+            )
         return Inventory(
             chassis=self.target.name,
             driver=self.name,
@@ -95,31 +108,46 @@ class MoonshotDriver(Driver):
     def _macs(
         self, node_ids: list[NodeId]
     ) -> tuple[dict[NodeId, tuple[MacAddress, ...]], list[str]]:
+        """MACs by node: ``show node macaddr all``, then one query per node it left out.
+
+        A table cut short at a line boundary parses as a complete one; a node the listing
+        reports and ``all`` does not is asked again in this session (``show node macaddr cXnY``)
+        rather than believed to have no MACs. Some firmware refuses ``all`` (its output is
+        UNKNOWN, moonshot-cli.md §4.2): then every node is asked.
+        """
         command = "show node macaddr all"
         text = self._read(command)
+        listed = set(node_ids)
+        warnings: list[str] = []
+        result: dict[NodeId, tuple[MacAddress, ...]] = {}
         if parse.find_table(text) is not None:
-            listed = set(node_ids)
             macs = parse.parse_macaddr(text, command=command)
             extra = sorted(str(n) for n in macs if n not in listed)
-            warnings = (
-                [f"{command!r} lists nodes missing from the node list: {', '.join(extra)}"]
-                if extra
-                else []
-            )
-            return {n: m for n, m in macs.items() if n in listed}, warnings
-        # Some firmware refuses ``all`` (its output is UNKNOWN, moonshot-cli.md §4.2): ask per node.
+            if extra:
+                warnings.append(f"{command!r} lists nodes missing from the node list: "
+                                + _some(extra))  # fmt: skip
+            result = {n: m for n, m in macs.items() if n in listed}
+            missing = [n for n in node_ids if n not in result]
+            if missing:
+                warnings.append(
+                    f"{command!r} left out {len(missing)} listed node(s); asked node by node"
+                )
+        else:
+            missing = list(node_ids)
+            warnings.append(f"{command!r} refused; read MACs node by node")
         # At most one query per node a chassis can hold: a listing of a million nodes must not
         # become a million commands (the poll deadline bounds their time, this their number).
-        if len(node_ids) > MAX_NODES:
+        if len(missing) > MAX_NODES:
             raise DeviceError(
-                f"'show node list' lists {len(node_ids)} nodes, more than the {MAX_NODES} a "
-                f"Moonshot 1500 holds; not asking each for its MACs"
+                f"'show node list' lists {len(missing)} nodes without MACs, more than the "
+                f"{MAX_NODES} a Moonshot 1500 holds; not asking each for its MACs"
             )
-        result: dict[NodeId, tuple[MacAddress, ...]] = {}
-        for node_id in node_ids:
+        for node_id in missing:
             per_node = f"show node macaddr {node_id}"
-            result.update(parse.parse_macaddr(self._read(per_node), command=per_node))
-        return result, [f"{command!r} refused; read MACs node by node"]
+            answer = parse.parse_macaddr(self._read(per_node), command=per_node)
+            if node_id in answer:
+                result[node_id] = answer[node_id]
+        return result, warnings
 
     def power_state(self, node_id: str) -> PowerState:
         with self.located():
@@ -152,3 +180,9 @@ class MoonshotDriver(Driver):
 
     def _read_changing(self, command: str) -> str:
         return parse.clean_output(self._session.run(command, changes_state=True), command)
+
+
+def _some(ids: list[str], shown: int = 10) -> str:
+    """Up to ``shown`` ids for a message, and how many more there are."""
+    more = len(ids) - shown
+    return ", ".join(ids[:shown]) + (f" and {more} more" if more > 0 else "")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import socket
@@ -163,7 +164,16 @@ class SshSession:
             options.digests = tuple(m for m in options.digests if m not in LEGACY_MACS)
 
     def _check_host_key(self, transport: paramiko.Transport, host: str, port: int) -> None:
-        key = transport.get_remote_server_key()
+        try:
+            key = transport.get_remote_server_key()
+        except paramiko.SSHException as exc:
+            # ``start_client`` returns quietly when its own timeout passes first (a port that
+            # accepts TCP and sends no banner, or one slowly): no key was exchanged.
+            self.close()
+            raise TransientError(
+                f"no SSH handshake with {host}:{port} within "
+                f"{self._target.timeouts.connect:g} s (connectTimeout)"
+            ) from exc
         if self._target.insecure_skip_verify:
             return
         name = known_hosts_name(host, port)
@@ -264,7 +274,10 @@ class SshSession:
             raise failure(f"connection lost during {command!r}: {exc!r}") from exc
         finally:
             alarm.cancel()
-            channel.close()
+            # Closing sends a message: on a connection the alarm has just cut that fails too
+            # (EOFError), and must not replace the error being raised.
+            with contextlib.suppress(paramiko.SSHException, OSError, EOFError):
+                channel.close()
         # A channel that closes without an exit status was cut off, not finished (paramiko
         # reports that as -1). Whether the chassis manager sends one is UNKNOWN; every SSH server
         # we know does for exec, and the simulator does.

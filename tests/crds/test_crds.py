@@ -508,3 +508,52 @@ def test_schema_member_entries_are_config_member_entries(entry: str) -> None:
     except ConfigError:
         config_ok = False
     assert schema_ok == config_ok, entry
+
+
+def _cel_address_accepts(driver: str, address: str, where: str = "spec") -> bool:
+    """The address CEL rules of the spec (or of a fallback item), evaluated by hand: the rule
+    applies when ``driver`` is in its list, then its ``matches`` (the CRD's rule text is read)."""
+    spec = load_crd("Chassis")["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"][
+        "spec"
+    ]
+    node = spec if where == "spec" else spec["properties"]["fallback"]["items"]
+    for rule in (r["rule"] for r in node["x-kubernetes-validations"]):
+        [drivers] = re.findall(r"self\.driver in \[([^]]*)\]", rule)
+        [pattern] = re.findall(r"\.matches\('(.*)'\)", rule)
+        applies = driver in re.findall(r"'([^']*)'", drivers)
+        if applies and re.search(pattern.replace("\\\\", "\\"), address) is None:
+            return False
+    return True
+
+
+ADDRESSES = [
+    "10.0.0.5", "10.0.0.5:22", "bmc-1.example.net", "bmc-1.example.net:8443", "[::1]:22",
+    "[fe80::1%eth0]:623", "::1", "2001:db8::5", "10.0.0.5:https", "10.0.0.5:99999",
+    "10.0.0.5:0", "10.0.0.5:65535", "10.0.0.5:065", "http://bmc", "https://bmc",
+    "HTTPS://bmc:443/", "https://[::1]:8443", "bmc/", "-bmc", "bmc:", "[::1]", "[::1]:",
+    "[bmc]:22", "a", "host:port:1", "fake://farm/c1", "bmc_1", "bmc..x",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("address", ADDRESSES)
+@pytest.mark.parametrize("driver", ["moonshot", "ipmi", "redfish", "moonshot-rest", "fake"])
+def test_schema_addresses_are_config_addresses(driver: str, address: str) -> None:
+    """An address passes the CRD's CEL rules for a driver exactly when chassisd.config takes
+    it for that driver (as spec.address and as a fallback's), and what is taken is what the
+    driver's ``host_port`` can use."""
+    from chassisd.config.specs import check_address
+    from chassisd.driver import ChassisTarget, Credentials
+
+    problem: ConfigError | None = None
+    try:
+        check_address(driver, address, document="t", path="spec.address")
+    except ConfigError as exc:
+        problem = exc
+    config_ok = problem is None
+    if problem is not None:
+        assert problem.path == "spec.address" and driver in str(problem)
+    assert _cel_address_accepts(driver, address) == config_ok
+    assert _cel_address_accepts(driver, address, "fallback") == config_ok
+    if config_ok and driver != "fake":
+        bare = re.sub(r"(?i)^https://", "", address).rstrip("/")
+        ChassisTarget(name="x", address=bare, credentials=Credentials("a")).host_port(1)

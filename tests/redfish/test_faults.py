@@ -23,6 +23,8 @@ from chassisd.errors import (
     TrustError,
 )
 from chassisd.model import PowerAction, PowerState
+from chassisd.poller import poll_chassis
+from chassisd.registry import Registry
 from chassisd.sim.net.https import Response
 from chassisd.sim.net.tls import TlsMaterial, generate_tls_material
 from tests.redfish.redfish_helpers import PayloadServer, make_target, redfish_error
@@ -352,3 +354,15 @@ def test_a_service_without_session_login_falls_back_to_basic(tree: PayloadServer
         driver.power_state("n1")
     [get] = tree.sent("GET", SYSTEM)
     assert get.header("Authorization").startswith("Basic ")
+
+
+@pytest.mark.parametrize("hostile", ["n1,n2", "n1\nn2", "n1\x1b[2J", "n1 n2", "n1;reboot"])
+def test_a_hostile_system_id_fails_the_poll_escaped(tree: PayloadServer, hostile: str) -> None:
+    """A system ``Id`` that could smuggle text into DHCP data or a terminal is refused at the
+    driver boundary (the poller), as that chassis's ParseError quoting it escaped."""
+    tree.add_json(SYSTEM, system_payload(Id=hostile))
+    result = poll_chassis(Registry(), "redfish", target(tree))
+    assert isinstance(result.error, ParseError)
+    message = str(result.error)
+    assert "redfish/bmc-t" in message and "refused" in message
+    assert "\n" not in message and "\x1b" not in message

@@ -491,6 +491,9 @@ class Faults:
     affects: frozenset[CommandKind] | None = None
     """Limit the per-command faults (all above but ``reject_all_logins``, ``refuse_macaddr_all``)
     to these kinds (None: all)."""
+    logins: int | None = None
+    """Apply the per-command faults only in the sessions of the first this many logins after
+    ``set_faults`` (None: all): a one-off misbehaviour a second session does not see."""
 
     def applies_to(self, kind: CommandKind) -> bool:
         """Whether the per-command faults apply to a command of ``kind``."""

@@ -174,7 +174,14 @@ def run_moonshot(args: argparse.Namespace) -> int:
     except (_UsageError, ValueError, OSError, yaml.YAMLError, asyncssh.KeyImportError) as exc:
         print(f"chassisd sim moonshot: error: {exc}", file=sys.stderr)
         return 2
-    return asyncio.run(_serve(sim, host, port, args.known_hosts_out))
+    try:
+        return asyncio.run(_serve(sim, host, port, args.known_hosts_out))
+    except OSError as exc:  # the port is taken, or the address is not this host's
+        why = exc.strerror or exc
+        print(
+            f"chassisd sim moonshot: error: cannot listen on {args.listen}: {why}", file=sys.stderr
+        )
+        return 2
 
 
 async def _serve(sim: MoonshotSimulator, host: str, port: int, known_hosts_out: Path | None) -> int:

@@ -45,6 +45,7 @@ class ChassisServer:
         self.sim = sim
         self._acceptor: asyncssh.SSHAcceptor | None = None
         self._connections: set[asyncssh.SSHServerConnection] = set()
+        self._login_of: dict[object, int] = {}  # login number, per connection
         self._tasks: set[asyncio.Task[None]] = set()
         self._handle: SimHandle | None = None
         self._authorized = {key.public_data for key in sim.authorized_keys}
@@ -128,10 +129,11 @@ class ChassisServer:
         self._tasks.add(task)
         self.sim.state.record_session()
         try:
+            login = self._login_of.get(process.channel.get_connection(), 0)
             if process.command is None:
-                await Shell(self.sim, process).run()
+                await Shell(self.sim, process, login).run()
             else:
-                await run_exec(self.sim, process, process.command)
+                await run_exec(self.sim, process, process.command, login)
         except (BrokenPipeError, ConnectionError, asyncssh.Error):
             pass  # the client went away mid-command; nothing to answer to
         finally:
@@ -153,6 +155,7 @@ class _Connection(asyncssh.SSHServer):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._conn is not None:
             self._server._connections.discard(self._conn)
+            self._server._login_of.pop(self._conn, None)
         if self._holds_slot:
             self._holds_slot = False
             self._server.sim.state.release_connection_slot()
@@ -170,7 +173,9 @@ class _Connection(asyncssh.SSHServer):
         return True  # authentication is always required
 
     def auth_completed(self) -> None:
-        self._server.sim.state.record_login(ok=True)
+        login = self._server.sim.state.record_login(ok=True)
+        if self._conn is not None:
+            self._server._login_of[self._conn] = login
 
     def password_auth_supported(self) -> bool:
         return any(password is not None for password in self._server.sim.users.values())

@@ -115,12 +115,13 @@ async def _send(
 
 
 async def run_exec(
-    sim: MoonshotSimulator, process: asyncssh.SSHServerProcess[str], line: str
+    sim: MoonshotSimulator, process: asyncssh.SSHServerProcess[str], line: str, login: int = 0
 ) -> None:
-    """One exec request: echo, (latency), output, exit status 0, channel closes [cli §3.2]."""
+    """One exec request: echo, (latency), output, exit status 0, channel closes [cli §3.2].
+    ``login`` numbers the connection's login since the faults were set (``Faults.logins``)."""
     command = cli_commands.parse(line)
     sim.state.record_command(command.kind)
-    faults = sim.state.faults
+    faults = sim.state.session_faults(login)
     process.stdout.write(render.exec_echo(line, sim.profile))
     if await _stall(sim, process, command.kind, faults):
         return
@@ -138,9 +139,12 @@ class Shell:
     keys) are swallowed. None of this beyond echo + CRLF is documented for the real CLI.
     """
 
-    def __init__(self, sim: MoonshotSimulator, process: asyncssh.SSHServerProcess[str]) -> None:
+    def __init__(
+        self, sim: MoonshotSimulator, process: asyncssh.SSHServerProcess[str], login: int = 0
+    ) -> None:
         self._sim = sim
         self._process = process
+        self._login = login
         self._line: list[str] = []
         self._after_cr = False
         self._in_escape = False
@@ -202,7 +206,7 @@ class Shell:
         if command.kind is CommandKind.EXIT:
             self._process.exit(0)
             return False
-        faults = sim.state.faults
+        faults = sim.state.session_faults(self._login)
         if await _stall(sim, self._process, command.kind, faults):
             return False
         reply = _reply(sim, command, faults)

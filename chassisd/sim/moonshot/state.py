@@ -90,6 +90,7 @@ class ChassisState:
         self._spec = spec
         self._timing = timing
         self._faults = faults
+        self._logins_since_faults = 0
         self._power: dict[NodeId, bool] = {nid: node.power_on for nid, node in spec.nodes()}
         self._pending: dict[NodeId, _Pending] = {}
         self._bootonce: set[NodeId] = set()
@@ -114,6 +115,19 @@ class ChassisState:
     def set_faults(self, faults: Faults) -> None:
         with self._lock:
             self._faults = faults
+            self._logins_since_faults = 0
+
+    def session_faults(self, login: int) -> Faults:
+        """The faults for a session whose login was the ``login``-th since ``set_faults``:
+        the per-command ones cleared once ``Faults.logins`` were spent."""
+        with self._lock:
+            faults = self._faults
+        if faults.logins is None or login <= faults.logins:
+            return faults
+        return Faults(
+            reject_all_logins=faults.reject_all_logins,
+            refuse_macaddr_all=faults.refuse_macaddr_all,
+        )
 
     @property
     def timing(self) -> Timing:
@@ -271,12 +285,15 @@ class ChassisState:
         with self._lock:
             self._reset_counters()
 
-    def record_login(self, *, ok: bool) -> None:
+    def record_login(self, *, ok: bool) -> int:
+        """Count a login; return how many succeeded since the faults were last set."""
         with self._lock:
             if ok:
                 self._logins += 1
+                self._logins_since_faults += 1
             else:
                 self._failed_logins += 1
+            return self._logins_since_faults
 
     def record_session(self) -> None:
         with self._lock:
