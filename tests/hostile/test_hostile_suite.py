@@ -201,8 +201,14 @@ def world(kube_api: k8s.ApiClient, kube_namespace: str) -> Iterator[World]:
 
 
 def reachable(world: World, name: str) -> dict[str, Any]:
-    status = world.get(CHASSIS, name).get("status") or {}
-    return next((c for c in status.get("conditions", []) if c["type"] == "Reachable"), {})
+    """The condition that says what is wrong with the chassis (ConfigValid, Reachable or
+    InventoryValid, the first that is False), else its Reachable condition."""
+    conditions = (world.get(CHASSIS, name).get("status") or {}).get("conditions", [])
+    by_type = {c["type"]: c for c in conditions}
+    for kind in ("ConfigValid", "Reachable", "InventoryValid"):
+        if by_type.get(kind, {}).get("status") == "False":
+            return dict(by_type[kind])
+    return dict(by_type.get("Reachable", {}))
 
 
 @pytest.mark.kube

@@ -19,6 +19,7 @@ import yaml
 from chassisd import cli, daemon
 from chassisd.sim.moonshot import MoonshotSimulator, SimHandle
 from chassisd.sim.moonshot.model import ChassisSpec, CommandKind, Faults
+from chassisd.standalone import OutputOptions
 
 PASSWORD = "Kanarie-73915528"
 NUMBER = 73915528  # a password of digits: YAML reads it as a number
@@ -131,7 +132,11 @@ def drive(config: Path, out: Path, chassis: SimHandle) -> set[int]:
         Faults(hang=True, affects=frozenset({CommandKind.POWER_ON})),
     ):
         chassis.set_faults(faults)
-        codes.add(daemon._standalone(config, out, once=True))
+        codes.add(
+            daemon._standalone(
+                config, out, once=True, health="127.0.0.1:0", options=OutputOptions()
+            )
+        )
         codes.add(cli.main(["--config", str(config), "nodes", "-o", "json"]))
         codes.add(cli.main(["--config", str(config), "sync", "--output-dir", str(out)]))
         codes.add(cli.main(["--config", str(config), "power", "on", "m1/c1n1"]))

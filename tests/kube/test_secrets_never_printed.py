@@ -76,8 +76,13 @@ def status_of(world: World, name: str) -> dict[str, Any]:
 
 
 def reason(world: World, name: str) -> str:
-    conditions = status_of(world, name).get("conditions") or [{}]
-    return str(conditions[0].get("reason", ""))
+    """The reason of the first failing condition (ConfigValid, Reachable, InventoryValid),
+    else of Reachable."""
+    by_type = {c["type"]: c for c in status_of(world, name).get("conditions") or []}
+    for kind in ("ConfigValid", "Reachable", "InventoryValid"):
+        if by_type.get(kind, {}).get("status") == "False":
+            return str(by_type[kind].get("reason", ""))
+    return str(by_type.get("Reachable", {}).get("reason", ""))
 
 
 def test_no_status_event_metric_or_log_line_holds_a_canary(
