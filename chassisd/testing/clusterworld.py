@@ -22,7 +22,7 @@ from chassisd.cluster.settings import (
     PowerControllerSettings,
     ReconcileSettings,
 )
-from chassisd.kube.gateway import DHCPHOSTS, KubeGateway
+from chassisd.kube.gateway import CHASSIS, DHCPHOSTS, KubeGateway
 from chassisd.metrics import Metrics
 from chassisd.poller import RetryPolicy
 from chassisd.power import PowerSettings
@@ -176,3 +176,14 @@ def standard_farm(w: World, grace: str = "1h") -> None:
 def all_hosts(w: World) -> dict[str, dict[str, Any]]:
     """Every host of every DhcpHosts object in the world's namespace, by hostname."""
     return {h["hostname"]: h for obj in w.dhcphosts().values() for h in obj["spec"]["hosts"]}
+
+
+def chassis_health(w: World, name: str) -> dict[str, Any]:
+    """The condition that says what is wrong with the chassis (ConfigValid, Reachable or
+    InventoryValid, the first that is False), else its Reachable condition."""
+    conditions = (w.get(CHASSIS, name).get("status") or {}).get("conditions", [])
+    by_type = {c["type"]: c for c in conditions}
+    for kind in ("ConfigValid", "Reachable", "InventoryValid"):
+        if by_type.get(kind, {}).get("status") == "False":
+            return dict(by_type[kind])
+    return dict(by_type.get("Reachable", {}))

@@ -24,7 +24,7 @@ from chassisd.registry import Registry
 from chassisd.sim.moonshot import MoonshotSimulator, SimHandle
 from chassisd.sim.moonshot.model import Cartridge, ChassisSpec, CommandKind, Faults, SimNode
 from chassisd.testing import wait_until
-from chassisd.testing.clusterworld import World, all_hosts, open_world
+from chassisd.testing.clusterworld import World, all_hosts, chassis_health, open_world
 
 BIN = Path(sys.executable).parent
 MIB = 1024 * 1024
@@ -201,14 +201,7 @@ def world(kube_api: k8s.ApiClient, kube_namespace: str) -> Iterator[World]:
 
 
 def reachable(world: World, name: str) -> dict[str, Any]:
-    """The condition that says what is wrong with the chassis (ConfigValid, Reachable or
-    InventoryValid, the first that is False), else its Reachable condition."""
-    conditions = (world.get(CHASSIS, name).get("status") or {}).get("conditions", [])
-    by_type = {c["type"]: c for c in conditions}
-    for kind in ("ConfigValid", "Reachable", "InventoryValid"):
-        if by_type.get(kind, {}).get("status") == "False":
-            return dict(by_type[kind])
-    return dict(by_type.get("Reachable", {}))
+    return chassis_health(world, name)
 
 
 @pytest.mark.kube

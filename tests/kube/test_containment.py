@@ -10,9 +10,8 @@ from typing import Any
 import kubernetes.client as k8s
 import pytest
 
-from chassisd.kube.gateway import CHASSIS
 from chassisd.testing import wait_until
-from chassisd.testing.clusterworld import World, all_hosts, open_world
+from chassisd.testing.clusterworld import World, all_hosts, chassis_health, open_world
 
 pytestmark = pytest.mark.kube
 
@@ -26,14 +25,7 @@ def world(kube_api: k8s.ApiClient, kube_namespace: str) -> Iterator[World]:
 
 
 def reachable(world: World, name: str) -> dict[str, Any]:
-    """The condition that says what is wrong with the chassis (ConfigValid, Reachable or
-    InventoryValid, the first that is False), else its Reachable condition."""
-    conditions = (world.get(CHASSIS, name).get("status") or {}).get("conditions", [])
-    by_type = {c["type"]: c for c in conditions}
-    for kind in ("ConfigValid", "Reachable", "InventoryValid"):
-        if by_type.get(kind, {}).get("status") == "False":
-            return dict(by_type[kind])
-    return dict(by_type.get("Reachable", {}))
+    return chassis_health(world, name)
 
 
 def test_a_secret_value_that_is_not_utf8_is_its_chassis_config_error(world: World) -> None:
