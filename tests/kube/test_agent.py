@@ -105,6 +105,31 @@ def test_steady_farm_writes_nothing(world: World) -> None:
     assert _writes(metrics) == writes
 
 
+def test_pool_that_loses_every_member_still_gets_its_status(world: World) -> None:
+    """A pool whose members all go (here: its member pattern is changed to match nothing) has
+    its status written with no members and no allocations. The API server's server-side apply
+    turns a map field emptied by its owner into null; the CRD must accept that, or the pool's
+    status freezes at its old members for good."""
+    standard_farm(world)
+    world.start_agent()
+    assert wait_until(
+        lambda: world.get(NODEPOOL, "cluster-a").get("status", {}).get("memberCount") == 4, 20
+    )
+    assert world.get(NODEPOOL, "cluster-a")["status"]["allocations"]
+    k8s.CustomObjectsApi(world.gateway.api).patch_namespaced_custom_object(
+        "chassisd.io", "v1alpha1", world.namespace, "nodepools", "cluster-a",
+        {"spec": {"members": [{"chassis": "m1", "nodes": ["c9n1"]}]}},
+    )  # fmt: skip
+
+    def status() -> dict[str, Any]:
+        return dict(world.get(NODEPOOL, "cluster-a").get("status") or {})
+
+    assert wait_until(lambda: status().get("memberCount") == 0, 20), status()
+    assert not status().get("allocations")
+    unmatched = next(c for c in status()["conditions"] if c["type"] == "MembersUnmatched")
+    assert unmatched["status"] == "True"
+
+
 def test_owned_object_deleted_by_hand_is_put_back(world: World) -> None:
     """Reconcile compares against the owned objects as last listed; the periodic relist
     (``relist_interval``, 3 s here) finds one deleted behind chassisd's back and restores it."""

@@ -176,6 +176,9 @@ def test_leader_change_mid_action_never_resends(world: World) -> None:
     before = sends(world)
     names = create_offs(world, "handover", ["c1n3"])
     assert wait_until(lambda: phases(world, names)[names[0]] == "Running", timeout=20)
+    # The leader gives up while its command is on the device (4 s of latency there), not
+    # between the Running mark and the send: there it would rightly send nothing at all.
+    assert wait_until(lambda: sends(world) - before == 1, timeout=10)
     stops[leader].set()
     assert wait_until(lambda: electors[1 - leader].is_leader, timeout=15)
     assert wait_until(lambda: all_finished(world, names), timeout=30), phases(world, names)
