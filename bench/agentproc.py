@@ -1,10 +1,11 @@
 """``chassisd run`` as a subprocess, and what it exports on ``/metrics``.
 
 Owns starting the agent exactly as an operator would (cluster mode, ``--kubeconfig``,
-``--namespace``, ``--no-leader-election``, ``--workers``, health on an ephemeral port), keeping
-its log in a file (counting failed polls), reading ``/metrics`` into a ``MetricsSnapshot``, and
-stopping it with SIGTERM. With ``profile`` it runs the agent under ``bench.agent_profiled``
-instead, which adds cProfile or tracemalloc.
+``--namespace``, ``--no-leader-election`` or a Lease in the bench namespace, ``--workers``,
+health on an ephemeral port), keeping its log in a file (counting failed polls), reading
+``/metrics`` into a ``MetricsSnapshot`` (and whether it leads), and stopping it with SIGTERM
+(or SIGKILL, to model a replica that dies). With ``profile`` it runs the agent under
+``bench.agent_profiled`` instead, which adds cProfile or tracemalloc.
 
 Must not: import the agent or reach into it; everything is measured from outside.
 """
@@ -89,6 +90,8 @@ class AgentProcess:
         workers: int,
         log_path: Path,
         profile: tuple[Path, str] | None = None,
+        identity: str = "bench",
+        leader_election: bool = False,
     ) -> None:
         args = [
             "run",
@@ -98,12 +101,13 @@ class AgentProcess:
             namespace,
             "--health-address",
             "127.0.0.1:0",
-            "--no-leader-election",
             "--workers",
             str(workers),
             "--identity",
-            "bench",
+            identity,
         ]
+        # With leader election the Lease lives in the bench namespace, with the default timings.
+        args += ["--lease-namespace", namespace] if leader_election else ["--no-leader-election"]
         if profile is not None:
             directory, mode = profile
             self._argv = [sys.executable, "-m", "bench.agent_profiled", str(directory), mode, *args]
@@ -163,6 +167,19 @@ class AgentProcess:
         response = self._http.get("/metrics")
         response.raise_for_status()
         return parse_metrics(response.text)
+
+    def leading(self) -> bool:
+        """Whether ``/metrics`` says this replica leads (``chassisd_leader 1``)."""
+        assert self._http is not None
+        response = self._http.get("/metrics")
+        response.raise_for_status()
+        return bool(re.search(r"^chassisd_leader 1(\.0)?$", response.text, re.MULTILINE))
+
+    def kill(self) -> None:
+        """SIGKILL: the process dies at once, releasing nothing (its Lease stays held)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
 
     def alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
