@@ -1,12 +1,13 @@
-"""The baseline: inventory the connection-per-command way, as MAAS's Moonshot driver does.
+"""The first baseline, "MACs node by node": inventory the connection-per-command way.
 
-Owns a deliberately plain client modelled on canonical/maas ``drivers/power/mscm.py``
+Owns a deliberately plain client in the style of canonical/maas ``drivers/power/mscm.py``
 (moonshot-cli.md §5): every command on a fresh paramiko ``SSHClient`` (connect, log in,
 ``exec_command``, read to EOF, close), ``show node list`` first, then ``show node macaddr cXnY``
-for every node it lists, one by one. That is N + 1 logins for a chassis of N nodes (MAAS's
-enlistment makes 3N + 2: it also sets the boot device and reads the product name per node, so
-the baseline is the kinder of the two). Chassis are polled on a thread pool of the same size as
-the agent's ``--workers``.
+for every node it lists, one by one. That is N + 1 logins for a chassis of N nodes: the least a
+client that asks per node can do. (MAAS's own enlistment makes 3N + 2; ``bench.maas`` models
+that one.) Also owns what both baselines share: that one-command SSH client, the known_hosts
+reader, and the sweep over chassis on a thread pool of the same size as the agent's
+``--workers``.
 
 Two deliberate differences from MAAS, neither of which makes the baseline slower: host keys are
 checked against the fleet's known_hosts (parsed once, up front) instead of ``AutoAddPolicy``, and
@@ -25,6 +26,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -48,7 +50,7 @@ class ChassisResult:
     error: str = ""
 
 
-def _host_keys(text: str) -> dict[str, paramiko.PKey]:
+def host_keys(text: str) -> dict[str, paramiko.PKey]:
     """known_hosts text → host pattern → key (one key per host in the bench fleet)."""
     keys: dict[str, paramiko.PKey] = {}
     for line in text.splitlines():
@@ -106,13 +108,16 @@ def poll_chassis(
     return ChassisResult(chassis["name"], nodes, macs, time.monotonic() - started)
 
 
-def sweep(request: dict[str, Any]) -> dict[str, Any]:
-    """Poll every chassis of the request once, ``workers`` at a time."""
-    keys = _host_keys(request["known_hosts"])
+PollChassis = Callable[[dict[str, Any], dict[str, Any], paramiko.PKey], ChassisResult]
+
+
+def sweep(request: dict[str, Any], poll: PollChassis = poll_chassis) -> dict[str, Any]:
+    """Poll every chassis of the request once with ``poll``, ``workers`` at a time."""
+    keys = host_keys(request["known_hosts"])
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=request["workers"]) as pool:
         futures = [
-            pool.submit(poll_chassis, request, c, keys[f"[{request['host']}]:{c['port']}"])
+            pool.submit(poll, request, c, keys[f"[{request['host']}]:{c['port']}"])
             for c in request["chassis"]
         ]
         results = [f.result() for f in futures]

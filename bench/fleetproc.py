@@ -40,6 +40,7 @@ class FleetSpec:
     latency_macaddr_all: float
     latency_macaddr_node: float
     power_delay: float
+    force_off_delay: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,8 @@ class Counters:
     macaddr_all: int
     macaddr_node: int
     active: int  # connections open right now
+    pxe_boots: int  # power-ons that consumed a pending ``set node bootonce pxe``
+    by_kind: dict[str, int]  # commands per ``CommandKind`` value (kinds never sent are absent)
 
 
 class FleetProcess:
@@ -169,7 +172,9 @@ def _serve(conn: Connection, spec: FleetSpec) -> None:
         fill=spec.fill,
         nics=2,
         multi_node=spec.multi_node,
-        timing=Timing(latency=latency, power_delay=spec.power_delay),
+        timing=Timing(
+            latency=latency, power_delay=spec.power_delay, force_off_delay=spec.force_off_delay
+        ),
     )
     with fleet.running() as handles:
         chassis = []
@@ -222,7 +227,7 @@ def _serve(conn: Connection, spec: FleetSpec) -> None:
             conn.send(("ok", value))
 
 
-def _counters(stats: Stats) -> tuple[int, ...]:
+def _counters(stats: Stats) -> tuple[int | dict[str, int], ...]:
     return (
         stats.logins,
         stats.failed_logins,
@@ -231,4 +236,6 @@ def _counters(stats: Stats) -> tuple[int, ...]:
         stats.count(CommandKind.NODE_MACADDR_ALL),
         stats.count(CommandKind.NODE_MACADDR),
         stats.active_connections,
+        stats.pxe_boots,
+        {kind.value: n for kind, n in stats.commands_by_kind.items() if n},
     )

@@ -1,15 +1,18 @@
-"""The benchmark's results: the figures, the ratios to the baseline, the targets, the table.
+"""The benchmark's results: the figures, the ratios to the baselines, the targets, the table.
 
-Owns the result shapes (``ChassisdFigures``, ``BaselineFigures``, ``BenchResult``), what is
-compared with what (each comparable figure as chassisd / baseline), the issue's targets and
-whether each was met, the printed table and the JSON document. Does no measuring.
+Owns the result shapes (``ChassisdFigures``, ``BaselineFigures`` for each of the two baselines,
+"MACs node by node" and "MAAS enlistment", ``PowerComparison`` for the power-on of a running
+node, ``BenchResult``), what is compared with what (each comparable figure as chassisd /
+baseline), the issue's targets and whether each was met, the printed tables and the JSON
+document. Does no measuring.
 """
 
 from __future__ import annotations
 
 import json
 import statistics
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +96,34 @@ class BaselineFigures:
     macs_expected: int
     failed_chassis: int
     errors: list[str]  # the first few, one per failed chassis
+    commands_by_kind: dict[str, int]  # every command of the sweep, by the simulator's kind
+
+
+@dataclass(frozen=True)
+class PowerPathFigures:
+    """One way of powering on a running node, one entry per sample (seconds; counts per sample
+    from the simulator's counters of the sample's chassis, the agent's polls left out)."""
+
+    path: str
+    seconds: list[float | None]  # None: not finished within the wait
+    logins: list[int]
+    commands: list[int]
+    commands_by_kind: dict[str, int]  # summed over the samples
+    pxe_boots: int  # power-ons that consumed a one-time PXE boot: did the node really reboot?
+    outcomes: list[str]  # PowerAction phases, or MAAS's final state / error
+
+
+@dataclass(frozen=True)
+class PowerComparison:
+    """Power-on of a node that is running, chassisd's way and MAAS's way, on the same nodes."""
+
+    nodes: list[str]  # chassis/node per sample
+    power_delay_s: float
+    force_off_delay_s: float
+    chassisd_on: PowerPathFigures  # PowerAction ``on`` (the node is on already)
+    chassisd_pxe_cycle: PowerPathFigures  # PowerAction ``pxe-once`` then ``cycle``
+    maas_on: PowerPathFigures | None  # None with --no-baseline
+    maas_attempts: list[int]  # MAAS's power_on attempts per sample (its retry loop)
 
 
 @dataclass(frozen=True)
@@ -112,6 +143,9 @@ class BenchResult:
     baseline: BaselineFigures | None
     ratios: dict[str, float] = field(default_factory=dict)
     targets: list[Target] = field(default_factory=list)
+    baseline_maas: BaselineFigures | None = None
+    ratios_maas: dict[str, float] = field(default_factory=dict)
+    power_running: PowerComparison | None = None
 
 
 def _ratio(ours: float, theirs: float) -> float:
@@ -200,13 +234,10 @@ def targets(c: ChassisdFigures, chassis: int) -> list[Target]:
 
 def finish(result: BenchResult) -> BenchResult:
     """The result with its ratios and targets filled in."""
-    return BenchResult(
-        settings=result.settings,
-        environment=result.environment,
-        fleet=result.fleet,
-        chassisd=result.chassisd,
-        baseline=result.baseline,
+    return replace(
+        result,
         ratios=ratios(result.chassisd, result.baseline),
+        ratios_maas=ratios(result.chassisd, result.baseline_maas),
         targets=targets(result.chassisd, int(result.fleet["chassis"])),
     )
 
@@ -220,6 +251,9 @@ def to_json(result: BenchResult) -> dict[str, Any]:
         "chassisd": asdict(result.chassisd),
         "baseline": asdict(result.baseline) if result.baseline else None,
         "ratios": result.ratios,
+        "baseline_maas": asdict(result.baseline_maas) if result.baseline_maas else None,
+        "ratios_maas": result.ratios_maas,
+        "power_running": asdict(result.power_running) if result.power_running else None,
         "targets": [asdict(t) for t in result.targets],
     }
 
@@ -257,134 +291,187 @@ def render(result: BenchResult) -> str:
         f"{env['load_end'][0]:.2f} at end; simulator CPU {fleet['sim_cpu_s']:.0f} s",
         "",
     ]
-    base = b.sweep_s_fleet if b else None
+    m, rm = result.baseline_maas, result.ratios_maas
     new = [v for v in c.new_node_latency_s if v is not None]
     power = [v for v in c.power_overhead_s if v is not None]
     unmeasured = (len(c.new_node_latency_s) - len(new), len(c.power_overhead_s) - len(power))
-    base_label = "—" if b is None else _f(base or 0, 1) + (" (extrap.)" if b.extrapolated else "")
-    rows: list[tuple[str, str, str, str]] = [
-        ("figure", "chassisd", "baseline", "chassisd/baseline"),
-        (
+
+    def sweep_cell(x: BaselineFigures) -> str:
+        return _f(x.sweep_s_fleet, 1) + (" (extrap.)" if x.extrapolated else "")
+
+    def compared(
+        label: str, ours: str, cell: Callable[[BaselineFigures], str], key: str
+    ) -> tuple[str, ...]:
+        """A figure against both baselines: value and chassisd/baseline for each."""
+        cells = [label, ours]
+        for figures, ratio in ((b, r), (m, rm)):
+            shown = _f(ratio.get(key, nan), 3) if key else ""
+            cells += [cell(figures), shown] if figures else ["—", ""]
+        return tuple(cells)
+
+    def alone(label: str, ours: str, theirs: str = "—") -> tuple[str, ...]:
+        return (label, ours, theirs, "", theirs, "")
+
+    rows: list[tuple[str, ...]] = [
+        ("figure", "chassisd", "MACs by node", "chassisd/it", "MAAS enlist", "chassisd/it"),
+        compared(
             "first full sweep, s (spawn → all polled)",
             _f(c.first_sweep_s, 1),
-            base_label,
-            _f(r.get("first_sweep_s", nan), 3),
+            sweep_cell,
+            "first_sweep_s",
         ),
-        (
+        compared(
             f"steady sweep, s (round {c.steady_round})",
             _f(c.steady_sweep_s, 1),
-            base_label,
-            _f(r.get("steady_sweep_s", nan), 3),
+            sweep_cell,
+            "steady_sweep_s",
         ),
-        (
+        compared(
             "  first sweep, polling only (first login → last)",
             _f(c.first_sweep_polling_s, 1),
-            _f(b.polling_s, 1) if b else "—",
+            lambda x: _f(x.polling_s, 1),
             "",
         ),
-        ("all reservations written, s (spawn →)", _f(c.all_reserved_s, 1), "—", ""),
-        (
+        alone("all reservations written, s (spawn →)", _f(c.all_reserved_s, 1)),
+        compared(
             "SSH logins / chassis / sweep (first; steady)",
             f"{_f(c.logins_per_chassis_sweep_first)}; {_f(c.logins_per_chassis_sweep_steady)}",
-            _f(b.logins_per_chassis_sweep) if b else "—",
-            _f(r.get("logins_per_chassis_sweep", nan), 3),
+            lambda x: _f(x.logins_per_chassis_sweep),
+            "logins_per_chassis_sweep",
         ),
-        (
+        compared(
             "CLI commands / chassis / sweep (first; steady)",
             f"{_f(c.commands_per_chassis_sweep_first)}; {_f(c.commands_per_chassis_sweep_steady)}",
-            _f(b.commands_per_chassis_sweep) if b else "—",
-            _f(r.get("commands_per_chassis_sweep", nan), 3),
+            lambda x: _f(x.commands_per_chassis_sweep),
+            "commands_per_chassis_sweep",
         ),
-        (
+        compared(
             "mean time per chassis poll, s (steady)",
             _f(c.poll_mean_s_steady),
-            _f(b.poll_mean_s) if b else "—",
-            _f(r.get("poll_mean_s", nan), 3),
+            lambda x: _f(x.poll_mean_s),
+            "poll_mean_s",
         ),
-        (
+        compared(
             "agent CPU s / chassis poll, first sweep",
             _f(c.cpu_s_per_poll_first, 4),
-            _f(b.cpu_s_per_poll, 4) if b else "—",
-            _f(r.get("cpu_s_per_poll_first", nan), 3),
+            lambda x: _f(x.cpu_s_per_poll, 4),
+            "cpu_s_per_poll_first",
         ),
-        (
+        compared(
             "agent CPU s / chassis poll, steady sweep",
             _f(c.cpu_s_per_poll_steady, 4),
-            _f(b.cpu_s_per_poll, 4) if b else "—",
-            _f(r.get("cpu_s_per_poll_steady", nan), 3),
+            lambda x: _f(x.cpu_s_per_poll, 4),
+            "cpu_s_per_poll_steady",
         ),
-        (
+        compared(
             "peak RSS, MiB (VmHWM)",
             _f(c.peak_rss_mb, 1),
-            _f(b.peak_rss_mb, 1) if b else "—",
-            _f(r.get("peak_rss_mb", nan), 3),
+            lambda x: _f(x.peak_rss_mb, 1),
+            "peak_rss_mb",
         ),
-        (
+        alone(
             "API writes, first sweep (metrics; watch)",
             f"{c.api_writes_first}; {c.api_changes_first}",
             "— (writes nothing)",
-            "",
         ),
-        (
+        alone(
             "API writes, steady sweep (metrics; watch; heartbeats)",
             f"{c.api_writes_steady}; {c.api_changes_steady}; {c.api_heartbeats_steady}",
             "— (writes nothing)",
-            "",
         ),
-        (
+        alone(
             "new node → DhcpHosts, s (worst; median)",
             f"{_f(max(new, default=nan), 1)}; {_f(statistics.median(new) if new else nan, 1)}",
-            "—",
-            "",
         ),
-        (
+        alone(
             "PowerAction beyond BMC time, s (mean; worst)",
             f"{_f(statistics.mean(power) if power else nan)}; {_f(max(power, default=nan))}",
-            "—",
-            "",
         ),
-        (
+        alone(
             "SSH connections at once in sweeps (agent; fleet; 1 chassis)",
             f"{c.max_agent_connections}; {c.max_sessions}; {c.max_sessions_per_chassis}",
-            "—",
-            "",
         ),
-        (
+        alone(
             "  the same while PowerActions run",
             f"{c.max_agent_connections_latency_phase}; {c.max_sessions_latency_phase}; "
             f"{c.max_sessions_per_chassis_latency_phase}",
-            "—",
-            "",
         ),
-        (
+        alone(
             "gap between a chassis's polls, s (min; max)",
             f"{_f(c.poll_gap_min_s, 1)}; {_f(c.poll_gap_max_s, 1)}",
-            "—",
-            "",
         ),
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    for index, row in enumerate(rows):
-        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
-        if index == 0:
-            lines.append("  ".join("-" * w for w in widths))
+    lines += _table(rows)
     lines.append("")
     lines.append(f"writes, first sweep: {_kinds(c.api_writes_first_by_kind)}")
     lines.append(f"writes, steady sweep: {_kinds(c.api_writes_steady_by_kind)}")
-    if b is not None:
-        lines.append(
-            f"baseline: {b.chassis} chassis, {b.nodes_found:,}/{b.nodes_expected:,} nodes and "
-            f"{b.macs_found:,}/{b.macs_expected:,} MACs found, {b.failed_chassis} chassis failed"
-            + (f" (first: {b.errors[0]})" if b.errors else "")
-        )
+    for label, figures in (("MACs node by node", b), ("MAAS enlistment", m)):
+        if figures is not None:
+            lines.append(
+                f"baseline {label}: {figures.chassis} chassis, {figures.nodes_found:,}/"
+                f"{figures.nodes_expected:,} nodes and {figures.macs_found:,}/"
+                f"{figures.macs_expected:,} MACs found, {figures.failed_chassis} chassis failed"
+                + (f" (first: {figures.errors[0]})" if figures.errors else "")
+                + f"; commands: {_kinds(figures.commands_by_kind)}"
+            )
     lines.append(f"chassisd: {c.failed_polls} failed polls; power phases {c.power_phases}")
     if any(unmeasured):
         lines.append(
             f"not finished within the wait: {unmeasured[0]} new-node samples, "
             f"{unmeasured[1]} PowerActions (left out of the figures above)"
         )
+    if result.power_running is not None:
+        lines.append("")
+        lines += _power_table(result.power_running)
     lines.append("")
     lines.append("targets:")
     for t in result.targets:
         lines.append(f"  [{'met' if t.met else 'MISSED'}] {t.name}: {t.measured} (want {t.wanted})")
     return "\n".join(lines)
+
+
+def _table(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows as aligned columns, a dashed line under the first."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for index, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+        if index == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return lines
+
+
+def _mean(values: list[float | None] | list[int]) -> float:
+    known = [float(v) for v in values if v is not None]
+    return statistics.mean(known) if known else nan
+
+
+def _power_table(p: PowerComparison) -> list[str]:
+    """The power-on of a running node, one row per way of doing it (means over the samples)."""
+    rows: list[tuple[str, ...]] = [
+        ("power-on of a running node", "s (mean; worst)", "logins", "commands", "PXE boots"),
+    ]
+    for path in (p.chassisd_on, p.chassisd_pxe_cycle, p.maas_on):
+        if path is None:
+            continue
+        done = [v for v in path.seconds if v is not None]
+        rows.append(
+            (
+                path.path,
+                f"{_f(_mean(path.seconds))}; {_f(max(done, default=nan))}",
+                _f(_mean(path.logins), 1),
+                _f(_mean(path.commands), 1),
+                f"{path.pxe_boots}/{len(path.seconds)}",
+            )
+        )
+    lines = [
+        f"power-on of a running node: {len(p.nodes)} samples ({', '.join(p.nodes)}); power "
+        f"delay {p.power_delay_s:g} s, hard off {p.force_off_delay_s:g} s",
+        *_table(rows),
+    ]
+    for path in (p.chassisd_on, p.chassisd_pxe_cycle, p.maas_on):
+        if path is not None:
+            lines.append(f"  {path.path}: {_kinds(path.commands_by_kind)}; {path.outcomes}")
+    if p.maas_attempts:
+        lines.append(f"  MAAS power_on attempts per sample: {p.maas_attempts}")
+    return lines

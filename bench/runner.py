@@ -15,7 +15,10 @@ Owns the sequence of one run and the definition of every figure:
    while PowerActions ``on`` for nodes switched off out of band run one by one (timed to a
    final phase, minus the simulated power delay); a sample not done within the phase timeout
    is recorded as missing, not as a failed run. Then the agent's peak RSS; then it is stopped.
-5. **Baseline** on the same fleet (counters reset, inserted cartridges removed), one sweep.
+   Then a running node is powered on through the agent (``bench.powercompare``).
+5. **Baselines** on the same fleet (counters reset, inserted cartridges removed), one sweep
+   each: "MACs node by node" (``bench.baseline``), then MAAS's enlistment (``bench.maas``),
+   then MAAS's power-on of the same running nodes.
 
 Must not: pass anything to the agent but its command line and the Kubernetes objects.
 """
@@ -37,15 +40,24 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import kubernetes.client as k8s
 
-from bench import farm
+from bench import farm, powercompare
 from bench.agentproc import AgentProcess
 from bench.apiwatch import ApiRecorder
 from bench.fleetproc import ChassisInfo, Counters, FleetInfo, FleetProcess, FleetSpec
 from bench.procstat import cpu_seconds, loadavg, peak_rss_mb, rss_mb
-from bench.report import BaselineFigures, BenchResult, ChassisdFigures, finish, render, write_json
+from bench.report import (
+    BaselineFigures,
+    BenchResult,
+    ChassisdFigures,
+    PowerComparison,
+    finish,
+    render,
+    write_json,
+)
 from bench.settings import RESULTS_DIR, BenchSettings, parse_settings
 from bench.sweeps import SweepSampler
 from chassisd.kube.gateway import KubeGateway
@@ -81,6 +93,7 @@ class _Run:
         self.sampler = SweepSampler(fleet, settings.chassis)
         self.agent: AgentProcess | None = None
         self.inserted: list[tuple[int, int]] = []  # (chassis index, slot) of new cartridges
+        self.chassisd_power: powercompare.ChassisdPower | None = None
 
     def wait(
         self, what: str, done: Callable[[], bool], timeout: float, status: Callable[[], str]
@@ -210,6 +223,9 @@ def _measure_chassisd(run: _Run) -> ChassisdFigures:
     # -- latencies -----------------------------------------------------------------------------
     latencies = _new_node_latencies(run)
     power_elapsed, power_phases = _power_actions(run)
+    if s.running_power_samples:
+        run.progress(f"power-on of {s.running_power_samples} running nodes through the agent")
+        run.chassisd_power = powercompare.measure_chassisd(run, KubeGateway(run.api))
     latency = latencies()
     sampler.sample()
     sessions_c = sampler.take_peaks()
@@ -355,28 +371,36 @@ def _power_actions(run: _Run) -> tuple[list[float | None], list[str]]:
     return elapsed, phases
 
 
-def _measure_baseline(run: _Run) -> BaselineFigures:
-    s, info, fleet = run.settings, run.info, run.fleet
-    for index, slot in run.inserted:
-        fleet.remove_cartridge(index, slot)
-    fleet.reset_counters()
-    targets = info.chassis[: s.baseline_count]
-    request = {
+def _baseline_request(run: _Run) -> dict[str, Any]:
+    """What a baseline process is told: the fleet's address, credentials and the chassis."""
+    info, s = run.info, run.settings
+    return {
         "host": info.host,
         "username": "admin",
         "password": "password",
         "known_hosts": info.known_hosts,
         "timeout": BASELINE_COMMAND_TIMEOUT,
         "workers": s.workers,
-        "chassis": [{"name": c.name, "port": c.port} for c in targets],
+        "chassis": [{"name": c.name, "port": c.port} for c in info.chassis[: s.baseline_count]],
     }
-    run.progress(f"baseline: {len(targets)} chassis, {s.workers} at a time")
+
+
+def _measure_baseline(run: _Run, label: str, command: Sequence[str]) -> BaselineFigures:
+    """One sweep of a baseline process (``command`` + the request file) over the first chassis."""
+    s, info, fleet = run.settings, run.info, run.fleet
+    for index, slot in run.inserted:
+        fleet.remove_cartridge(index, slot)
+    run.inserted = []
+    fleet.reset_counters()
+    targets = info.chassis[: s.baseline_count]
+    request = _baseline_request(run)
+    run.progress(f"baseline {label}: {len(targets)} chassis, {s.workers} at a time")
     with tempfile.TemporaryDirectory(prefix="chassisd-bench-") as tmp:
         path = Path(tmp) / "request.json"
         path.write_text(json.dumps(request))
         started = time.monotonic()
         done = subprocess.run(
-            [sys.executable, "-m", "bench.baseline", str(path)],
+            [sys.executable, "-m", *command, str(path)],
             capture_output=True,
             text=True,
             timeout=s.timeout * 4,
@@ -384,10 +408,13 @@ def _measure_baseline(run: _Run) -> BaselineFigures:
         )
         wall = time.monotonic() - started
     if done.returncode != 0:
-        raise RuntimeError(f"baseline failed ({done.returncode}): {done.stderr[-2000:]}")
+        raise RuntimeError(f"baseline {label} failed ({done.returncode}): {done.stderr[-2000:]}")
     result = json.loads(done.stdout)
     counters = fleet.counters()[: len(targets)]
     logins, commands = per_sweep(None, counters)
+    by_kind: Counter[str] = Counter()
+    for c in counters:
+        by_kind.update(c.by_kind)
     per_chassis = result["chassis"]
     count = len(targets)
     sweep_fleet = wall * s.chassis / count
@@ -409,7 +436,19 @@ def _measure_baseline(run: _Run) -> BaselineFigures:
         macs_expected=sum(len(m) for c in targets for _, m in c.nodes),
         failed_chassis=sum(1 for c in per_chassis if c["error"]),
         errors=[f"{c['name']}: {c['error']}" for c in per_chassis if c["error"]][:5],
+        commands_by_kind=dict(sorted(by_kind.items())),
     )
+
+
+def _power_running(run: _Run) -> PowerComparison | None:
+    """chassisd's half (measured with the agent) beside MAAS's (measured now, agent gone)."""
+    if run.chassisd_power is None:
+        return None
+    maas = None
+    if run.settings.baseline:
+        run.progress(f"MAAS power-on of {len(run.chassisd_power.samples)} running nodes")
+        maas = powercompare.measure_maas(run, run.chassisd_power.samples, _baseline_request(run))
+    return powercompare.comparison(run, run.chassisd_power, maas)
 
 
 @contextmanager
@@ -441,6 +480,7 @@ def run_bench(
         latency_macaddr_all=settings.latency_macaddr_all,
         latency_macaddr_node=settings.latency_macaddr_node,
         power_delay=settings.power_delay,
+        force_off_delay=settings.force_off_delay,
     )
     with ExitStack() as stack:
         fleet = FleetProcess(spec)
@@ -482,7 +522,11 @@ def run_bench(
         run.sampler.agent_pid = run.agent.pid
         chassisd = _measure_chassisd(run)
         run.sampler.stop()
-        baseline = _measure_baseline(run) if settings.baseline else None
+        baseline = baseline_maas = None
+        if settings.baseline:
+            baseline = _measure_baseline(run, "MACs node by node", ["bench.baseline"])
+            baseline_maas = _measure_baseline(run, "MAAS enlistment", ["bench.maas", "enlist"])
+        power_running = _power_running(run)
         sim_cpu = cpu_seconds(fleet.pid)
     settings_doc = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(settings).items()}
     return finish(
@@ -503,6 +547,8 @@ def run_bench(
             },
             chassisd=chassisd,
             baseline=baseline,
+            baseline_maas=baseline_maas,
+            power_running=power_running,
         )
     )
 

@@ -40,6 +40,12 @@ class BenchSettings:
     list's, so the same 300 ms. A guess; the baseline's figures scale with it."""
     power_delay: float = 5.0
     """Simulated time from ``set node power on`` to the node reporting On (the BMC time)."""
+    force_off_delay: float = 0.0
+    """Simulated time from ``set node power off force`` (a hard power cut) to Off. The real time
+    is UNKNOWN; 0 lets MAAS's power-on, which sends ``on`` right after ``off force`` without
+    waiting, reboot the node as it means to (with a longer delay the simulator drops the pending
+    off when the ``on`` arrives, and the node never reboots: the power table shows that as 0 PXE
+    boots)."""
     workers: int = DEFAULT_POLL_WORKERS
     """``chassisd run --workers`` (its default): chassis polled at once; the baseline gets the
     same bound."""
@@ -53,12 +59,18 @@ class BenchSettings:
     """Cartridges inserted (one per chassis, at once) to time new node → reservation."""
     power_samples: int = 3
     """PowerActions (``on`` of a node switched off out of band) timed end to end, one by one."""
+    running_power_samples: int = 2
+    """Running nodes powered on both ways, one by one: chassisd's PowerActions (``on``; then
+    ``pxe-once`` and ``cycle``, what MAAS's ``on`` does) and MAAS's power driver (after the
+    agent stopped, with the baselines). Each costs about 3 x ``power_delay`` plus MAAS's
+    waits."""
     settle: float = 5.0
     """Quiet seconds that end a sweep's write window: the agent reconciles every 2 s."""
     baseline: bool = True
     baseline_chassis: int = 50
-    """Chassis the baseline polls (the first N; 0: the whole fleet). It needs N + 1 logins and
-    about 20 s per chassis, so the whole default fleet would take it ~5 minutes; 50 keep
+    """Chassis each baseline polls (the first N; 0: the whole fleet). MACs node by node needs
+    N + 1 logins and about 20 s per chassis, so the whole default fleet would take it ~5 minutes
+    (MAAS's enlistment, 3N + 2 logins, longer); 50 keep
     ``make bench`` short. Every per-chassis figure is measured exactly; the sweep time is
     scaled to the fleet (it is latency-bound at a fixed concurrency, so it grows linearly) and
     labelled as extrapolated."""
@@ -81,6 +93,7 @@ class BenchSettings:
             (self.chassis_per_pool >= 1, "--chassis-per-pool must be at least 1"),
             (self.settle >= 2.5, "--settle must exceed the agent's 2 s reconcile interval"),
             (self.baseline_chassis >= 0, "--baseline-chassis must be >= 0"),
+            (self.running_power_samples >= 0, "--running-power-samples must be >= 0"),
             (
                 self.profile_agent is None or self.profile_memory is None,
                 "--profile-agent and --profile-memory are separate runs",
@@ -91,6 +104,7 @@ class BenchSettings:
             self.latency_macaddr_all,
             self.latency_macaddr_node,
             self.power_delay,
+            self.force_off_delay,
         )
         checks.append((all(math.isfinite(v) and v >= 0 for v in latencies), "latencies >= 0"))
         for ok, message in checks:
@@ -109,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench",
         description="chassisd fleet benchmark: simulated Moonshot fleet, real control plane, "
-        "one `chassisd run`, and the connection-per-command baseline on the same fleet.",
+        "one `chassisd run`, and two connection-per-command baselines (MACs node by node; MAAS's "
+        "enlistment and power-on) on the same fleet.",
     )
     p.add_argument("--chassis", type=int, default=d.chassis, help="fleet size")
     p.add_argument("--slots", type=int, default=d.slots, help="slots per chassis")
@@ -122,14 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--latency-macaddr-node", type=float, default=d.latency_macaddr_node, metavar="S"
     )
     p.add_argument("--power-delay", type=float, default=d.power_delay, metavar="S")
+    p.add_argument("--force-off-delay", type=float, default=d.force_off_delay, metavar="S")
     p.add_argument("--workers", type=int, default=d.workers, help="agent (and baseline) bound")
     p.add_argument("--poll-interval", type=int, default=d.poll_interval, metavar="S")
     p.add_argument("--catch-all-slots", type=int, default=d.catch_all_slots)
     p.add_argument("--chassis-per-pool", type=int, default=d.chassis_per_pool)
     p.add_argument("--new-node-samples", type=int, default=d.new_node_samples)
     p.add_argument("--power-samples", type=int, default=d.power_samples)
+    p.add_argument("--running-power-samples", type=int, default=d.running_power_samples)
     p.add_argument("--settle", type=float, default=d.settle, metavar="S")
-    p.add_argument("--no-baseline", action="store_true", help="skip the baseline")
+    p.add_argument("--no-baseline", action="store_true", help="skip both baselines")
     p.add_argument(
         "--baseline-chassis",
         type=int,
@@ -159,12 +176,14 @@ def parse_settings(argv: Sequence[str] | None = None) -> BenchSettings:
             latency_macaddr_all=args.latency_macaddr_all,
             latency_macaddr_node=args.latency_macaddr_node,
             power_delay=args.power_delay,
+            force_off_delay=args.force_off_delay,
             workers=args.workers,
             poll_interval=args.poll_interval,
             catch_all_slots=args.catch_all_slots,
             chassis_per_pool=args.chassis_per_pool,
             new_node_samples=args.new_node_samples,
             power_samples=args.power_samples,
+            running_power_samples=args.running_power_samples,
             settle=args.settle,
             baseline=not args.no_baseline,
             baseline_chassis=args.baseline_chassis,

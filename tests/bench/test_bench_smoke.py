@@ -52,6 +52,7 @@ def test_bench_reports_every_figure_for_a_tiny_fleet(
         settle=3.0,
         new_node_samples=2,
         power_samples=1,
+        running_power_samples=1,
         timeout=60.0,
         json_path=tmp_path / "bench.json",
     )
@@ -79,5 +80,28 @@ def test_bench_reports_every_figure_for_a_tiny_fleet(
     assert baseline["macs_found"] == baseline["macs_expected"] == doc["fleet"]["macs"]
     nodes_per_chassis = doc["fleet"]["nodes"] / doc["fleet"]["chassis"]
     assert baseline["logins_per_chassis_sweep"] == pytest.approx(nodes_per_chassis + 1)
+    maas = doc["baseline_maas"]
+    assert set(maas) == {f.name for f in fields(BaselineFigures)}
+    assert set(doc["ratios_maas"]) == RATIOS
+    assert maas["nodes_found"] == doc["fleet"]["nodes"]
+    assert maas["macs_found"] == doc["fleet"]["macs"]
+    assert maas["logins_per_chassis_sweep"] == pytest.approx(3 * nodes_per_chassis + 2)
+    chassis, nodes = doc["fleet"]["chassis"], doc["fleet"]["nodes"]
+    assert maas["commands_by_kind"] == {
+        "firmware": chassis,
+        "node_boot": nodes,
+        "node_info": nodes,
+        "node_list": chassis,
+        "node_macaddr": nodes,
+    }
+    power = doc["power_running"]
+    assert power["chassisd_on"]["outcomes"] == ["Succeeded"]
+    assert power["chassisd_pxe_cycle"]["outcomes"] == ["Succeeded+Succeeded"]
+    assert power["chassisd_pxe_cycle"]["pxe_boots"] == 1
+    assert power["maas_on"]["outcomes"] == ["on"]
+    assert power["maas_on"]["pxe_boots"] == 1
+    assert power["maas_on"]["logins"] == power["maas_on"]["commands"]
+    assert power["maas_on"]["commands_by_kind"]["power_off_force"] == 1
     assert {t["name"] for t in doc["targets"]} >= {"first full sweep", "agent peak RSS"}
-    assert "chassisd/baseline" in render(result)
+    table = render(result)
+    assert "MAAS enlist" in table and "power-on of a running node" in table

@@ -261,3 +261,35 @@ def test_reject_all_logins_keeps_existing_sessions(sim: SimHandle) -> None:
         assert run_exec(client, "show node power c1n1").exit_status == 0
     finally:
         client.close()
+
+
+def test_a_repeated_power_on_keeps_the_pending_due_time() -> None:
+    """A second `set node power on` while the first is pending (MAAS's power driver re-sends
+    it when its query still reads Off) does not restart the transition."""
+    now = [0.0]
+    state = ChassisState(
+        small_spec(), timing=Timing(power_delay=5), faults=Faults(), clock=lambda: now[0]
+    )
+    node = NodeId(5, 1)
+    state.set_node_power(node, False)
+    state.request_power([node], on=True)
+    now[0] += 4
+    state.request_power([node], on=True)
+    now[0] += 1
+    assert state.is_powered_on(node)
+
+
+def test_force_off_delay_applies_to_the_hard_off_alone() -> None:
+    """`force_off_delay` times `off force`; power-on keeps `power_delay`."""
+    now = [0.0]
+    timing = Timing(power_delay=5, force_off_delay=0.5)
+    state = ChassisState(small_spec(), timing=timing, faults=Faults(), clock=lambda: now[0])
+    node = NodeId(1, 1)
+    state.request_power([node], on=False)
+    now[0] += 0.5
+    assert not state.is_powered_on(node)
+    state.request_power([node], on=True)
+    now[0] += 4.9
+    assert not state.is_powered_on(node)
+    now[0] += 0.1
+    assert state.is_powered_on(node)

@@ -368,3 +368,20 @@ def test_async_native_api_serves_on_the_callers_loop() -> None:
                 return result.stdout
 
     assert asyncio.run(scenario()).endswith("  Node #4\r\n        Power State: On\r\n")
+
+
+def test_set_node_boot_sets_the_persistent_device_as_maas_enlistment_does(sim: SimHandle) -> None:
+    """`set node boot M.2 c1n1` (MAAS's CM 1.x enlistment, cli §5.1) answers one line, records
+    the device and its own counter, and touches neither power nor bootonce; an unknown device
+    is an invalid command."""
+    assert sim.boot_device("c1n1") is None
+    reply = exec_once(sim, "set node boot M.2 c1n1").output.decode()
+    assert reply == "set node boot M.2 c1n1\r\r\nc1n1 boot: M.2\r\n"
+    assert sim.boot_device("c1n1") == "M.2"
+    assert sim.is_powered_on("c1n1")
+    assert not sim.bootonce_pending("c1n1")
+    assert sim.stats.count(CommandKind.NODE_BOOT) == 1
+    exec_once(sim, "SET NODE BOOT PXE C1N1")
+    assert sim.boot_device("c1n1") == "PXE"
+    assert exec_once(sim, "set node boot floppy c1n1").output.endswith(b"Invalid command\r\n")
+    assert sim.boot_device("c1n1") == "PXE"

@@ -13,6 +13,9 @@ Decisions on UNKNOWNs [cli §2.2, §4.13]:
 * A spec naming any empty slot, absent node or slot outside 1-45 fails the whole command with
   ``CliProfile.invalid_node_text``, and changes nothing (no partial effects).
 * Extra or missing words make the line an invalid command (``CliProfile.invalid_command_text``).
+* ``set node boot <device> <nodes>`` accepts the devices clients are seen sending: ``M.2``
+  (MAAS since 2014-07) and ``hdd`` / ``pxe`` (MAAS's 2014-06 versions) [cli §4.7]; the full list
+  is UNKNOWN, so any other device is an invalid command.
 * ``all`` means every present node; a list is answered in ascending slot order without
   duplicates, as a firmware walking its slots would (the order for ``c5,1n1`` is UNKNOWN).
 """
@@ -41,6 +44,8 @@ class Command:
     """The line as received (echoed back verbatim)."""
     node_spec: str | None = None
     """The node-spec word, lower-cased, for commands that take one."""
+    device: str | None = None
+    """``set node boot``'s device, as the simulator names it (``M.2``, ``HDD``, ``PXE``)."""
 
 
 # word sequence (lower case) -> kind; the node spec, when required, is the one word after it.
@@ -58,6 +63,8 @@ _WITHOUT_NODES: dict[tuple[str, ...], CommandKind] = {
     ("show", "firmware"): CommandKind.FIRMWARE,
     ("exit",): CommandKind.EXIT,
 }
+# ``set node boot <device> <nodes>``: device word (lower case) -> the name the state keeps.
+_BOOT_DEVICES = {"m.2": "M.2", "hdd": "HDD", "pxe": "PXE"}
 
 
 def parse(line: str) -> Command:
@@ -67,6 +74,9 @@ def parse(line: str) -> Command:
         return Command(_WITHOUT_NODES[words], line)
     if words and words[0] == "help":
         return Command(CommandKind.HELP, line)
+    if len(words) == 5 and words[:3] == ("set", "node", "boot") and words[3] in _BOOT_DEVICES:
+        device = _BOOT_DEVICES[words[3]]
+        return Command(CommandKind.NODE_BOOT, line, node_spec=words[4], device=device)
     if len(words) >= 2 and words[:-1] in _WITH_NODES:
         kind = _WITH_NODES[words[:-1]]
         if kind is CommandKind.NODE_MACADDR and words[-1] == ALL:
@@ -127,4 +137,8 @@ def execute(command: Command, state: ChassisState, profile: CliProfile, faults: 
     if kind is CommandKind.BOOTONCE_PXE:
         state.set_bootonce_pxe(nodes)
         return render.bootonce_ack(nodes)
+    if kind is CommandKind.NODE_BOOT:
+        assert command.device is not None  # parse sets it for this kind
+        state.set_boot_device(nodes, command.device)
+        return render.boot_ack(nodes, command.device)
     raise AssertionError(f"unhandled command kind {kind}")  # pragma: no cover

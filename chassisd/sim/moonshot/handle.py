@@ -100,6 +100,10 @@ class SimHandle:
     def bootonce_pending(self, node: NodeId | str) -> bool:
         return self._state.bootonce_pending(_node_id(node))
 
+    def boot_device(self, node: NodeId | str) -> str | None:
+        """The persistent boot device set by ``set node boot``, or ``None`` if never set."""
+        return self._state.boot_device(_node_id(node))
+
 
 def _node_id(node: NodeId | str) -> NodeId:
     return node if isinstance(node, NodeId) else NodeId.parse(node)

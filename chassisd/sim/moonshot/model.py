@@ -75,6 +75,7 @@ class CommandKind(enum.StrEnum):
     POWER_OFF = "power_off"
     POWER_OFF_FORCE = "power_off_force"
     BOOTONCE_PXE = "bootonce_pxe"
+    NODE_BOOT = "node_boot"
     FIRMWARE = "firmware"
     HELP = "help"
     EXIT = "exit"
@@ -432,6 +433,9 @@ class Timing:
     NODE_MACADDR_ALL: 0.5}``); kinds not listed have none. Real timings are UNKNOWN [cli §3.5]."""
     power_delay: float = 0.0
     """Time from ``set node power on`` / ``off force`` to the new state being reported."""
+    force_off_delay: float | None = None
+    """Time for ``set node power off force`` (a hard power cut) alone; ``None`` = power_delay.
+    How long a real chassis takes is UNKNOWN [cli §4.5]."""
     graceful_off_delay: float | None = None
     """Time for ``set node power off`` (graceful, an OS shutdown); ``None`` = 3 x power_delay."""
     report_powering_on: bool = False
@@ -441,13 +445,19 @@ class Timing:
     def __post_init__(self) -> None:
         object.__setattr__(self, "latency", MappingProxyType(dict(self.latency)))
         values = [*self.latency.values(), self.power_delay]
-        if self.graceful_off_delay is not None:
-            values.append(self.graceful_off_delay)
+        values += [v for v in (self.graceful_off_delay, self.force_off_delay) if v is not None]
         if any(not (math.isfinite(v) and v >= 0) for v in values):
             raise ValueError("latencies and delays must be finite and >= 0 seconds")
 
     def __hash__(self) -> int:
-        return hash((tuple(self.latency.items()), self.power_delay, self.graceful_off_delay))
+        return hash(
+            (
+                tuple(self.latency.items()),
+                self.power_delay,
+                self.graceful_off_delay,
+                self.force_off_delay,
+            )
+        )
 
     def latency_for(self, kind: CommandKind) -> float:
         """Seconds to wait before answering a command of ``kind``."""
@@ -456,7 +466,7 @@ class Timing:
     def off_delay(self, *, graceful: bool) -> float:
         """Seconds until a power-off takes effect."""
         if not graceful:
-            return self.power_delay
+            return self.power_delay if self.force_off_delay is None else self.force_off_delay
         if self.graceful_off_delay is not None:
             return self.graceful_off_delay
         return 3 * self.power_delay

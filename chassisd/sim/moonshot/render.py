@@ -248,6 +248,12 @@ def bootonce_ack(nodes: Sequence[NodeId]) -> Reply:
     return Reply(lines=tuple(f"{nid} bootonce: PXE" for nid in nodes))
 
 
+def boot_ack(nodes: Sequence[NodeId], device: str) -> Reply:
+    """Reply to ``set node boot <device>``: UNKNOWN (MAAS ignores it [cli §5.1]); the simulator
+    answers like ``bootonce``, e.g. ``c1n1 boot: M.2`` (an ASSUMPTION)."""
+    return Reply(lines=tuple(f"{nid} boot: {device}" for nid in nodes))
+
+
 # -- show firmware [cli §4.9] -------------------------------------------------------------------
 
 
@@ -284,6 +290,7 @@ def help_text() -> Reply:
             "  set node power on <nodes>|all",
             "  set node power off [force] <nodes>|all",
             "  set node bootonce pxe <nodes>|all",
+            "  set node boot M.2|hdd|pxe <nodes>|all",
             "  show firmware",
             "  exit",
             "<nodes>: c1n1, C1N1, or a cartridge list such as c1,5,7n1",

@@ -94,6 +94,7 @@ class ChassisState:
         self._power: dict[NodeId, bool] = {nid: node.power_on for nid, node in spec.nodes()}
         self._pending: dict[NodeId, _Pending] = {}
         self._bootonce: set[NodeId] = set()
+        self._boot_device: dict[NodeId, str] = {}
         self._reset_counters()
         self._active_connections = 0
 
@@ -160,6 +161,7 @@ class ChassisState:
             self._power = {nid: node.power_on for nid, node in spec.nodes()}
             self._pending.clear()
             self._bootonce.clear()
+            self._boot_device.clear()
 
     def insert_cartridge(self, slot: int, cartridge: Cartridge) -> None:
         """Put ``cartridge`` into an empty ``slot`` (``ValueError`` if occupied or MACs clash)."""
@@ -179,6 +181,7 @@ class ChassisState:
                 del self._power[nid]
                 self._pending.pop(nid, None)
                 self._bootonce.discard(nid)
+                self._boot_device.pop(nid, None)
             return cartridge
 
     # -- power ---------------------------------------------------------------------------------
@@ -200,8 +203,11 @@ class ChassisState:
     def request_power(self, nodes: Iterable[NodeId], *, on: bool, graceful: bool = False) -> None:
         """A ``set node power`` command: the change lands after the configured delay.
 
-        A new request replaces a pending one; asking for the state a node already has (and no
-        transition pending) does nothing. Nodes marked ``power_unavailable`` ignore requests.
+        A new request for the other state replaces a pending one; a repeat of the pending request
+        keeps its due time (the node is already on its way; a retrying client such as MAAS's
+        power driver must not restart the transition); asking for the state a node already has
+        (and no transition pending) does nothing. Nodes marked ``power_unavailable`` ignore
+        requests.
         """
         with self._lock:
             self._settle()
@@ -210,6 +216,9 @@ class ChassisState:
             for nid in nodes:
                 node = self._spec.node(nid)
                 if node is None or node.power_unavailable:
+                    continue
+                pending = self._pending.get(nid)
+                if pending is not None and pending.target_on == on:
                     continue
                 if self._power[nid] == on:
                     self._pending.pop(nid, None)
@@ -223,6 +232,17 @@ class ChassisState:
         """Remember a one-time PXE boot; the next completed power-on consumes it."""
         with self._lock:
             self._bootonce.update(nodes)
+
+    def set_boot_device(self, nodes: Iterable[NodeId], device: str) -> None:
+        """A ``set node boot <device>``: the persistent boot device (nothing else changes)."""
+        with self._lock:
+            for nid in nodes:
+                self._boot_device[nid] = device
+
+    def boot_device(self, node_id: NodeId) -> str | None:
+        """The persistent boot device last set, or ``None`` (the factory default is UNKNOWN)."""
+        with self._lock:
+            return self._boot_device.get(node_id)
 
     def bootonce_pending(self, node_id: NodeId) -> bool:
         """Whether a ``set node bootonce pxe`` is waiting for the node's next power-on."""
