@@ -52,7 +52,8 @@ class _Segment:
     """One explicit pool, or the catch-all on one chassis: its last result and its claims."""
 
     __slots__ = ("allocations", "chassis", "conflicts", "hostnames", "hosts", "ips", "macs",
-                 "names", "order", "pool", "scan", "skipped", "watched")  # fmt: skip
+                 "names", "order", "pool", "rechecked", "refused", "scan", "skipped",
+                 "watched")  # fmt: skip
 
     def __init__(self, order: Order, pool: NodePoolSpec, chassis: str | None) -> None:
         self.order = order
@@ -68,6 +69,10 @@ class _Segment:
         self.macs: tuple[str, ...] = ()
         self.ips: tuple[str, ...] = ()
         self.watched: tuple[tuple[str, ...], ...] = ()
+        # MACs it holds that more than one of its nodes looked at (usually none).
+        self.rechecked: frozenset[str] = frozenset()
+        # Whether an address it wanted (static or remembered) was refused (taken, outside).
+        self.refused = False
         self.scan: tuple[int, int] | None = None  # the range addresses it looked at for free ones
 
     def __lt__(self, other: _Segment) -> bool:
@@ -243,11 +248,15 @@ class PoolPlanner:
         for pool in self._explicit:
             now = previous_allocations.get(pool.name, {})
             before = self._previous[pool.name]
-            if now is not before and now != before:
-                self._previous[pool.name] = now
-                self._push(self._segments[(0, pool.name)])
-            else:
-                self._previous[pool.name] = now
+            self._previous[pool.name] = now
+            if now is before or now == before:
+                continue
+            segment = self._segments[(0, pool.name)]
+            # The status caught up with the last plan: remembering exactly what it allocated
+            # changes nothing, unless an address it wanted was refused (that node would now
+            # be given a free one).
+            if segment.refused or now != dict(segment.allocations):
+                self._push(segment)
         if self._catch_all is not None:
             held = previous_allocations.get(self._catch_all.name, {})
             if bool(held) != bool(self._previous[self._catch_all.name]):
@@ -328,8 +337,15 @@ class PoolPlanner:
                 self._init[mac] = str(ref)
             else:
                 self._init.pop(mac, None)
-            if before != self._init.get(mac) and not self._building:
-                self._key_moved(("m", mac), None, self._macs.get(mac))
+            after = self._init.get(mac)
+            if before != after and not self._building:
+                owner = self._macs.get(mac)
+                # A MAC newly established for the very node that holds it changes nothing for
+                # its segment unless another of its nodes looked at that MAC too.
+                own = before is None and owner is not None and owner[1] == after
+                if own and owner is not None and mac not in owner[0].rechecked:
+                    owner = None
+                self._key_moved(("m", mac), None, owner)
 
     def _claimed_reporting(
         self, ref: str, mac: str, found: dict[str, dict[str, tuple[NamedNode, str | None]]]
@@ -448,7 +464,7 @@ class PoolPlanner:
         members, conflicts = self._members(segment)
         skipped: list[str] = []
         view = _View(self, segment)
-        hosts, allocations = _plan_hosts(
+        hosts, allocations, refused = _plan_hosts(
             pool,
             members,
             self._previous.get(pool.name, {}),
@@ -462,6 +478,7 @@ class PoolPlanner:
         segment.conflicts = tuple(conflicts)
         segment.skipped = tuple(skipped)
         segment.allocations = tuple(allocations.items())
+        segment.refused = refused
 
     def _commit(self, segment: _Segment, view: _View) -> None:
         """Put the segment's new claims in the ownership index; mark who must look again."""
@@ -524,7 +541,8 @@ class PoolPlanner:
         segment.ips = tuple(view.ips)
         held_keys = {("n", n) for n in view.names} | {("h", *target, h) for h in view.hostnames}
         held_keys |= {("m", m) for m in view.macs} | {("i", i) for i in view.ips}
-        segment.watched = tuple(view.reads - held_keys)
+        segment.watched = tuple(view.reads.keys() - held_keys)
+        segment.rechecked = frozenset(k[1] for k, n in view.reads.items() if n > 1 and k[0] == "m")
         for key in segment.watched:
             self._watch.setdefault(key, set()).add(segment)
         segment.scan = view.scan
@@ -546,14 +564,15 @@ class _View:
         self.hostnames: dict[str, NamedNode] = {}
         self.macs: dict[str, str] = {}
         self.ips: dict[str, str] = {}
-        self.reads: set[tuple[str, ...]] = set()
+        self.reads: dict[tuple[str, ...], int] = {}  # key → how many times it was looked at
         self.scan: tuple[int, int] | None = None
 
     def _before(self, held: tuple[_Segment, object] | None) -> bool:
         return held is not None and held[0] is not self._segment and held[0] < self._segment
 
     def name(self, text: str) -> NamedNode | None:
-        self.reads.add(("n", text))
+        key = ("n", text)
+        self.reads[key] = self.reads.get(key, 0) + 1
         node = self.names.get(text)
         if node is None:
             held = self._planner._names.get(text)
@@ -561,7 +580,8 @@ class _View:
         return node
 
     def hostname(self, text: str) -> NamedNode | None:
-        self.reads.add(("h", *self._target, text))
+        key = ("h", *self._target, text)
+        self.reads[key] = self.reads.get(key, 0) + 1
         node = self.hostnames.get(text)
         if node is None:
             held = self._planner._hostnames.get(self._target, {}).get(text)
@@ -569,7 +589,8 @@ class _View:
         return node
 
     def mac(self, text: str) -> str | None:
-        self.reads.add(("m", text))
+        key = ("m", text)
+        self.reads[key] = self.reads.get(key, 0) + 1
         ref = self.macs.get(text) or self._planner._init.get(text)
         if ref is None:
             held = self._planner._macs.get(text)
@@ -578,7 +599,8 @@ class _View:
 
     def ip(self, text: str, *, scanning: bool = False) -> str | None:
         if not scanning:
-            self.reads.add(("i", text))
+            key = ("i", text)
+            self.reads[key] = self.reads.get(key, 0) + 1
         ref = self.ips.get(text)
         if ref is None:
             held = self._planner._ips.get(text)
@@ -603,9 +625,10 @@ def _plan_hosts(
     conflicts: list[str],
     skipped: list[str],
     elsewhere: Mapping[str, str],
-) -> tuple[list[Host], dict[str, str]]:
+) -> tuple[list[Host], dict[str, str], bool]:
     """``chassisd.reconcile._hosts`` against a segment's view of the claims; keep the two
-    the same (the property test compares them)."""
+    the same (the property test compares them). Also says whether a wanted address was
+    refused."""
     allocations: dict[str, str] = {}
     eligible: list[tuple[NamedNode, str]] = []
     hostnames: dict[str, str] = {}
@@ -650,19 +673,24 @@ def _plan_hosts(
         usable[ref] = tuple(macs)
         eligible.append((node, ref))
     wanted: dict[str, str] = {}
+    kept: set[str] = set()  # nodes keeping a previous address, in range (checked once)
+    refused = False
     for node, ref in eligible:
         static = pool.static_ips.get(node.name) or pool.static_ips.get(ref)
         if static is not None:
             wanted[ref] = str(static)
         elif ref in previous and _in_range(pool, previous[ref]):
             wanted[ref] = previous[ref]
+            kept.add(ref)
     for ref, address in sorted(wanted.items()):
         holder = view.ip(address)
         if holder is not None:
             conflicts.append(f"{ref}: IP {address} already reserved for {holder}")
+            refused = True
             continue
-        if not _in_range(pool, address):
+        if ref not in kept and not _in_range(pool, address):
             conflicts.append(f"{ref}: IP {address} is outside the pool range")
+            refused = True
             continue
         view.ips[address] = ref
         allocations[ref] = address
@@ -692,7 +720,7 @@ def _plan_hosts(
             elif ip is None:
                 continue  # its wanted IP was in conflict (reported above)
         hosts.append(Host(ref, node.chassis, hostnames[ref], usable[ref], ip))
-    return sorted(hosts, key=lambda h: _natural(h.hostname)), allocations
+    return sorted(hosts, key=lambda h: _natural(h.hostname)), allocations, refused
 
 
 def _name_clash(

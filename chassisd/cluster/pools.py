@@ -199,6 +199,8 @@ class PoolReconciler:
             planner = self._planners.get(namespace)
         elsewhere = self._elsewhere(namespace)
         polled = self._confirmed(namespace)
+        if planner is not None and planner.config is not config and planner.config == config:
+            planner.config = config  # parsed again (a relist), and the same: plan on from it
         if planner is not None and planner.config is config:
             nodes = {c: self._memory.nodes_of((namespace, c)) for c in changed}
             try:
