@@ -31,7 +31,7 @@ MAX_NAME = 253  # a DNS subdomain, the limit for object names
 NAME_HASH = 10  # hex digits of the hash that makes an object name unambiguous
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Host:
     """One reservation: a node's MACs, its hostname and (except in a catch-all) its IP."""
 
@@ -151,7 +151,7 @@ def plan_pools(
 
 
 def _unmatched(
-    pool: NodePoolSpec, by_chassis: Mapping[str, list[NamedNode]], polled: Set[str]
+    pool: NodePoolSpec, by_chassis: Mapping[str, Sequence[NamedNode]], polled: Set[str]
 ) -> tuple[str, ...]:
     """The exact members of ``pool`` (a native id, or one node such as ``c44n1``) on a polled
     chassis that match none of its nodes."""

@@ -3,8 +3,10 @@
 Owns the thread-safe store of ``KnownNode`` values per chassis (namespace, name). The chassis
 controller loads it from a Chassis status the first time it sees one (so a restart forgets
 nothing) and replaces a chassis's nodes after each poll; the pool reconciler and the power
-controller read it; a power action records the state it read back. The rules of remembering
-are ``chassisd.memory``'s; this module only holds the result.
+controller read it; a power action records the state it read back. It also notes, per
+namespace, which chassis changed in what a plan reads (node ids, names, slots, MACs) until the
+pool reconciler takes the list, so it re-plans only those. The rules of remembering are
+``chassisd.memory``'s; this module only holds the result.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class NodeMemory:
         self._lock = threading.Lock()
         self._known: dict[Key, dict[str, KnownNode]] = {}
         self._loaded: set[Key] = set()
+        self._changed: dict[str, set[str]] = {}  # namespace → chassis changed since taken
 
     def load(self, key: Key, recorded: Iterable[Mapping[str, object]]) -> bool:
         """Take the nodes a Chassis status records as known, once per chassis; returns whether
@@ -40,6 +43,7 @@ class NodeMemory:
                 node = known_from_dict(key[1], entry, now)
                 known.setdefault(node.node.ref, node)
             self._loaded.add(key)
+            self._changed.setdefault(key[0], set()).add(key[1])
             return True
 
     def get(self, key: Key) -> dict[str, KnownNode]:
@@ -50,19 +54,34 @@ class NodeMemory:
     def replace(self, key: Key, nodes: dict[str, KnownNode]) -> None:
         """Set one chassis's known nodes (after a successful poll)."""
         with self._lock:
+            before = self._known.get(key, {})
+            if _planned(before) != _planned(nodes):
+                self._changed.setdefault(key[0], set()).add(key[1])
             self._known[key] = dict(nodes)
             self._loaded.add(key)
 
     def forget(self, key: Key) -> None:
         """Drop a deleted chassis."""
         with self._lock:
-            self._known.pop(key, None)
+            if self._known.pop(key, None):
+                self._changed.setdefault(key[0], set()).add(key[1])
             self._loaded.discard(key)
 
     def keys(self) -> set[Key]:
         """Every chassis with known nodes."""
         with self._lock:
             return set(self._known)
+
+    def take_changed(self, namespace: str) -> set[str]:
+        """The chassis of ``namespace`` whose nodes changed in what a plan reads since the
+        last call (for the one reader that re-plans from them: the pool reconciler)."""
+        with self._lock:
+            return self._changed.pop(namespace, set())
+
+    def nodes_of(self, key: Key) -> list[NamedNode]:
+        """One chassis's known nodes."""
+        with self._lock:
+            return [entry.node for entry in self._known.get(key, {}).values()]
 
     def of_namespace(self, namespace: str) -> list[NamedNode]:
         """Every known node of a namespace."""
@@ -85,3 +104,11 @@ class NodeMemory:
             record = replace(entry.node.record, power=state)
             known[ref] = replace(entry, node=replace(entry.node, record=record))
             return True
+
+
+def _planned(known: Mapping[str, KnownNode]) -> set[tuple[object, ...]]:
+    """What a plan reads of a chassis's nodes: id, name, slot and MACs."""
+    return {
+        (ref, k.node.name, k.node.record.cartridge, k.node.record.node, k.node.record.macs)
+        for ref, k in known.items()
+    }

@@ -1,9 +1,14 @@
 """The pool reconciler: keeps each namespace's DhcpHosts, kubefarm ConfigMaps and NodePool
 statuses in step with the known nodes.
 
-Owns reconciling one namespace (a key of its work queue): plan its pools (``chassisd.reconcile``,
-pure) from the node memory, apply the owned objects that differ, delete the owned objects
-that must go, and write each NodePool's status, with an Event when a new conflict appears.
+Owns reconciling one namespace (a key of its work queue): plan its pools (``chassisd.planner``,
+pure and incremental: the node memory says which chassis changed since the last reconcile, and
+only the pools they feed are planned again) from the node memory, apply the owned objects that
+differ, delete the owned objects that must go, and write each NodePool's status, with an Event
+when a new conflict appears. After one chassis changed, only the objects and statuses of the
+pools whose plan changed are built and compared (of the catch-all, only that chassis's
+object); a start, a spec change, a periodic relist or a failed write makes the next reconcile
+compare everything again.
 Rules: an established reservation keeps its MACs through a conflict (what each namespace's
 last plan reserved is remembered, and read from the NodePool statuses after a start); only
 what differs is written; an owned object is removed only when its pool or chassis
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -32,10 +38,12 @@ from chassisd.cluster.specs import NamespaceSpecs
 from chassisd.cluster.status import condition, digest, find_condition, summarize
 from chassisd.cluster.workqueue import WorkQueue
 from chassisd.cluster.writer import Writer
-from chassisd.config import Config
+from chassisd.config import Config, NodePoolSpec
 from chassisd.errors import ChassisdError
 from chassisd.kube.gateway import CHASSIS, CONFIGMAP, DHCPHOSTS, NODEPOOL, KubeGateway
 from chassisd.metrics import Metrics
+from chassisd.noderef import NamedNode
+from chassisd.planner import PlanChange, PoolPlanner
 from chassisd.reconcile import (
     CHASSIS_LABEL,
     POOL_LABEL,
@@ -43,9 +51,10 @@ from chassisd.reconcile import (
     Host,
     PoolPlan,
     desired_objects,
+    dhcphosts_name,
+    dhcphosts_objects,
     free_addresses,
-    plan_pools,
-    reserved_macs,
+    kubefarm_configmap,
     reserved_names,
 )
 
@@ -79,14 +88,21 @@ class PoolReconciler:
         self.queue: WorkQueue[str] = WorkQueue("reconcile")
         self._owned = OwnedObjects(gateway, settings.relist_interval)
         self._gateway = gateway
-        # MAC → node key of each namespace's last plan: an established reservation keeps its
-        # MAC through a conflict. Read once from the NodePool statuses (the cache holds them
-        # without members), then kept from each plan.
-        self._macs: dict[str, dict[str, str]] = {}
+        # Each namespace's plan, updated as its chassis change. Its MACs (node key of each
+        # reservation) are the next plan's established ones: an established reservation keeps
+        # its MAC through a conflict. At the first plan they are read from the NodePool
+        # statuses (the cache holds them without members).
+        self._planners: dict[str, PoolPlanner] = {}
+        # Namespaces whose next reconcile compares every object and status (not only what
+        # the plan changed): after a start, a failed write, a relist.
+        self._compare_all: set[str] = set()
+        # Objects a pool may not write because they are somebody else's, as last found.
+        self._foreign: dict[tuple[str, str], dict[OwnedKey, str]] = {}
         # Per namespace, what its last plan reserved in each dnsmasq (DhcpTarget.key): one
         # dnsmasq may serve the pools of several namespaces, and names and MACs must be unique
-        # across all of them.
-        self._reserved: dict[str, dict[tuple[str, str], dict[str, str]]] = {}
+        # across all of them. Built from the plan when another namespace asks (None: stale).
+        self._reserved: dict[str, dict[tuple[str, str], dict[str, str]] | None] = {}
+        self._dnsmasqs: dict[str, set[tuple[str, str]]] = {}  # the dnsmasqs each one feeds
         self._lock = threading.Lock()
         # Every namespace a namespace's pools write or wrote into (pools deleted while this
         # process runs included), so the objects of a removed pool are found and removed.
@@ -116,7 +132,10 @@ class PoolReconciler:
         self.queue.add(namespace, after=self._settings.interval)
 
     def enqueue_all(self) -> None:
-        """Reconcile every namespace that has Chassis or NodePools, now."""
+        """Reconcile every namespace that has Chassis or NodePools, now, comparing every
+        object (a new leader, a relist: somebody else may have written meanwhile)."""
+        with self._lock:
+            self._compare_all.update(self._planners)
         for namespace in self._cache.namespaces(*_KINDS):
             self.queue.add(namespace)
 
@@ -130,30 +149,84 @@ class PoolReconciler:
             # Before every kind is listed a pool may look deleted: its objects would go.
             self.queue.add(namespace, after=self._settings.interval)
             return
+        started = time.thread_time()
+        full = True
         try:
-            ok = self._reconcile(namespace)
+            ok, full = self._reconcile(namespace)
         except ChassisdError as exc:
             log.error("namespace=%s reconcile failed, will retry: %s", namespace, exc)
             ok = False
+        self._metrics.observe_reconcile(time.thread_time() - started, full=full)
         if not ok:
+            with self._lock:
+                self._compare_all.add(namespace)
             with self._lock:
                 targets = set(self._targets.get(namespace, set()))
             self._owned.forget(namespace, targets)  # look at what is really there next time
             self.queue.add(namespace, after=self._settings.interval)
 
-    def _reconcile(self, namespace: str) -> bool:
+    def _reconcile(self, namespace: str) -> tuple[bool, bool]:
+        """(whether every write went through, whether everything was compared)."""
         config, problems = self._specs.config(namespace)
-        nodes = self._memory.of_namespace(namespace)
+        changed = self._memory.take_changed(namespace)
         pool_objs = {key[1]: o for key, o in self._cache.items(NODEPOOL, namespace).items()}
+        # The status's own map, not a copy: the planner sees at once whether it is the same.
         previous = {
-            name: dict((o.get("status") or {}).get("allocations") or {})
-            for name, o in pool_objs.items()
+            name: (o.get("status") or {}).get("allocations") or {} for name, o in pool_objs.items()
         }
-        established = Established(
-            macs=self._established(namespace), elsewhere=self._elsewhere(namespace)
+        planner, change = self._plan(namespace, config, changed, previous)
+        with self._lock:
+            compare_all = change is None or namespace in self._compare_all
+            self._compare_all.discard(namespace)
+        self._remember(namespace, config, change)
+        if compare_all:
+            ok = self._sync_all(namespace, config, problems, planner.plans(), pool_objs)
+        else:
+            assert change is not None  # compare_all is True without one
+            ok = self._sync_changed(namespace, config, problems, planner, change, pool_objs)
+        return ok, compare_all
+
+    def _plan(
+        self,
+        namespace: str,
+        config: Config,
+        changed: set[str],
+        previous: dict[str, Any],
+    ) -> tuple[PoolPlanner, PlanChange | None]:
+        """Update the namespace's plan after ``changed`` chassis changed; plan it whole the
+        first time and after a spec change (no ``PlanChange`` then: everything may differ)."""
+        with self._lock:
+            planner = self._planners.get(namespace)
+        elsewhere = self._elsewhere(namespace)
+        polled = self._confirmed(namespace)
+        if planner is not None and planner.config is not config and planner.config == config:
+            planner.config = config  # parsed again (a relist), and the same: plan on from it
+        if planner is not None and planner.config is config:
+            nodes = {c: self._memory.nodes_of((namespace, c)) for c in changed}
+            try:
+                return planner, planner.update(nodes, previous, elsewhere, polled)
+            except ValueError:  # the catch-all's remembered addresses changed: plan it whole
+                pass
+        macs = planner.reserved_macs() if planner is not None else self._established(namespace)
+        by_chassis: dict[str, list[NamedNode]] = {}
+        for node in self._memory.of_namespace(namespace):
+            by_chassis.setdefault(node.chassis, []).append(node)
+        planner = PoolPlanner(
+            config, by_chassis, previous, Established(macs=macs, elsewhere=elsewhere), polled
         )
-        plans = plan_pools(config, nodes, previous, established, self._confirmed(namespace))
-        self._remember(namespace, plans)
+        with self._lock:
+            self._planners[namespace] = planner
+        return planner, None
+
+    def _sync_all(
+        self,
+        namespace: str,
+        config: Config,
+        problems: dict[str, str],
+        plans: tuple[PoolPlan, ...],
+        pool_objs: dict[str, dict[str, Any]],
+    ) -> bool:
+        """Compare and write every object and status of the namespace."""
         targets = self._target_namespaces(namespace, plans, pool_objs)
         actual: dict[OwnedKey, Owned] = {}
         for target_ns in sorted(targets):
@@ -165,6 +238,9 @@ class PoolReconciler:
         written: dict[str, list[dict[str, str]]] = {}
         refused: dict[str, list[str]] = {}
         changed: list[tuple[str, dict[str, Any], Owned | None]] = []
+        with self._lock:
+            for pool in config.pools:
+                self._foreign.pop((namespace, pool.name), None)
         for pool_name, items, not_written in desired_objects(plans, pool_namespace=namespace):
             refused[pool_name] = not_written
             for item in items:
@@ -185,11 +261,10 @@ class PoolReconciler:
                 key = owned_key(obj)
                 desired.pop(key, None)
                 current.pop(key, None)
+                with self._lock:
+                    self._foreign.setdefault((namespace, pool_name), {})[key] = foreign
         for key, pool_name in desired.items():
-            written.setdefault(pool_name, []).append(
-                {"apiVersion": _API_VERSIONS[key[0]], "kind": key[0], "namespace": key[1],
-                 "name": key[2]}
-            )  # fmt: skip
+            written.setdefault(pool_name, []).append(_ref(key))
         # An object under an older name for a (pool, chassis) that now has its current one
         # goes once the current one is written (an upgrade leaves no orphaned DhcpHosts).
         superseded = set(current.values()) if ok else set()
@@ -209,13 +284,82 @@ class PoolReconciler:
                 ok &= self._write_status(pool_objs[name], None, [], problem)
         return ok
 
+    def _sync_changed(
+        self,
+        namespace: str,
+        config: Config,
+        problems: dict[str, str],
+        planner: PoolPlanner,
+        change: PlanChange,
+        pool_objs: dict[str, dict[str, Any]],
+    ) -> bool:
+        """Compare and write only what the plan changed: the objects of the (pool, chassis)
+        pairs whose hosts changed (and the pool's kubefarm ConfigMap), and the statuses of the
+        pools whose plan changed."""
+        pools = {p.name: p for p in config.pools}
+        holders = _configmap_holders(config)
+        ok = True
+        for name in sorted(change.pools | set(change.chassis)):
+            pool = pools[name]
+            plan = planner.plan_of(name)
+            moved = sorted(change.chassis.get(name, ()))
+            objs: list[dict[str, Any]] = []
+            for chassis in moved:
+                part = PoolPlan(pool, planner.hosts_on(name, chassis), (), {})
+                objs += dhcphosts_objects(part, pool_namespace=namespace)
+            configmap = kubefarm_configmap(plan, pool_namespace=namespace) if moved else None
+            refused = [
+                f"{kind} {ns}/{obj_name} is written by pool {holders[(kind, ns, obj_name)]!r}, "
+                "not written"
+                for kind, ns, obj_name in _configmap_keys(pool)
+                if holders[(kind, ns, obj_name)] != name
+            ]
+            if configmap is not None and holders[owned_key(configmap)] == name:
+                objs.append(configmap)
+            actual: dict[OwnedKey, Owned] = {}
+            for target_ns in sorted({o["metadata"]["namespace"] for o in objs}
+                                    | {pool.dhcp.namespace}):  # fmt: skip
+                actual.update(self._owned.in_namespace(namespace, target_ns))
+            changed = [
+                (name, obj, live)
+                for obj in objs
+                if (live := actual.get(owned_key(obj))) is None or not live.carries(obj)
+            ]
+            outcomes = list(self._applies.map(lambda c: self._apply(namespace, *c), changed))
+            ok &= all(result for result, _ in outcomes)
+            with self._lock:
+                foreign = self._foreign.setdefault((namespace, name), {})
+                for obj in objs:
+                    foreign.pop(owned_key(obj), None)
+                for (_, obj, _live), (_, why) in zip(changed, outcomes, strict=True):
+                    if why:
+                        foreign[owned_key(obj)] = why
+                refused += foreign.values()
+                mine = set(foreign)
+            desired = {owned_key(o) for o in objs} - mine
+            gone = {
+                key: actual[key]
+                for chassis in moved
+                if (key := _dhcphosts_key(pool, chassis, namespace)) in actual
+            }
+            ok &= self._remove_stale(namespace, config, pool_objs, gone, desired, set())
+            written = [
+                _ref(key)
+                for chassis in sorted({h.chassis for h in plan.hosts})
+                if (key := _dhcphosts_key(pool, chassis, namespace)) not in mine
+            ]
+            written += [
+                _ref(k) for k in _configmap_keys(pool) if holders[k] == name and k not in mine
+            ]
+            if name in change.pools or moved:
+                ok &= self._write_status(
+                    pool_objs.get(name), plan, written, problems.get(name, ""), refused
+                )
+        return ok
+
     def _established(self, namespace: str) -> dict[str, str]:
-        with self._lock:
-            held = self._macs.get(namespace)
-        if held is None:
-            items, _ = self._gateway.list(NODEPOOL, namespace)
-            held = _reserved_macs({o["metadata"]["name"]: o for o in items})
-        return held
+        items, _ = self._gateway.list(NODEPOOL, namespace)
+        return _reserved_macs({o["metadata"]["name"]: o for o in items})
 
     def _elsewhere(self, namespace: str) -> dict[tuple[str, str], dict[str, str]]:
         """What the pools of other namespaces reserve in each dnsmasq. Where both this
@@ -223,8 +367,12 @@ class PoolReconciler:
         keeps it (the other leaves it out), so the two converge; otherwise the one that holds
         it keeps it."""
         with self._lock:
-            mine = self._reserved.get(namespace, {})
-            others = sorted((ns, held) for ns, held in self._reserved.items() if ns != namespace)
+            mine_dnsmasqs = self._dnsmasqs.get(namespace, set())
+            names = sorted(ns for ns in self._dnsmasqs if ns != namespace)
+        if not names:
+            return {}  # one namespace: nobody else reserves anything (the usual farm)
+        mine = self._reserved_names(namespace) if mine_dnsmasqs else {}
+        others = [(ns, self._reserved_names(ns)) for ns in names]
         result: dict[tuple[str, str], dict[str, str]] = {}
         for other_ns, held in others:
             for target, entries in held.items():
@@ -235,20 +383,34 @@ class PoolReconciler:
                     out.setdefault(key, f"{holder} of namespace {other_ns}")
         return result
 
-    def _remember(self, namespace: str, plans: tuple[PoolPlan, ...]) -> None:
-        """Keep what this plan reserved; re-plan the namespaces sharing a dnsmasq if it changed."""
-        reserved = reserved_names(plans)
+    def _remember(self, namespace: str, config: Config, change: PlanChange | None) -> None:
+        """Note what this plan reserved; re-plan the namespaces sharing a dnsmasq if it changed."""
+        if change is not None and not change.reservations:
+            return
+        dnsmasqs = {p.dhcp.key for p in config.pools}
         with self._lock:
-            self._macs[namespace] = reserved_macs(plans)
-            before = self._reserved.get(namespace, {})
-            self._reserved[namespace] = reserved
-            targets = set(before) | set(reserved)
+            before = self._reserved.get(namespace)
+            was = self._dnsmasqs.get(namespace, set())
+            self._dnsmasqs[namespace] = dnsmasqs
+            self._reserved[namespace] = None
             sharing = {
-                ns for ns, held in self._reserved.items() if ns != namespace and targets & set(held)
-            }
-        if before != reserved:
+                ns for ns, held in self._dnsmasqs.items()
+                if ns != namespace and (dnsmasqs | was) & held
+            }  # fmt: skip
+        if sharing and before != self._reserved_names(namespace):
             for other in sorted(sharing):
                 self.enqueue(other)
+
+    def _reserved_names(self, namespace: str) -> dict[tuple[str, str], dict[str, str]]:
+        """What a namespace's plan reserves in each dnsmasq (built when first asked)."""
+        with self._lock:
+            held = self._reserved.get(namespace)
+            planner = self._planners.get(namespace)
+        if held is None:
+            held = reserved_names(planner.plans()) if planner is not None else {}
+            with self._lock:
+                self._reserved[namespace] = held
+        return held
 
     def _target_namespaces(
         self, namespace: str, plans: tuple[PoolPlan, ...], pool_objs: dict[str, dict[str, Any]]
@@ -419,6 +581,34 @@ _KINDS = (CHASSIS, NODEPOOL)
 _WARNINGS = ("Conflict", "MembersUnmatched")  # the conditions that raise a Warning Event
 _KIND_OF = {DHCPHOSTS.kind: DHCPHOSTS, CONFIGMAP.kind: CONFIGMAP}
 _API_VERSIONS = {kind: k.api_version for kind, k in _KIND_OF.items()}
+
+
+def _ref(key: OwnedKey) -> dict[str, str]:
+    """An object as a NodePool status's ``written`` list names it."""
+    return {"apiVersion": _API_VERSIONS[key[0]], "kind": key[0], "namespace": key[1],
+            "name": key[2]}  # fmt: skip
+
+
+def _dhcphosts_key(pool: NodePoolSpec, chassis: str, namespace: str) -> OwnedKey:
+    name = dhcphosts_name(pool.name, chassis, pool_namespace=namespace)
+    return DHCPHOSTS.kind, pool.dhcp.namespace, name
+
+
+def _configmap_keys(pool: NodePoolSpec) -> list[OwnedKey]:
+    """The kubefarm ConfigMap a pool writes, if it has one."""
+    output = pool.kubefarm
+    if output is None:
+        return []
+    return [(CONFIGMAP.kind, output.namespace or pool.dhcp.namespace, output.config_map)]
+
+
+def _configmap_holders(config: Config) -> dict[OwnedKey, str]:
+    """Which pool writes each kubefarm ConfigMap: the first by name (as ``desired_objects``)."""
+    holders: dict[OwnedKey, str] = {}
+    for pool in sorted(config.pools, key=lambda p: p.name):
+        for key in _configmap_keys(pool):
+            holders.setdefault(key, pool.name)
+    return holders
 
 
 def _unmatched_message(unmatched: tuple[str, ...]) -> str:

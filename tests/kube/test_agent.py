@@ -144,6 +144,43 @@ def test_owned_object_deleted_by_hand_is_put_back(world: World) -> None:
     assert world.dhcphosts()[name]["spec"] == before
 
 
+def test_new_node_is_reserved_by_an_incremental_reconcile(world: World) -> None:
+    """After the first (full) reconcile, a cartridge appearing on m2 is planned incrementally:
+    its node lands in the catch-all's DhcpHosts of m2 and in the pool's status, the other
+    object is not rewritten, and the reconcile CPU histogram counts incremental reconciles."""
+    standard_farm(world)
+    metrics = Metrics()
+    world.start_agent(metrics)
+    assert wait_until(lambda: len(all_hosts(world)) == 12, timeout=20)
+    assert wait_until(
+        lambda: world.get(NODEPOOL, "unknown").get("status", {}).get("memberCount") == 8, 10
+    )
+    m1_pool = world.dhcphosts()[dhcphosts_name("cluster-a", "m1", pool_namespace=world.namespace)]
+    world.sims["m2"].insert_cartridge(9, Cartridge((SimNode(macs=("02:00:00:00:09:01",)),)))
+    assert wait_until(lambda: "m2-c9n1" in all_hosts(world), timeout=15), all_hosts(world)
+    assert wait_until(
+        lambda: world.get(NODEPOOL, "unknown").get("status", {}).get("memberCount") == 9, 10
+    )
+    after = world.dhcphosts()[dhcphosts_name("cluster-a", "m1", pool_namespace=world.namespace)]
+    assert after["metadata"]["resourceVersion"] == m1_pool["metadata"]["resourceVersion"]
+    assert _reconciles(metrics, "incremental") >= 1
+    assert _reconciles(metrics, "full") >= 1
+
+
+def _reconciles(metrics: Metrics, mode: str) -> float:
+    from prometheus_client.exposition import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = generate_latest(metrics.registry).decode()
+    return sum(
+        s.value
+        for f in text_string_to_metric_families(text)
+        if f.name == "chassisd_reconcile_cpu_seconds"
+        for s in f.samples
+        if s.name.endswith("_count") and s.labels.get("mode") == mode
+    )
+
+
 def _writes(metrics: Metrics) -> float:
     from prometheus_client.exposition import generate_latest
     from prometheus_client.parser import text_string_to_metric_families
