@@ -31,7 +31,16 @@ POWER_STATES = {
     "off": PowerState.OFF,
     "unavailable": PowerState.OFF,
 }
-HEALTH_STATES = {"ok": Health.OK, "warning": Health.WARNING, "critical": Health.CRITICAL}
+#: ``Status``/``Health`` words → our levels. Captures show only ``OK`` (moonshot-cli.md §4.1);
+#: the chassis manager's REST API documents ``Warning`` and ``Critical`` (§7), and operators see
+#: ``Degraded`` on a cartridge that needs attention but still runs: a warning, not unknown. Any
+#: other word is UNKNOWN.
+HEALTH_STATES = {
+    "ok": Health.OK,
+    "warning": Health.WARNING,
+    "degraded": Health.WARNING,
+    "critical": Health.CRITICAL,
+}
 
 #: Error words seen as answers instead of tables. The real texts are UNKNOWN
 #: (moonshot-cli.md §4.13); the only one any source assumes is ``Invalid command``.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 from chassisd_moonshot import MoonshotDriver
@@ -17,12 +18,19 @@ from chassisd.errors import (
     TransientError,
     TrustError,
 )
-from chassisd.model import Outcome, PowerAction, PowerState
+from chassisd.model import Health, Outcome, PowerAction, PowerState
 from chassisd.power import PowerService, PowerSettings
 from chassisd.registry import Registry
 from chassisd.retry import Backoff
 from chassisd.sim.moonshot import MoonshotSimulator, SimHandle
-from chassisd.sim.moonshot.model import ChassisSpec, CommandKind, Faults, Timing
+from chassisd.sim.moonshot.model import (
+    ChassisSpec,
+    CliProfile,
+    CommandKind,
+    Faults,
+    Layout,
+    Timing,
+)
 
 
 def target_for(handle: SimHandle, **changes: object) -> ChassisTarget:
@@ -312,3 +320,34 @@ def test_session_limit_refusal_is_transient(spec: ChassisSpec) -> None:
         with pytest.raises(TransientError), MoonshotDriver(target_for(handle)):
             pass
         assert first.inventory().nodes  # the first session is unaffected
+
+
+@pytest.mark.parametrize("layout", [Layout.STATUS, Layout.HEALTH])
+@pytest.mark.parametrize(
+    ("word", "health"),
+    [
+        ("OK", Health.OK),
+        ("Degraded", Health.WARNING),
+        ("Warning", Health.WARNING),
+        ("Critical", Health.CRITICAL),
+        ("Absent", Health.UNKNOWN),
+    ],
+)
+def test_health_words_map_to_levels(
+    spec: ChassisSpec, layout: Layout, word: str, health: Health
+) -> None:
+    """A cartridge the chassis calls Degraded is a warning, not unknown (issue 15), in the
+    Status (2021) and Health (2014) tables alike; a word nobody documents stays unknown."""
+    slot = min(spec.cartridges)
+    cartridge = spec.cartridges[slot]
+    sick = replace(cartridge, nodes=tuple(replace(n, health=word) for n in cartridge.nodes))
+    sim = MoonshotSimulator(
+        spec.with_cartridge(slot, sick),
+        users={"admin": "password"},
+        profile=CliProfile(layout=layout),
+    )
+    with sim.running() as handle, MoonshotDriver(target_for(handle)) as driver:
+        inventory = driver.inventory()
+    by_cartridge = {n.id: n.health for n in inventory.nodes if n.cartridge == slot}
+    assert by_cartridge and set(by_cartridge.values()) == {health}
+    assert {n.health for n in inventory.nodes if n.cartridge != slot} == {Health.OK}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 from chassisd_moonshot import MoonshotDriver
@@ -263,3 +264,15 @@ def test_node_ids_are_checked_before_asking_the_chassis(rest: RestSimHandle) -> 
         assert rest.stats.requests == 0
         with pytest.raises(DeviceError, match=r"404.*ResourceMissingAtURI"):
             driver.power_state("c1n8")
+
+
+def test_degraded_node_is_a_warning(spec: ChassisSpec) -> None:
+    """A node whose health the chassis manager calls Degraded is a warning over REST too."""
+    slot = min(spec.cartridges)
+    cartridge = spec.cartridges[slot]
+    sick = replace(cartridge, nodes=tuple(replace(n, health="Degraded") for n in cartridge.nodes))
+    sim = MoonshotRestSimulator(spec.with_cartridge(slot, sick), users={"admin": "password"})
+    with sim.running() as handle, MoonshotRestDriver(target_for(handle)) as driver:
+        inventory = driver.inventory()
+    assert {n.health for n in inventory.nodes if n.cartridge == slot} == {Health.WARNING}
+    assert {n.health for n in inventory.nodes if n.cartridge != slot} == {Health.OK}

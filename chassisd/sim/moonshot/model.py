@@ -43,6 +43,10 @@ PROC_MANUFACTURER_WIDTH = 22
 ARCHITECTURE_WIDTH = 20
 MEMORY_WIDTH = 6
 HEALTH_WIDTH = 6
+STATUS_WIDTH = 8
+"""The 2021 ``Status`` column. A health word may take all of it (``Degraded``, ``Critical``):
+in the 2014 layout ``Health`` is the last column, so a word wider than its 6 dashes runs on to
+the end of the row there and shifts nothing."""
 
 
 class Layout(enum.StrEnum):
@@ -120,7 +124,9 @@ class SimNode:
     proc_manufacturer: str = "Intel Corporation"
     architecture: str = "x86 Architecture"
     health: str = "OK"
-    """The ``Status`` (2021) or ``Health`` (2014) column; only ``OK`` was ever seen."""
+    """The ``Status`` (2021) or ``Health`` (2014) column; only ``OK`` was ever seen in a
+    capture, operators report ``Degraded`` (issue 15), the REST API documents ``Warning`` and
+    ``Critical`` [cli §7]."""
     asset_tag: str = ""
     """``Node Asset Tag`` column (status layout only); empty in every captured row."""
     no_asset_info: bool = False
@@ -142,7 +148,7 @@ class SimNode:
         for value, width, label in (
             (self.proc_manufacturer, PROC_MANUFACTURER_WIDTH, "proc_manufacturer"),
             (self.architecture, ARCHITECTURE_WIDTH, "architecture"),
-            (self.health, HEALTH_WIDTH, "health"),
+            (self.health, STATUS_WIDTH, "health"),
         ):
             if len(value) > width:
                 raise ValueError(f"{label} {value!r} is wider than its {width}-column field")
