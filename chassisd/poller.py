@@ -29,8 +29,10 @@ from dataclasses import dataclass, field, replace
 from chassisd.driver import ChassisTarget
 from chassisd.errors import (
     AuthError,
+    CertificateError,
     ChassisdError,
     ConfigError,
+    HostKeyError,
     ParseError,
     PermanentError,
     TransientError,
@@ -140,9 +142,13 @@ def _some(ids: Collection[str], shown: int = 10) -> str:
 
 
 #: Why a poll failed, by error class (first match wins): the reason of a Chassis's ``Reachable``
-#: condition and the ``reason`` field of the failure's log line.
+#: condition, of the Event on its transition and the ``reason`` field of the failure's log line.
+#: A refused SSH host key and a refused TLS certificate have their own words (the operator fixes
+#: different things); ``NotTrusted`` is left for trust material that cannot be used at all.
 FAILURE_REASONS: tuple[tuple[type[ChassisdError], str], ...] = (
     (AuthError, "AuthFailed"),
+    (HostKeyError, "HostKeyRejected"),
+    (CertificateError, "CertificateRejected"),
     (TrustError, "NotTrusted"),
     (TransientError, "Unreachable"),
     (ParseError, "ParseError"),

@@ -13,12 +13,13 @@ from chassisd.errors import (
     AmbiguousOutcome,
     AuthError,
     DeviceError,
+    HostKeyError,
     ParseError,
     PermanentError,
     TransientError,
-    TrustError,
 )
 from chassisd.model import Health, Outcome, PowerAction, PowerState
+from chassisd.poller import poll_chassis
 from chassisd.power import PowerService, PowerSettings
 from chassisd.registry import Registry
 from chassisd.retry import Backoff
@@ -138,7 +139,7 @@ def test_wrong_password_is_an_auth_error(chassis: SimHandle) -> None:
 
 def test_unknown_host_key_is_refused_with_fingerprint_and_fix(chassis: SimHandle) -> None:
     """Without a known-hosts entry the login is refused, showing the fingerprint and the fix."""
-    with pytest.raises(TrustError) as info, MoonshotDriver(target_for(chassis, known_hosts="")):
+    with pytest.raises(HostKeyError) as info, MoonshotDriver(target_for(chassis, known_hosts="")):
         pass
     message = str(info.value)
     assert chassis.host_key_fingerprint in message
@@ -153,7 +154,7 @@ def test_changed_host_key_is_refused(chassis: SimHandle) -> None:
             f"[{second.address[0]}]:{second.address[1]}", f"[{host}]:{port}"
         )
         with (
-            pytest.raises(TrustError, match="CHANGED"),
+            pytest.raises(HostKeyError, match="CHANGED"),
             MoonshotDriver(target_for(chassis, known_hosts=stale)),
         ):
             pass
@@ -351,3 +352,11 @@ def test_health_words_map_to_levels(
     by_cartridge = {n.id: n.health for n in inventory.nodes if n.cartridge == slot}
     assert by_cartridge and set(by_cartridge.values()) == {health}
     assert {n.health for n in inventory.nodes if n.cartridge != slot} == {Health.OK}
+
+
+def test_a_refused_host_key_is_reported_as_host_key_rejected(chassis: SimHandle) -> None:
+    """The poll of a chassis whose host key is not in its known hosts fails with the reason
+    HostKeyRejected (the Chassis condition and Event reason), not a generic trust word."""
+    result = poll_chassis(Registry(), "moonshot", target_for(chassis, known_hosts=""))
+    assert isinstance(result.error, HostKeyError)
+    assert result.reason == "HostKeyRejected"
