@@ -251,7 +251,8 @@ class ChassisSpec:
         real hardware on a demo network), ``SS`` = seed mod 256, ``II:II`` = ``chassis_index``,
         ``TT`` = slot, ``NN`` = (node - 1) * 4 + NIC index. So NIC pairs differ by one in the last
         octet, as real m710x pairs do [cli §4.2], and MACs are unique across a fleet as long as
-        each chassis gets its own ``chassis_index`` (0-65535) under one seed.
+        each chassis gets its own ``chassis_index`` (0-65535) under one seed. Each cartridge has
+        the serial ``CN<seed mod 100><chassis_index, 4 hex digits><slot>``.
         """
         if not 1 <= slots <= MAX_SLOTS:
             raise ValueError(f"slots must be 1-{MAX_SLOTS}, got {slots}")
@@ -270,15 +271,21 @@ class ChassisSpec:
             macs = tuple(f"{prefix}:{slot:02x}:{index * 4 + nic:02x}" for nic in range(nic_count))
             return SimNode(macs=macs, memory_gb=memory_gb, power_on=rng.random() >= powered_off)
 
+        def serial(slot: int) -> str:
+            # 10 characters like CM 2.0's ``CN11111AAA``; unique in a fleet as the MACs are.
+            return f"CN{seed % 100:02d}{chassis_index:04X}{slot:02d}"
+
         cartridges: dict[int, Cartridge] = {}
         for slot in range(1, slots + 1):
             if rng.random() >= fill:
                 continue
             if rng.random() < multi_node:
                 nodes = tuple(node(slot, i, 2, 16) for i in range(4))
-                cartridges[slot] = Cartridge(nodes, product_name="ProLiant m350 Server Cartridge")
+                cartridges[slot] = Cartridge(
+                    nodes, product_name="ProLiant m350 Server Cartridge", serial_number=serial(slot)
+                )
             else:
-                cartridges[slot] = Cartridge((node(slot, 0, nics, 32),))
+                cartridges[slot] = Cartridge((node(slot, 0, nics, 32),), serial_number=serial(slot))
         return cls(name=name, cartridges=cartridges)
 
     @classmethod
