@@ -489,6 +489,9 @@ class Faults:
     """A line inserted in the middle of the rows of a ``show node list``/``macaddr`` table."""
     refuse_macaddr_all: bool = False
     """``show node macaddr all`` answers ``CliProfile.invalid_node_text`` instead of a table."""
+    refuse_info_all: bool = False
+    """``show node info all`` answers ``CliProfile.invalid_node_text``: no source shows ``all``
+    with ``info`` [cli §4.8]."""
     keep_rows: int | None = None
     """Cut a table after this many rows, at a line boundary, and end normally (exit 0): a
     truncated answer that looks complete."""
@@ -502,7 +505,7 @@ class Faults:
     drip_interval: float = 0.0
     """Send the answer one byte at a time, this many seconds apart (a half-dead card)."""
     affects: frozenset[CommandKind] | None = None
-    """Limit the per-command faults (all above but ``reject_all_logins``, ``refuse_macaddr_all``)
+    """Limit the per-command faults (all above but ``reject_all_logins``, ``refuse_*_all``)
     to these kinds (None: all)."""
     logins: int | None = None
     """Apply the per-command faults only in the sessions of the first this many logins after
