@@ -109,7 +109,10 @@ def _standalone_listing(farm: Farm, args: argparse.Namespace) -> Listing:
         for c in farm.config.chassis
         if (not names or c.name in names) and (selector is None or selector.matches(dict(c.labels)))
     ]
-    view = farm.poll(chosen)
+    # Product and serial cost Moonshot one more command per chassis: read only for outputs
+    # that show them (wide, json, yaml, jsonpath), not for the table, names or the map.
+    shown = args.command == "nodes" and getattr(args, "output", "table") not in ("table", "name")
+    view = farm.poll(chosen, details_due=(lambda _name: lambda _record: True) if shown else None)
     output_dir = getattr(args, "output_dir", None)
     allocations = load_allocations(output_dir) if output_dir else {}
     plans = plan_pools(farm.config, view.nodes, allocations)

@@ -22,13 +22,14 @@ this chassis and driver onto whatever leaves it (``chassisd.errors.located``).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import ClassVar, NoReturn, Self
 
 from chassisd import errors
 from chassisd.errors import PermanentError, UnsupportedError
-from chassisd.model import Feature, Inventory, PowerAction, PowerState
+from chassisd.model import Feature, Inventory, NodeDetails, PowerAction, PowerState
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,13 @@ class Driver:
     def inventory(self) -> Inventory:
         """Read every node, its MACs and power state."""
         self._unsupported(Feature.INVENTORY)
+
+    def describe(self, node_ids: Collection[str]) -> dict[str, NodeDetails]:
+        """Read product and serial of the nodes ``inventory`` left ``Details.DEFERRED``, by
+        native id; a node the device said nothing about is left out. Called by the poller in
+        the same conversation, only for the nodes its caller says are due. A driver whose
+        inventory reads them (``Details.CURRENT``) is never asked, and answers nothing."""
+        return {}
 
     def power_state(self, node_id: str) -> PowerState:
         """Read one node's power state."""

@@ -16,6 +16,8 @@ poller and the power service decide what to do, by class, in one place (``chassi
         └── PermanentError     retrying cannot help
             ├── AuthError          credentials refused
             ├── TrustError         host key or certificate not trusted
+            │   ├── HostKeyError       the SSH host key is unknown or changed
+            │   └── CertificateError   the TLS certificate fails verification or its pin
             ├── UnsupportedError   the driver or device cannot do this
             ├── DeviceError        the device answered, with an error
             └── ParseError         the device's output is not what we understand (command + line)
@@ -179,7 +181,17 @@ class AuthError(PermanentError):
 
 
 class TrustError(PermanentError):
-    """The device's host key or certificate is not trusted (unknown, or it changed)."""
+    """The device's host key or certificate is not trusted (unknown, or it changed), or the
+    trust material itself is unusable. Raise a subclass when the device's key or certificate
+    was refused: the poller's reasons tell them apart."""
+
+
+class HostKeyError(TrustError):
+    """The SSH host key the device showed is not in its known hosts, or differs from it."""
+
+
+class CertificateError(TrustError):
+    """The TLS certificate the device showed fails verification (CA bundle) or its pin."""
 
 
 class UnsupportedError(PermanentError):

@@ -8,14 +8,14 @@ devices only through the poller.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from chassisd.config import DEFAULT_POLL_WORKERS, ChassisResource, Config
 from chassisd.errors import ChassisdError
 from chassisd.noderef import NamedNode, node_name, resolve
-from chassisd.poller import PollResult, RetryPolicy, contain, poll_chassis
+from chassisd.poller import DetailsDue, PollResult, RetryPolicy, contain, poll_chassis
 from chassisd.registry import Registry
 
 
@@ -53,16 +53,29 @@ class Farm:
         chassis: Sequence[ChassisResource] | None = None,
         *,
         present: Mapping[str, Collection[str]] | None = None,
+        details_due: Callable[[str], DetailsDue] | None = None,
     ) -> FarmView:
         """Poll ``chassis`` (default: every chassis not paused) concurrently. ``present``: the
-        native ids each chassis had, so a poll that loses many is confirmed (``poll_chassis``)."""
+        native ids each chassis had, so a poll that loses many is confirmed (``poll_chassis``).
+        ``details_due``: per chassis name, which nodes' deferred product and serial to read
+        (``poller.with_details``); None reads none."""
         chosen = [c for c in (self.config.chassis if chassis is None else chassis) if not c.paused]
         had = present or {}
+
+        def poll_one(spec: ChassisResource) -> PollResult:
+            due = details_due(spec.name) if details_due is not None else None
+            return self._poll_one(spec, had.get(spec.name, ()), due)
+
         with ThreadPoolExecutor(max_workers=min(self._concurrency, max(1, len(chosen)))) as pool:
-            results = tuple(pool.map(lambda c: self._poll_one(c, had.get(c.name, ())), chosen))
+            results = tuple(pool.map(poll_one, chosen))
         return FarmView(results, name_nodes(self.config, results))
 
-    def _poll_one(self, spec: ChassisResource, present: Collection[str] = ()) -> PollResult:
+    def _poll_one(
+        self,
+        spec: ChassisResource,
+        present: Collection[str] = (),
+        details_due: DetailsDue | None = None,
+    ) -> PollResult:
         try:
             target = self.config.driver_target(spec)
         except ChassisdError as exc:
@@ -76,7 +89,14 @@ class Farm:
                 0,
                 0.0,
             )
-        return poll_chassis(self.registry, spec.driver, target, self._retry, present=present)
+        return poll_chassis(
+            self.registry,
+            spec.driver,
+            target,
+            self._retry,
+            present=present,
+            details_due=details_due,
+        )
 
     def locate(self, reference: str) -> tuple[NamedNode, FarmView]:
         """Resolve one node reference against a fresh poll (see ``locate_all``)."""

@@ -52,7 +52,7 @@ class ChassisProblem:
     """A chassis whose nodes are not (or not freshly) known."""
 
     chassis: str
-    reason: str  # AuthFailed, NotTrusted, Unreachable, ParseError, InvalidConfig, NotPolled, ...
+    reason: str  # a poller.FAILURE_REASONS word (AuthFailed, HostKeyRejected, ...), or NotPolled
     message: str
     namespace: str = ""
 

@@ -77,6 +77,22 @@ class Health(enum.Enum):
     UNKNOWN = "unknown"
 
 
+class Details(enum.Enum):
+    """Where a node record's product and serial come from.
+
+    Most drivers read them with every inventory (``CURRENT``). A driver whose device needs an
+    extra command for them (Moonshot: ``show node info``) leaves them ``DEFERRED``, and the
+    poller asks its ``describe`` only for the nodes the caller's memory says are due (a new
+    node, a changed cartridge, or details older than ``chassisd.memory.DETAILS_MAX_AGE``), so a
+    steady poll sends no extra command.
+    """
+
+    CURRENT = "current"  # as the device says: read with the inventory, or as remembered
+    DEFERRED = "deferred"  # not read by this poll: the node keeps those it was last seen with
+    READ = "read"  # read by this poll's ``describe``
+    FAILED = "failed"  # asked by this poll, no usable answer: the node keeps what it had
+
+
 class PowerAction(enum.Enum):
     """The power requests chassisd accepts (``PowerAction`` CR ``spec.action``, ``chassisctl``)."""
 
@@ -121,7 +137,8 @@ class NodeRecord:
     """One node as one poll saw it.
 
     ``macs_known`` is False when the device does not expose host MACs (some IPMI BMCs): an empty
-    ``macs`` then means "unknown", not "none".
+    ``macs`` then means "unknown", not "none". ``details`` says whether ``product`` and
+    ``serial`` were read by this poll (``Details``).
     """
 
     id: str
@@ -134,6 +151,15 @@ class NodeRecord:
     node: int | None = None
     macs_known: bool = True
     asset_tag: str = ""
+    details: Details = Details.CURRENT
+
+
+@dataclass(frozen=True, slots=True)
+class NodeDetails:
+    """What ``Driver.describe`` reads of one node: its product name and serial number."""
+
+    product: str = ""
+    serial: str = ""
 
 
 @dataclass(frozen=True)

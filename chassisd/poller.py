@@ -10,6 +10,12 @@ terminal (``,``, a newline, an escape sequence; ``chassisd.names.device_id_probl
 ``ParseError``, whichever driver returned it, and so is one with more nodes (``MAX_NODES``) or
 more node data (``MAX_NODE_LIST_BYTES``) than a Chassis status can hold with room to spare.
 
+Product and serial a driver reads only on request (``Details.DEFERRED``: Moonshot's
+``show node info``) are asked for in the same session, only for the nodes the caller's
+``details_due`` names (its memory: new nodes, changed cartridges, a slow cadence), so steady
+polls send no extra command. That answer is contained like any other, but it never costs the
+poll: a failure is a warning and leaves those nodes ``Details.FAILED`` (they keep what they had).
+
 A successful poll is not always the truth: a chassis manager that cuts ``show node list`` short
 at a line boundary sends a listing that parses. When a poll loses more of the nodes the chassis
 had than ``is_mass_loss`` allows, a second session is asked before anything is believed (as
@@ -26,11 +32,13 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 
-from chassisd.driver import ChassisTarget
+from chassisd.driver import ChassisTarget, Driver
 from chassisd.errors import (
     AuthError,
+    CertificateError,
     ChassisdError,
     ConfigError,
+    HostKeyError,
     ParseError,
     PermanentError,
     TransientError,
@@ -38,7 +46,7 @@ from chassisd.errors import (
     excerpt,
     located,
 )
-from chassisd.model import Inventory, NodeRecord
+from chassisd.model import Details, Inventory, NodeRecord
 from chassisd.names import device_id_problem
 from chassisd.registry import Registry
 from chassisd.retry import Backoff, retry
@@ -57,8 +65,15 @@ MAX_NODE_LIST_BYTES = 768 * 1024
 #: name (at most 63 characters), power, health, ``macsKnown``, ``firstSeen``, ``absentSince``,
 #: the JSON around them and each field's managedFields entry.
 NODE_STATUS_OVERHEAD = 576
+#: Bytes of ``detailsRead`` in status and managedFields: only for the nodes of drivers that read
+#: product and serial on request (``Details``), a Moonshot's 360 at most.
+DETAILS_STATUS_BYTES = 64
 #: Bytes per MAC: ``"xx:xx:xx:xx:xx:xx",`` in status and ``"v:\"xx:…\"":{},`` in managedFields.
 MAC_STATUS_BYTES = 50
+
+
+#: Which of a poll's nodes with deferred product and serial to ask about (``with_details``).
+DetailsDue = Callable[[NodeRecord], bool]
 
 
 def contain(exc: BaseException, *, chassis: str, driver: str) -> PermanentError:
@@ -140,9 +155,13 @@ def _some(ids: Collection[str], shown: int = 10) -> str:
 
 
 #: Why a poll failed, by error class (first match wins): the reason of a Chassis's ``Reachable``
-#: condition and the ``reason`` field of the failure's log line.
+#: condition, of the Event on its transition and the ``reason`` field of the failure's log line.
+#: A refused SSH host key and a refused TLS certificate have their own words (the operator fixes
+#: different things); ``NotTrusted`` is left for trust material that cannot be used at all.
 FAILURE_REASONS: tuple[tuple[type[ChassisdError], str], ...] = (
     (AuthError, "AuthFailed"),
+    (HostKeyError, "HostKeyRejected"),
+    (CertificateError, "CertificateRejected"),
     (TrustError, "NotTrusted"),
     (TransientError, "Unreachable"),
     (ParseError, "ParseError"),
@@ -185,6 +204,7 @@ def poll_chassis(
     *,
     sleep: Callable[[float], None] = time.sleep,
     present: Collection[str] = (),
+    details_due: DetailsDue | None = None,
 ) -> PollResult:
     """Poll one chassis: one driver session, ``inventory()``, retrying transient failures.
 
@@ -193,10 +213,11 @@ def poll_chassis(
     by cutting its connection), and no attempt starts, nor back-off outlasts, once it passed.
     ``present`` are the native ids of the nodes the chassis had (not yet absent): when the
     poll loses too many of them (``is_mass_loss``) a second session confirms, within the same
-    deadline.
+    deadline. ``details_due``: which nodes with deferred product and serial to ask about in
+    the same session (``describe``); None asks about none.
     """
     started = time.monotonic()
-    first = _poll_once(registry, driver_name, target, policy, sleep)
+    first = _poll_once(registry, driver_name, target, policy, sleep, details_due)
     if first.inventory is None or not present:
         return first
     lost = set(present) - {n.id for n in first.inventory.nodes}
@@ -204,7 +225,7 @@ def poll_chassis(
         return first
     left = target.timeouts.poll - (time.monotonic() - started)
     bounded = replace(target, timeouts=replace(target.timeouts, poll=max(left, 0.001)))
-    second = _poll_once(registry, driver_name, bounded, policy, sleep)
+    second = _poll_once(registry, driver_name, bounded, policy, sleep, details_due)
     seconds = time.monotonic() - started
     attempts = first.attempts + second.attempts
     if second.inventory is None:
@@ -229,6 +250,7 @@ def _poll_once(
     target: ChassisTarget,
     policy: RetryPolicy,
     sleep: Callable[[float], None],
+    details_due: DetailsDue | None,
 ) -> PollResult:
     started = time.monotonic()
     deadline = started + target.timeouts.poll
@@ -249,7 +271,10 @@ def _poll_once(
                 located(chassis=target.name, driver=driver_name),
                 registry.create(driver_name, bounded) as driver,
             ):
-                return checked(driver.inventory())
+                inventory = checked(driver.inventory())
+                if details_due is not None:
+                    inventory = checked(with_details(driver, inventory, details_due))
+                return inventory
         except ChassisdError as exc:
             last.append(exc)
             raise
@@ -287,6 +312,38 @@ def _poll_once(
     )
 
 
+def with_details(driver: Driver, inventory: Inventory, due: DetailsDue) -> Inventory:
+    """``inventory`` with product and serial of its deferred nodes that are ``due``, asked of
+    ``driver`` (``describe``) in its open session: those answered are ``Details.READ``, the
+    others asked ``Details.FAILED``, and why is a warning. Nothing raised here ends the poll:
+    its MACs are what it is for."""
+    asked = [r.id for r in inventory.nodes if r.details is Details.DEFERRED and due(r)]
+    if not asked:
+        return inventory
+    problem = ""
+    try:
+        found = driver.describe(asked)
+    except Exception as exc:  # noqa: BLE001 - contained: a warning, never the poll's error
+        error = exc if isinstance(exc, ChassisdError) else contain(
+            exc, chassis=inventory.chassis, driver=inventory.driver
+        )  # fmt: skip
+        found, problem = {}, f"product and serial not read: {error}"
+    missed = [node_id for node_id in asked if node_id not in found]
+    if missed and not problem:
+        problem = f"no product and serial for {len(missed)} node(s): {_some(missed)}"
+    failed = set(missed)
+    nodes = tuple(
+        replace(r, product=found[r.id].product, serial=found[r.id].serial, details=Details.READ)
+        if r.id in found
+        else replace(r, details=Details.FAILED)
+        if r.id in failed
+        else r
+        for r in inventory.nodes
+    )
+    warnings = (*inventory.warnings, problem) if problem else inventory.warnings
+    return replace(inventory, nodes=nodes, warnings=warnings)
+
+
 def checked(inventory: Inventory) -> Inventory:
     """``inventory`` if every node id is one chassisd can use; else a ``ParseError`` naming it
     (escaped: the id may hold control characters)."""
@@ -320,6 +377,7 @@ def node_status_bytes(record: NodeRecord) -> int:
     strings = (record.id, record.id, record.product, record.serial)
     return (
         NODE_STATUS_OVERHEAD
+        + (DETAILS_STATUS_BYTES if record.details is not Details.CURRENT else 0)
         + MAC_STATUS_BYTES * len(record.macs)
         + sum(len(json.dumps(s)) + 14 for s in strings)
     )

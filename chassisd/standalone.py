@@ -35,7 +35,7 @@ from typing import Any
 import yaml
 
 from chassisd.farm import Farm, FarmView
-from chassisd.memory import KnownNode, known_from_dict, known_to_dict, remember
+from chassisd.memory import KnownNode, details_wanted, known_from_dict, known_to_dict, remember
 from chassisd.noderef import NamedNode
 from chassisd.reconcile import (
     Established,
@@ -140,7 +140,9 @@ def sync(
     for entry in known.values():
         if entry.absent_since is None:
             present.setdefault(entry.node.chassis, set()).add(entry.node.record.id)
-    view = farm.poll(present=present)
+    view = farm.poll(
+        present=present, details_due=lambda chassis: details_wanted(known, chassis, now)
+    )
     polled: dict[str, list[NamedNode]] = {r.chassis: [] for r in view.results if r.ok}
     for node in view.nodes:
         polled[node.chassis].append(node)

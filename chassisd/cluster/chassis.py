@@ -41,7 +41,7 @@ from chassisd.errors import (
 from chassisd.farm import name_nodes
 from chassisd.kube.gateway import CHASSIS
 from chassisd.listing import POLL_REQUEST
-from chassisd.memory import KnownNode, remember
+from chassisd.memory import KnownNode, details_wanted, remember
 from chassisd.metrics import Metrics, PollResultLabel
 from chassisd.poller import PollResult, contain, poll_chassis
 from chassisd.registry import Registry
@@ -246,7 +246,12 @@ class ChassisController:
             if self._still_refused(key, material):
                 return  # the same credentials and trust were refused: wait out the back-off
             result = poll_chassis(
-                self._registry, spec.driver, target, self._settings.retry, present=present
+                self._registry,
+                spec.driver,
+                target,
+                self._settings.retry,
+                present=present,
+                details_due=details_wanted(self._memory.get(key), name, datetime.now(UTC)),
             )
         now = datetime.now(UTC)
         label = f"{namespace}/{name}"

@@ -90,8 +90,9 @@ class ChassisStatus:
         self, obj: dict[str, Any], old: dict[str, Any], conditions: list[dict[str, Any]]
     ) -> None:
         """An Event when what is wrong with the chassis changes: the failing condition's
-        reason (InvalidConfig, InvalidSpec, Unreachable, AuthFailed, NotTrusted, ParseError,
-        DeviceError) as a Warning with its message, and Recovered when a poll succeeds again.
+        reason (InvalidConfig, InvalidSpec, Unreachable, AuthFailed, HostKeyRejected,
+        CertificateRejected, NotTrusted, ParseError, DeviceError: ``poller.FAILURE_REASONS``)
+        as a Warning with its message, and Recovered when a poll succeeds again.
         A steady chassis, failing or not, makes no Event."""
         before, after = _failing(old.get("conditions") or []), _failing(conditions)
         if (before or {}).get("reason") == (after or {}).get("reason"):

@@ -3,22 +3,28 @@
 Owns which commands are sent for which request and how their parsed output becomes model
 values. One driver object is one SSH session (``open``/``close``); a poll sends
 ``show node list`` and ``show node macaddr all`` on it, falling back to one
-``show node macaddr cXnY`` per node when ``all`` is refused. The session and the parsers raise
+``show node macaddr cXnY`` per node when ``all`` is refused. Product and serial take another
+command (``show node info``), so the inventory leaves them ``Details.DEFERRED`` and ``describe``
+reads them only for the nodes the poller asks about (new ones, a changed cartridge, a slow
+cadence): a steady poll stays at two commands. The session and the parsers raise
 plain errors; each public method names this chassis and driver in them (``located``). It never
 sleeps or retries: a ``cycle`` is composed by the power service (off, confirmed, then on).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import ClassVar
 
 from chassisd.driver import ChassisTarget, Driver
 from chassisd.errors import DeviceError
 from chassisd.model import (
+    Details,
     Feature,
     Inventory,
     MacAddress,
+    NodeDetails,
     NodeId,
     NodeRecord,
     PowerAction,
@@ -86,6 +92,7 @@ class MoonshotDriver(Driver):
                 asset_tag=row.asset_tag,
                 # No row in any MAC answer is not "no MACs": the node keeps its last known ones.
                 macs_known=row.node_id in macs,
+                details=Details.DEFERRED,
             )
             for row in rows
         )
@@ -148,6 +155,36 @@ class MoonshotDriver(Driver):
             if node_id in answer:
                 result[node_id] = answer[node_id]
         return result, warnings
+
+    def describe(self, node_ids: Collection[str]) -> dict[str, NodeDetails]:
+        """Product and serial by ``show node info``, which answers per cartridge: one node
+        is asked by its id; several by ``all`` (one command), and the cartridges that answer
+        leaves out (or all of them, when ``all`` is refused) one node each. A node whose
+        cartridge no answer describes is left out."""
+        with self.located():
+            wanted = [self._node_id(node_id) for node_id in node_ids]
+            # A chassis has 45 slots: at most that many queries, whatever the caller asks.
+            slots = sorted({node.cartridge for node in wanted if 1 <= node.cartridge <= 45})
+            info: dict[int, parse.CartridgeInfo] = {}
+            if len(slots) > 1:
+                command = "show node info all"
+                try:
+                    info = parse.parse_node_info(self._read(command), command=command)
+                except DeviceError:
+                    info = {}  # refused: asked cartridge by cartridge below
+            for slot in slots:
+                if slot in info:
+                    continue
+                one = next(node for node in wanted if node.cartridge == slot)
+                command = f"show node info {one}"
+                answer = parse.parse_node_info(self._read(command), command=command)
+                if slot in answer:
+                    info[slot] = answer[slot]
+        return {
+            str(node): NodeDetails(info[node.cartridge].product, info[node.cartridge].serial)
+            for node in wanted
+            if node.cartridge in info
+        }
 
     def power_state(self, node_id: str) -> PowerState:
         with self.located():

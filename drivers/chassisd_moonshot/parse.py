@@ -1,10 +1,12 @@
 """Parsers for the HPE Moonshot iLO Chassis Manager CLI output. Pure functions, no I/O.
 
-Owns turning the text of ``show node list``, ``show node macaddr …`` and ``show node power …``
-into values. Tables are read by their geometry: the dash line under the header gives each
-column's start and width (``moonshot-cli.md`` §4.1, §9.2), so multi-word values ("Intel
-Corporation", "x86 Architecture") need no guessing. Any line that is not understood raises
-``ParseError`` naming the command and the line; nothing is silently dropped.
+Owns turning the text of ``show node list``, ``show node macaddr …``, ``show node power …``
+and ``show node info …`` into values. Tables are read by their geometry: the dash line under
+the header gives each column's start and width (``moonshot-cli.md`` §4.1, §9.2), so multi-word
+values ("Intel Corporation", "x86 Architecture") need no guessing. Any line that is not
+understood raises ``ParseError`` naming the command and the line; nothing is silently dropped
+(the one exception: the indented lines of a ``show node info`` block other than product and
+serial, whose shapes no sample shows).
 
 Input is the command's output with the echoed command already removed and line ends
 normalised to ``\\n`` (see ``clean_output``).
@@ -15,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from chassisd.errors import DeviceError, ParseError
+from chassisd.errors import DeviceError, ParseError, excerpt
 from chassisd.model import Health, MacAddress, NodeId, PowerState, normalize_mac
 
 _DASHES = re.compile(r"-+")
@@ -31,7 +33,16 @@ POWER_STATES = {
     "off": PowerState.OFF,
     "unavailable": PowerState.OFF,
 }
-HEALTH_STATES = {"ok": Health.OK, "warning": Health.WARNING, "critical": Health.CRITICAL}
+#: ``Status``/``Health`` words → our levels. Captures show only ``OK`` (moonshot-cli.md §4.1);
+#: the chassis manager's REST API documents ``Warning`` and ``Critical`` (§7), and operators see
+#: ``Degraded`` on a cartridge that needs attention but still runs: a warning, not unknown. Any
+#: other word is UNKNOWN.
+HEALTH_STATES = {
+    "ok": Health.OK,
+    "warning": Health.WARNING,
+    "degraded": Health.WARNING,
+    "critical": Health.CRITICAL,
+}
 
 #: Error words seen as answers instead of tables. The real texts are UNKNOWN
 #: (moonshot-cli.md §4.13); the only one any source assumes is ``Invalid command``.
@@ -278,6 +289,80 @@ def parse_power(text: str, *, command: str) -> dict[NodeId, PowerState]:
             raise ParseError("unexpected line", command=command, line=line, line_no=n)
     if not result:
         raise ParseError("no 'Power State:' in output", command=command)
+    return result
+
+
+#: Characters a product name or serial number may have. The longest product name seen is 33
+#: ("ProLiant m710x Server Cartridge", moonshot-cli.md §2.3), serials are 10 (CM 2.0
+#: ``SerialNumber: CN11111AAA``): anything longer is not one, and would be stored in every
+#: status and printed in every listing.
+MAX_DETAIL_CHARS = 64
+#: ``show node info`` keys read; the serial's wording is not in any sample (§4.8 stops after
+#: Product Name), CM 2.0's ``show blades`` says ``SerialNumber``.
+_PRODUCT_KEYS = ("product name",)
+_SERIAL_KEYS = ("serial number", "serialnumber")
+
+
+@dataclass(frozen=True)
+class CartridgeInfo:
+    """What ``show node info`` says of one cartridge."""
+
+    product: str = ""
+    serial: str = ""
+
+
+def parse_node_info(text: str, *, command: str) -> dict[int, CartridgeInfo]:
+    """Parse ``show node info <nodes>|all``: cartridge slot → its product name and serial.
+
+    Each cartridge is a ``Cartridge #N`` line (fixture show-node-info.c1n1: with a trailing
+    space) followed by indented ``Key: value`` lines. The sample stops after ``Product Name``
+    (moonshot-cli.md §4.8), so indented lines of any other shape (sub-sections) are part of
+    their block and not read; the first ``Product Name`` and serial line of a block count. A
+    line outside any block, a block repeated, a value too long or holding control characters
+    is a ``ParseError``; an error word before any block is the device refusing (``DeviceError``).
+    """
+    result: dict[int, CartridgeInfo] = {}
+    slot: int | None = None
+    for n, line in enumerate(text.split("\n"), 1):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if m := _CARTRIDGE.fullmatch(stripped):
+            slot = int(m.group(1))
+            if not 1 <= slot <= 45 or slot in result:
+                raise ParseError(
+                    f"cartridge {slot} out of range or repeated", command=command, line=line,
+                    line_no=n,
+                )  # fmt: skip
+            result[slot] = CartridgeInfo()
+            continue
+        if slot is None or not line[:1].isspace():
+            if slot is None and not result and _ERROR_WORDS.search(stripped):
+                raise DeviceError(f"{command!r} answered: {excerpt(stripped)}")
+            raise ParseError(
+                "expected 'Cartridge #N' or an indented line of its block",
+                command=command,
+                line=line,
+                line_no=n,
+            )
+        key, colon, value = stripped.partition(":")
+        key, value = key.strip().lower(), value.strip()
+        if not colon or key not in (*_PRODUCT_KEYS, *_SERIAL_KEYS):
+            continue
+        if len(value) > MAX_DETAIL_CHARS or not value.isprintable():
+            raise ParseError(
+                f"{key} is not printable text of at most {MAX_DETAIL_CHARS} characters",
+                command=command,
+                line=line,
+                line_no=n,
+            )
+        info = result[slot]
+        if key in _PRODUCT_KEYS and not info.product:
+            result[slot] = CartridgeInfo(value, info.serial)
+        elif key in _SERIAL_KEYS and not info.serial:
+            result[slot] = CartridgeInfo(info.product, value)
+    if not result:
+        raise ParseError("no 'Cartridge #N' in output", command=command)
     return result
 
 

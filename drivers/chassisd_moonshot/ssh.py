@@ -10,7 +10,7 @@ Error mapping, by how far the request got:
 - before a command reached the device (connect, handshake, channel open) → ``TransientError``
 - a *reading* command failed after it was sent → ``TransientError`` (nothing changed)
 - a *state-changing* command failed after it was sent → ``AmbiguousOutcome`` (never re-sent)
-- refused credentials → ``AuthError``; unknown or changed host key → ``TrustError``
+- refused credentials → ``AuthError``; unknown or changed host key → ``HostKeyError``
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ from chassisd.driver import ChassisTarget
 from chassisd.errors import (
     AmbiguousOutcome,
     AuthError,
+    HostKeyError,
     ParseError,
     PermanentError,
     TransientError,
-    TrustError,
 )
 
 DEFAULT_PORT = 22
@@ -182,13 +182,13 @@ class SshSession:
             if known[key.get_name()] == key:
                 return
             self.close()
-            raise TrustError(
+            raise HostKeyError(
                 f"host key of {name} CHANGED: expected {fingerprint(known[key.get_name()])}, "
                 f"got {key.get_name()} {fingerprint(key)}; if the chassis manager was replaced, "
                 "update its known-hosts entry",
             )
         self.close()
-        raise TrustError(
+        raise HostKeyError(
             f"unknown host key for {name}: {key.get_name()} {fingerprint(key)}. "
             f"After checking the fingerprint on the chassis, trust it by adding this line to the "
             f"Chassis known hosts (spec.knownHosts or the knownHostsSecretRef Secret): "

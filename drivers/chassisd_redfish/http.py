@@ -12,7 +12,7 @@ Error mapping, by how far the request got and what kind of request it was:
 failure                           read (GET), login       change (POST action, PATCH)
 ================================  ======================  ========================
 connect error / connect timeout   TransientError          TransientError
-certificate not trusted           TrustError              TrustError
+certificate not trusted           CertificateError        CertificateError
 read/write timeout, connection    TransientError          AmbiguousOutcome
 lost after the request was sent                           (never re-sent)
 401 / 403                         AuthError               AuthError
@@ -54,6 +54,7 @@ from chassisd.driver import ChassisTarget
 from chassisd.errors import (
     AmbiguousOutcome,
     AuthError,
+    CertificateError,
     DeviceError,
     DriverError,
     ParseError,
@@ -301,13 +302,13 @@ class HttpSession:
         where = f"{method} {url}"
         tls = _tls_failure(exc)
         if isinstance(tls, CertificatePinMismatch):
-            return TrustError(
+            return CertificateError(
                 f"{where}: server certificate not trusted: fingerprint {tls.actual}, pinned "
                 f"{tls.expected}; update certificateFingerprint if the BMC's certificate "
                 "was replaced",
             )
         if isinstance(tls, ssl.SSLCertVerificationError):
-            return TrustError(
+            return CertificateError(
                 f"{where}: server certificate not trusted ({self._trust_mode()}): "
                 f"{tls.verify_message or tls}",
             )

@@ -30,10 +30,13 @@ POWER_STATE_MAP: Final[Mapping[str, PowerState]] = {
     "poweringoff": PowerState.OFF,
 }
 
-#: ``Status.Health`` → our levels (Redfish and RIS use the same three words).
+#: ``Status.Health`` → our levels. Redfish and RIS document the same three words; the Moonshot
+#: chassis manager's node health also says ``Degraded`` (needs attention, still runs: a
+#: warning), as its CLI does (``chassisd_moonshot.parse.HEALTH_STATES``).
 HEALTH_MAP: Final[Mapping[str, Health]] = {
     "ok": Health.OK,
     "warning": Health.WARNING,
+    "degraded": Health.WARNING,
     "critical": Health.CRITICAL,
 }
 

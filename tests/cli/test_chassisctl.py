@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from chassisd.sim.moonshot import SimHandle
+from chassisd.sim.moonshot.model import CommandKind
 
 BIN = Path(sys.executable).parent
 Run = Callable[..., subprocess.CompletedProcess[str]]
@@ -51,6 +52,26 @@ def test_nodes_table_wide_and_yaml(chassisctl: Run, config_file: Path) -> None:
     as_json = json.loads(chassisctl("--config", str(config_file), "nodes", "-o", "json").stdout)
     assert as_yaml == as_json
     assert len(table.stdout.splitlines()) == len(as_json["items"]) + 1
+
+
+def test_nodes_wide_shows_moonshot_product_and_serial(
+    chassisctl: Run, config_file: Path, farm: tuple[SimHandle, SimHandle]
+) -> None:
+    """-o wide shows each Moonshot node's product and serial (``show node info``, one command
+    per chassis); the plain table does not ask for them."""
+    one, _two = farm
+    one.reset_stats()
+    chassisctl("--config", str(config_file), "nodes", "--chassis", "m1")
+    assert one.stats.count(CommandKind.NODE_INFO) == 0
+    wide = chassisctl("--config", str(config_file), "nodes", "-o", "wide", "--chassis", "m1")
+    assert wide.returncode == 0, wide.stderr
+    assert one.stats.count(CommandKind.NODE_INFO) == 1
+    rows = {line.split()[0]: line for line in wide.stdout.splitlines()[1:]}
+    assert len(rows) == sum(1 for _ in one.spec.nodes())
+    for node_id, _ in one.spec.nodes():
+        cartridge = one.spec.cartridges[node_id.cartridge]
+        row = rows[f"c1n{node_id.cartridge}"]
+        assert row.endswith(f"{cartridge.product_name}  {cartridge.serial_number}"), row
 
 
 def test_power_by_name_and_by_chassis_id(

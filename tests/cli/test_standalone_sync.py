@@ -16,6 +16,7 @@ from chassisd.poller import RetryPolicy
 from chassisd.reconcile import dhcphosts_name
 from chassisd.registry import Registry
 from chassisd.sim.moonshot import SimHandle
+from chassisd.sim.moonshot.model import Cartridge, CommandKind, SimNode
 from chassisd.standalone import sync
 
 BIN = Path(sys.executable).parent
@@ -263,3 +264,58 @@ def test_file_mode_and_hostsdir_output(
             text=True, capture_output=True, timeout=60, check=False,
         )  # fmt: skip
         assert refused.returncode == 2 and "--file-mode" in refused.stderr, refused.stderr
+
+
+def test_product_and_serial_are_read_for_new_nodes_and_daily_not_every_poll(
+    tmp_path: Path, config_file: Path, farm: tuple[SimHandle, SimHandle]
+) -> None:
+    """Moonshot product and serial (``show node info``) are read at the first sync, kept in the
+    state file through syncs that do not read them (a steady sync sends no such command), read
+    for a cartridge that appears (that node only), and again once a day."""
+    one, _two = farm
+    farm_obj = Farm(load_config(config_file), Registry(), retry=RetryPolicy(attempts=1))
+    out = tmp_path / "out"
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def state_nodes() -> dict[str, dict[str, object]]:
+        nodes = json.loads((out / "state.json").read_text())["nodes"]
+        return {ref: entry for ref, entry in nodes.items() if ref.startswith("m1/")}
+
+    def expected() -> dict[str, tuple[str, str]]:
+        return {
+            f"m1/{node_id}": (
+                one.spec.cartridges[node_id.cartridge].product_name,
+                one.spec.cartridges[node_id.cartridge].serial_number,
+            )
+            for node_id, _ in one.spec.nodes()
+        }
+
+    one.reset_stats()
+    sync(farm_obj, out, now=t0)
+    assert one.stats.count(CommandKind.NODE_INFO) == 1  # `show node info all`
+    got = {ref: (e["product"], e["serial"]) for ref, e in state_nodes().items()}
+    assert got == expected() and all(serial for _, serial in got.values())
+    assert {e["detailsRead"] for e in state_nodes().values()} == {"2026-01-01T00:00:00Z"}
+
+    one.reset_stats()
+    sync(farm_obj, out, now=t0 + timedelta(minutes=5))
+    assert one.stats.count(CommandKind.NODE_INFO) == 0
+    assert one.stats.commands == 2  # show node list, show node macaddr all
+    assert {ref: (e["product"], e["serial"]) for ref, e in state_nodes().items()} == expected()
+
+    slot = next(s for s in range(1, 46) if s not in one.spec.cartridges)
+    one.insert_cartridge(slot, Cartridge((SimNode(macs=("02:aa:00:00:00:01",)),),
+                                         product_name="ProLiant m700 Server Cartridge",
+                                         serial_number="CNNEW00001"))  # fmt: skip
+    one.reset_stats()
+    sync(farm_obj, out, now=t0 + timedelta(minutes=10))
+    assert one.stats.count(CommandKind.NODE_INFO) == 1  # `show node info c<slot>n1` only
+    assert (state_nodes()[f"m1/c{slot}n1"]["product"], state_nodes()[f"m1/c{slot}n1"]["serial"]
+            ) == ("ProLiant m700 Server Cartridge", "CNNEW00001")  # fmt: skip
+    assert {e["detailsRead"] for r, e in state_nodes().items() if r != f"m1/c{slot}n1"} == {
+        "2026-01-01T00:00:00Z"
+    }
+
+    one.reset_stats()
+    sync(farm_obj, out, now=t0 + timedelta(hours=24, minutes=1))
+    assert one.stats.count(CommandKind.NODE_INFO) == 1  # the daily read, one command

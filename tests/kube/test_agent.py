@@ -15,7 +15,7 @@ import yaml
 from chassisd.kube.gateway import CHASSIS, DHCPHOSTS, NODEPOOL, POWERACTION
 from chassisd.metrics import Metrics
 from chassisd.reconcile import dhcphosts_name
-from chassisd.sim.moonshot.model import Cartridge, Faults, SimNode
+from chassisd.sim.moonshot.model import Cartridge, CommandKind, Faults, SimNode
 from chassisd.testing import wait_until
 from chassisd.testing.clusterworld import API, World, all_hosts, open_world, standard_farm
 from chassisd.testing.controlplane import UPSTREAM_CRDS_DIR
@@ -103,6 +103,42 @@ def test_steady_farm_writes_nothing(world: World) -> None:
     time.sleep(0.5)
     assert versions() == before
     assert _writes(metrics) == writes
+
+
+def test_product_and_serial_are_read_once_and_kept_in_the_status(world: World) -> None:
+    """The agent reads Moonshot product and serial once (one ``show node info all``), records
+    them (and when) in the Chassis status, sends no ``show node info`` on the polls after, and
+    reads a new cartridge's by its own id; a restarted agent does not read them again."""
+    sim = world.sims["m1"]
+    sim.reset_stats()
+    world.chassis("m1", sim)
+    first = world.start_agent()
+
+    def nodes() -> dict[str, dict[str, Any]]:
+        status = world.get(CHASSIS, "m1").get("status") or {}
+        return {n["id"]: n for n in status.get("nodes", [])}
+
+    assert wait_until(lambda: len(nodes()) == 6 and all("serial" in n for n in nodes().values()),
+                      timeout=20), nodes()  # fmt: skip
+    for node_id, node in nodes().items():
+        cartridge = sim.spec.cartridges[node["cartridge"]]
+        assert (node["product"], node["serial"]) == (
+            cartridge.product_name, cartridge.serial_number
+        ), node_id  # fmt: skip
+        assert node["detailsRead"]
+    logins = sim.stats.logins
+    assert wait_until(lambda: sim.stats.logins >= logins + 3, timeout=15)
+    assert sim.stats.count(CommandKind.NODE_INFO) == 1
+    sim.insert_cartridge(44, Cartridge((SimNode(macs=("02:44:00:00:00:01",)),),
+                                       serial_number="CNNEW00044"))  # fmt: skip
+    assert wait_until(lambda: nodes().get("c44n1", {}).get("serial") == "CNNEW00044", 15)
+    assert sim.stats.count(CommandKind.NODE_INFO) == 2
+    first.stop()
+    world.agents.remove(first)
+    logins = sim.stats.logins
+    world.start_agent()
+    assert wait_until(lambda: sim.stats.logins >= logins + 3, timeout=15)
+    assert sim.stats.count(CommandKind.NODE_INFO) == 2  # remembered through the status
 
 
 def test_pool_that_loses_every_member_still_gets_its_status(world: World) -> None:

@@ -13,7 +13,7 @@ import pytest
 from chassisd.kube.gateway import CHASSIS, EVENT, KubeGateway
 from chassisd.sim.moonshot.model import Faults
 from chassisd.testing import wait_until
-from chassisd.testing.clusterworld import World, open_world, standard_farm
+from chassisd.testing.clusterworld import World, chassis_health, open_world, standard_farm
 
 pytestmark = pytest.mark.kube
 
@@ -72,3 +72,30 @@ def test_chassis_transitions_are_events(world: World) -> None:
     (recovered,) = _events(world, "Recovered")
     assert recovered["type"] == "Normal" and "AuthFailed" in recovered["note"]
     assert len(_events(world, "AuthFailed")) == 1
+
+
+def test_a_refused_host_key_is_a_host_key_rejected_event(world: World) -> None:
+    """A chassis whose host key is not in its known-hosts Secret: a HostKeyRejected Warning
+    naming the fingerprint, and the Reachable condition says the same; once the Secret holds
+    the key, a Recovered Event."""
+    sim = world.sims["m1"]
+    world.gateway.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "otherkeys", "namespace": world.namespace},
+            "stringData": {"known_hosts": f"{world.sims['m2'].known_hosts_line}\n"},
+        }
+    )
+    world.chassis("m1", sim, knownHostsSecretRef={"name": "otherkeys"})
+    world.start_agent()
+    assert wait_until(lambda: bool(_events(world, "HostKeyRejected")), timeout=20)
+    (rejected,) = _events(world, "HostKeyRejected")
+    assert rejected["type"] == "Warning" and rejected["regarding"]["name"] == "m1"
+    assert sim.host_key_fingerprint in rejected["note"]
+    assert chassis_health(world, "m1")["reason"] == "HostKeyRejected"
+    k8s.CoreV1Api(world.gateway.api).patch_namespaced_secret(
+        "otherkeys", world.namespace, {"stringData": {"known_hosts": sim.known_hosts_line}}
+    )
+    assert wait_until(lambda: bool(_events(world, "Recovered")), timeout=30)
+    assert "HostKeyRejected" in _events(world, "Recovered")[0]["note"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 from chassisd_moonshot import MoonshotDriver
@@ -12,17 +13,25 @@ from chassisd.errors import (
     AmbiguousOutcome,
     AuthError,
     DeviceError,
+    HostKeyError,
     ParseError,
     PermanentError,
     TransientError,
-    TrustError,
 )
-from chassisd.model import Outcome, PowerAction, PowerState
+from chassisd.model import Health, Outcome, PowerAction, PowerState
+from chassisd.poller import poll_chassis
 from chassisd.power import PowerService, PowerSettings
 from chassisd.registry import Registry
 from chassisd.retry import Backoff
 from chassisd.sim.moonshot import MoonshotSimulator, SimHandle
-from chassisd.sim.moonshot.model import ChassisSpec, CommandKind, Faults, Timing
+from chassisd.sim.moonshot.model import (
+    ChassisSpec,
+    CliProfile,
+    CommandKind,
+    Faults,
+    Layout,
+    Timing,
+)
 
 
 def target_for(handle: SimHandle, **changes: object) -> ChassisTarget:
@@ -130,7 +139,7 @@ def test_wrong_password_is_an_auth_error(chassis: SimHandle) -> None:
 
 def test_unknown_host_key_is_refused_with_fingerprint_and_fix(chassis: SimHandle) -> None:
     """Without a known-hosts entry the login is refused, showing the fingerprint and the fix."""
-    with pytest.raises(TrustError) as info, MoonshotDriver(target_for(chassis, known_hosts="")):
+    with pytest.raises(HostKeyError) as info, MoonshotDriver(target_for(chassis, known_hosts="")):
         pass
     message = str(info.value)
     assert chassis.host_key_fingerprint in message
@@ -145,7 +154,7 @@ def test_changed_host_key_is_refused(chassis: SimHandle) -> None:
             f"[{second.address[0]}]:{second.address[1]}", f"[{host}]:{port}"
         )
         with (
-            pytest.raises(TrustError, match="CHANGED"),
+            pytest.raises(HostKeyError, match="CHANGED"),
             MoonshotDriver(target_for(chassis, known_hosts=stale)),
         ):
             pass
@@ -312,3 +321,42 @@ def test_session_limit_refusal_is_transient(spec: ChassisSpec) -> None:
         with pytest.raises(TransientError), MoonshotDriver(target_for(handle)):
             pass
         assert first.inventory().nodes  # the first session is unaffected
+
+
+@pytest.mark.parametrize("layout", [Layout.STATUS, Layout.HEALTH])
+@pytest.mark.parametrize(
+    ("word", "health"),
+    [
+        ("OK", Health.OK),
+        ("Degraded", Health.WARNING),
+        ("Warning", Health.WARNING),
+        ("Critical", Health.CRITICAL),
+        ("Absent", Health.UNKNOWN),
+    ],
+)
+def test_health_words_map_to_levels(
+    spec: ChassisSpec, layout: Layout, word: str, health: Health
+) -> None:
+    """A cartridge the chassis calls Degraded is a warning, not unknown (issue 15), in the
+    Status (2021) and Health (2014) tables alike; a word nobody documents stays unknown."""
+    slot = min(spec.cartridges)
+    cartridge = spec.cartridges[slot]
+    sick = replace(cartridge, nodes=tuple(replace(n, health=word) for n in cartridge.nodes))
+    sim = MoonshotSimulator(
+        spec.with_cartridge(slot, sick),
+        users={"admin": "password"},
+        profile=CliProfile(layout=layout),
+    )
+    with sim.running() as handle, MoonshotDriver(target_for(handle)) as driver:
+        inventory = driver.inventory()
+    by_cartridge = {n.id: n.health for n in inventory.nodes if n.cartridge == slot}
+    assert by_cartridge and set(by_cartridge.values()) == {health}
+    assert {n.health for n in inventory.nodes if n.cartridge != slot} == {Health.OK}
+
+
+def test_a_refused_host_key_is_reported_as_host_key_rejected(chassis: SimHandle) -> None:
+    """The poll of a chassis whose host key is not in its known hosts fails with the reason
+    HostKeyRejected (the Chassis condition and Event reason), not a generic trust word."""
+    result = poll_chassis(Registry(), "moonshot", target_for(chassis, known_hosts=""))
+    assert isinstance(result.error, HostKeyError)
+    assert result.reason == "HostKeyRejected"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 from chassisd_moonshot import MoonshotDriver
@@ -12,13 +13,14 @@ from chassisd.driver import ChassisTarget, Credentials, Timeouts
 from chassisd.errors import (
     AmbiguousOutcome,
     AuthError,
+    CertificateError,
     DeviceError,
     ParseError,
     TransientError,
-    TrustError,
     UnsupportedError,
 )
 from chassisd.model import Health, Inventory, Outcome, PowerAction, PowerState
+from chassisd.poller import poll_chassis
 from chassisd.power import PowerService, PowerSettings
 from chassisd.registry import Registry
 from chassisd.sim.moonshot import MoonshotSimulator
@@ -245,7 +247,7 @@ def test_trust_by_pin_and_refusal_of_another_ca(rest: RestSimHandle) -> None:
     with MoonshotRestDriver(pinned) as driver:
         assert driver.power_state("c1n1") in (PowerState.ON, PowerState.OFF)
     other = target_for(rest, ca_bundle=generate_tls_material().ca_pem)
-    with pytest.raises(TrustError), MoonshotRestDriver(other):
+    with pytest.raises(CertificateError), MoonshotRestDriver(other):
         pass
     # The server learns of the refusal from the client's alert, on its own thread: wait briefly.
     deadline = time.monotonic() + 2
@@ -263,3 +265,23 @@ def test_node_ids_are_checked_before_asking_the_chassis(rest: RestSimHandle) -> 
         assert rest.stats.requests == 0
         with pytest.raises(DeviceError, match=r"404.*ResourceMissingAtURI"):
             driver.power_state("c1n8")
+
+
+def test_degraded_node_is_a_warning(spec: ChassisSpec) -> None:
+    """A node whose health the chassis manager calls Degraded is a warning over REST too."""
+    slot = min(spec.cartridges)
+    cartridge = spec.cartridges[slot]
+    sick = replace(cartridge, nodes=tuple(replace(n, health="Degraded") for n in cartridge.nodes))
+    sim = MoonshotRestSimulator(spec.with_cartridge(slot, sick), users={"admin": "password"})
+    with sim.running() as handle, MoonshotRestDriver(target_for(handle)) as driver:
+        inventory = driver.inventory()
+    assert {n.health for n in inventory.nodes if n.cartridge == slot} == {Health.WARNING}
+    assert {n.health for n in inventory.nodes if n.cartridge != slot} == {Health.OK}
+
+
+def test_a_refused_certificate_is_reported_as_certificate_rejected(rest: RestSimHandle) -> None:
+    """A certificate that fails its pin is CertificateRejected, told apart from an SSH host key."""
+    wrong = target_for(rest, ca_bundle="", certificate_fingerprint="00" * 32)
+    result = poll_chassis(Registry(), "moonshot-rest", wrong)
+    assert isinstance(result.error, CertificateError)
+    assert result.reason == "CertificateRejected"

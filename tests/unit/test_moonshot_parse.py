@@ -285,3 +285,54 @@ def test_arbitrary_text_raises_only_parse_or_device_errors(text: str, header: bo
         ):
             with contextlib.suppress(ParseError, DeviceError):
                 fn(candidate)
+
+
+def test_node_info_capture_gives_the_product() -> None:
+    """The MAAS docstring's ``show node info c1n1`` (it stops after Product Name) names the
+    cartridge's product; no serial line, no serial."""
+    raw = escaped_fixture("show-node-info.c1n1.maas-docstring.escaped.partial.txt")
+    info = parse.parse_node_info(parse.clean_output(raw, "show node info c1n1"), command="c")
+    assert info == {1: parse.CartridgeInfo("ProLiant m500 Server Cartridge", "")}
+
+
+INFO_ALL = (
+    "\nCartridge #1 \n  Type: Compute\n  Manufacturer: HP\n"
+    "  Product Name: ProLiant m710x Server Cartridge\n  Serial Number: CN11111AAA\n"
+    "\nCartridge #3 \n  Type: Compute\n  Product Name: ProLiant m350 Server Cartridge\n"
+    "  Node #1\n    Serial Number: CN-NODE-ONE\n"
+)
+
+
+def test_node_info_all_reads_every_cartridge_block() -> None:
+    """One block per cartridge; indented lines of other shapes belong to the block; the first
+    serial of a block counts."""
+    assert parse.parse_node_info(INFO_ALL, command="show node info all") == {
+        1: parse.CartridgeInfo("ProLiant m710x Server Cartridge", "CN11111AAA"),
+        3: parse.CartridgeInfo("ProLiant m350 Server Cartridge", "CN-NODE-ONE"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("Product Name: X\n", "expected 'Cartridge #N'"),
+        ("Cartridge #1\n  Product Name: X\nstray text\n", "expected 'Cartridge #N'"),
+        ("Cartridge #1\nCartridge #1\n", "repeated"),
+        ("Cartridge #46\n", "out of range"),
+        ("Cartridge #1\n  Product Name: \x1b[2Jgone\n", "printable"),
+        ("Cartridge #1\n  Serial Number: " + "9" * 65 + "\n", "at most 64"),
+        ("\n\n", "no 'Cartridge #N'"),
+    ],
+)
+def test_node_info_that_is_not_understood_is_a_parse_error(text: str, problem: str) -> None:
+    """Text outside a block, a repeated or impossible slot, a control character or an
+    overlong value: a ParseError naming the command (and the line)."""
+    with pytest.raises(ParseError, match=problem) as info:
+        parse.parse_node_info(text, command="show node info all")
+    assert info.value.command == "show node info all"
+
+
+def test_node_info_refused_is_a_device_error() -> None:
+    """An error word instead of a block is the device refusing the command."""
+    with pytest.raises(DeviceError, match="Invalid node"):
+        parse.parse_node_info("Error: Invalid node specification.\n", command="show node info all")

@@ -115,6 +115,8 @@ def execute(command: Command, state: ChassisState, profile: CliProfile, faults: 
         return render.node_list(view, profile)
     if kind is CommandKind.NODE_MACADDR_ALL and faults.refuse_macaddr_all:
         return render.error(profile.invalid_node_text)
+    if kind is CommandKind.NODE_INFO and command.node_spec == "all" and faults.refuse_info_all:
+        return render.error(profile.invalid_node_text)
     assert command.node_spec is not None  # every remaining kind takes a node spec
     nodes = resolve_nodes(command.node_spec, view)
     if nodes is None:

@@ -43,6 +43,10 @@ PROC_MANUFACTURER_WIDTH = 22
 ARCHITECTURE_WIDTH = 20
 MEMORY_WIDTH = 6
 HEALTH_WIDTH = 6
+STATUS_WIDTH = 8
+"""The 2021 ``Status`` column. A health word may take all of it (``Degraded``, ``Critical``):
+in the 2014 layout ``Health`` is the last column, so a word wider than its 6 dashes runs on to
+the end of the row there and shifts nothing."""
 
 
 class Layout(enum.StrEnum):
@@ -121,7 +125,9 @@ class SimNode:
     proc_manufacturer: str = "Intel Corporation"
     architecture: str = "x86 Architecture"
     health: str = "OK"
-    """The ``Status`` (2021) or ``Health`` (2014) column; only ``OK`` was ever seen."""
+    """The ``Status`` (2021) or ``Health`` (2014) column; only ``OK`` was ever seen in a
+    capture, operators report ``Degraded`` (issue 15), the REST API documents ``Warning`` and
+    ``Critical`` [cli §7]."""
     asset_tag: str = ""
     """``Node Asset Tag`` column (status layout only); empty in every captured row."""
     no_asset_info: bool = False
@@ -143,7 +149,7 @@ class SimNode:
         for value, width, label in (
             (self.proc_manufacturer, PROC_MANUFACTURER_WIDTH, "proc_manufacturer"),
             (self.architecture, ARCHITECTURE_WIDTH, "architecture"),
-            (self.health, HEALTH_WIDTH, "health"),
+            (self.health, STATUS_WIDTH, "health"),
         ):
             if len(value) > width:
                 raise ValueError(f"{label} {value!r} is wider than its {width}-column field")
@@ -246,7 +252,8 @@ class ChassisSpec:
         real hardware on a demo network), ``SS`` = seed mod 256, ``II:II`` = ``chassis_index``,
         ``TT`` = slot, ``NN`` = (node - 1) * 4 + NIC index. So NIC pairs differ by one in the last
         octet, as real m710x pairs do [cli §4.2], and MACs are unique across a fleet as long as
-        each chassis gets its own ``chassis_index`` (0-65535) under one seed.
+        each chassis gets its own ``chassis_index`` (0-65535) under one seed. Each cartridge has
+        the serial ``CN<seed mod 100><chassis_index, 4 hex digits><slot>``.
         """
         if not 1 <= slots <= MAX_SLOTS:
             raise ValueError(f"slots must be 1-{MAX_SLOTS}, got {slots}")
@@ -265,15 +272,21 @@ class ChassisSpec:
             macs = tuple(f"{prefix}:{slot:02x}:{index * 4 + nic:02x}" for nic in range(nic_count))
             return SimNode(macs=macs, memory_gb=memory_gb, power_on=rng.random() >= powered_off)
 
+        def serial(slot: int) -> str:
+            # 10 characters like CM 2.0's ``CN11111AAA``; unique in a fleet as the MACs are.
+            return f"CN{seed % 100:02d}{chassis_index:04X}{slot:02d}"
+
         cartridges: dict[int, Cartridge] = {}
         for slot in range(1, slots + 1):
             if rng.random() >= fill:
                 continue
             if rng.random() < multi_node:
                 nodes = tuple(node(slot, i, 2, 16) for i in range(4))
-                cartridges[slot] = Cartridge(nodes, product_name="ProLiant m350 Server Cartridge")
+                cartridges[slot] = Cartridge(
+                    nodes, product_name="ProLiant m350 Server Cartridge", serial_number=serial(slot)
+                )
             else:
-                cartridges[slot] = Cartridge((node(slot, 0, nics, 32),))
+                cartridges[slot] = Cartridge((node(slot, 0, nics, 32),), serial_number=serial(slot))
         return cls(name=name, cartridges=cartridges)
 
     @classmethod
@@ -486,6 +499,9 @@ class Faults:
     """A line inserted in the middle of the rows of a ``show node list``/``macaddr`` table."""
     refuse_macaddr_all: bool = False
     """``show node macaddr all`` answers ``CliProfile.invalid_node_text`` instead of a table."""
+    refuse_info_all: bool = False
+    """``show node info all`` answers ``CliProfile.invalid_node_text``: no source shows ``all``
+    with ``info`` [cli §4.8]."""
     keep_rows: int | None = None
     """Cut a table after this many rows, at a line boundary, and end normally (exit 0): a
     truncated answer that looks complete."""
@@ -499,7 +515,7 @@ class Faults:
     drip_interval: float = 0.0
     """Send the answer one byte at a time, this many seconds apart (a half-dead card)."""
     affects: frozenset[CommandKind] | None = None
-    """Limit the per-command faults (all above but ``reject_all_logins``, ``refuse_macaddr_all``)
+    """Limit the per-command faults (all above but ``reject_all_logins``, ``refuse_*_all``)
     to these kinds (None: all)."""
     logins: int | None = None
     """Apply the per-command faults only in the sessions of the first this many logins after

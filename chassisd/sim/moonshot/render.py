@@ -29,6 +29,7 @@ from chassisd.sim.moonshot.model import (
     HEALTH_WIDTH,
     MEMORY_WIDTH,
     PROC_MANUFACTURER_WIDTH,
+    STATUS_WIDTH,
     CliProfile,
     Firmware,
     Layout,
@@ -72,7 +73,6 @@ class Reply:
 _SLOT_WIDTH = 4
 _ID_WIDTH = 5
 _POWER_WIDTH = 5
-_STATUS_WIDTH = 8
 _ASSET_TAG_WIDTH = 14
 
 _COMMON_COLUMNS = (
@@ -87,7 +87,7 @@ _NODE_LIST_COLUMNS = {
     # 2021 capture (S9): Status (8) and Node Asset Tag (14).
     Layout.STATUS: (
         *_COMMON_COLUMNS,
-        ("Status", _STATUS_WIDTH),
+        ("Status", STATUS_WIDTH),
         ("Node Asset Tag", _ASSET_TAG_WIDTH),
     ),
     # 2014 MAAS docstring: Health (6), no asset tag column.

@@ -128,6 +128,7 @@ class ChassisState:
         return Faults(
             reject_all_logins=faults.reject_all_logins,
             refuse_macaddr_all=faults.refuse_macaddr_all,
+            refuse_info_all=faults.refuse_info_all,
         )
 
     @property
