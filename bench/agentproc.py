@@ -38,6 +38,10 @@ class MetricsSnapshot:
     polls: Counter[str] = field(default_factory=Counter)  # result → n
     poll_seconds: float = 0.0  # chassisd_poll_duration_seconds_sum
     poll_count: float = 0.0  # chassisd_poll_duration_seconds_count
+    # chassisd_reconcile_cpu_seconds{mode="incremental"}: sum, count, and le → cumulative count
+    reconcile_cpu_s: float = 0.0
+    reconciles: float = 0.0
+    reconcile_buckets: dict[float, float] = field(default_factory=dict)
 
     @property
     def total_writes(self) -> int:
@@ -58,16 +62,39 @@ class MetricsSnapshot:
             +polls,
             self.poll_seconds - earlier.poll_seconds,
             self.poll_count - earlier.poll_count,
-        )
+            self.reconcile_cpu_s - earlier.reconcile_cpu_s,
+            self.reconciles - earlier.reconciles,
+            {le: n - earlier.reconcile_buckets.get(le, 0.0)
+             for le, n in self.reconcile_buckets.items()},
+        )  # fmt: skip
+
+    def reconcile_cpu_bound(self) -> float:
+        """The smallest histogram bound every incremental reconcile stayed under (inf: one
+        took longer than the largest bucket; nan: none happened)."""
+        if not self.reconciles:
+            return float("nan")
+        return min((le for le, n in self.reconcile_buckets.items() if n >= self.reconciles),
+                   default=float("inf"))  # fmt: skip
 
 
 def parse_metrics(text: str) -> MetricsSnapshot:
     """The figures the bench uses, from Prometheus text format."""
     writes: Counter[tuple[str, str]] = Counter()
     polls: Counter[str] = Counter()
-    seconds = count = 0.0
+    seconds = count = reconcile_cpu = reconciles = 0.0
+    buckets: dict[float, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
+            if sample.name.startswith("chassisd_reconcile_cpu_seconds"):
+                if sample.labels.get("mode") != "incremental":
+                    continue
+                if sample.name.endswith("_sum"):
+                    reconcile_cpu += sample.value
+                elif sample.name.endswith("_count"):
+                    reconciles += sample.value
+                elif sample.name.endswith("_bucket"):
+                    buckets[float(sample.labels["le"])] = sample.value
+                continue
             if sample.name == "chassisd_api_writes_total":
                 writes[(sample.labels["kind"], sample.labels["verb"])] += int(sample.value)
             elif sample.name == "chassisd_polls_total":
@@ -76,7 +103,7 @@ def parse_metrics(text: str) -> MetricsSnapshot:
                 seconds += sample.value
             elif sample.name == "chassisd_poll_duration_seconds_count":
                 count += sample.value
-    return MetricsSnapshot(writes, polls, seconds, count)
+    return MetricsSnapshot(writes, polls, seconds, count, reconcile_cpu, reconciles, buckets)
 
 
 class AgentProcess:

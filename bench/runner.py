@@ -227,6 +227,7 @@ def _measure_chassisd(run: _Run) -> ChassisdFigures:
         run.progress(f"power-on of {s.running_power_samples} running nodes through the agent")
         run.chassisd_power = powercompare.measure_chassisd(run, KubeGateway(run.api))
     latency = latencies()
+    window_c = agent.metrics().minus(metrics_b)
     sampler.sample()
     sessions_c = sampler.take_peaks()
     peak, rss_end = peak_rss_mb(agent.pid), rss_mb(agent.pid)
@@ -285,6 +286,9 @@ def _measure_chassisd(run: _Run) -> ChassisdFigures:
         power_phases=power_phases,
         watch_restarts=recorder.restarts,
         exit_code=code,
+        reconciles_latency_phase=int(window_c.reconciles),
+        reconcile_cpu_mean_s=_per(window_c.reconcile_cpu_s, window_c.reconciles),
+        reconcile_cpu_bound_s=window_c.reconcile_cpu_bound(),
     )
 
 

@@ -55,8 +55,9 @@ class BenchSettings:
     """The last slots of every chassis that no pool claims, so the catch-all pool gets them."""
     chassis_per_pool: int = 10
     """Chassis per NodePool (a rack): each pool claims the other slots of its chassis."""
-    new_node_samples: int = 5
-    """Cartridges inserted (one per chassis, at once) to time new node → reservation."""
+    new_node_samples: int = 10
+    """Cartridges inserted (one per chassis, at once) to time new node → reservation; the
+    target is the worst of at least 10."""
     power_samples: int = 3
     """PowerActions (``on`` of a node switched off out of band) timed end to end, one by one."""
     running_power_samples: int = 2

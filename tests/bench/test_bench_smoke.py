@@ -76,6 +76,9 @@ def test_bench_reports_every_figure_for_a_tiny_fleet(
     assert chassisd["commands_per_chassis_sweep_steady"] == 2.0
     assert chassisd["api_writes_first"] > 0 and chassisd["api_changes_first"] > 0
     assert chassisd["api_writes_steady"] == 0 and chassisd["api_changes_steady"] == 0
+    # The inserted cartridges were planned incrementally, and their CPU read from the agent.
+    assert chassisd["reconciles_latency_phase"] >= 1
+    assert 0 < chassisd["reconcile_cpu_mean_s"] <= chassisd["reconcile_cpu_bound_s"]
     assert baseline["nodes_found"] == baseline["nodes_expected"] == doc["fleet"]["nodes"]
     assert baseline["macs_found"] == baseline["macs_expected"] == doc["fleet"]["macs"]
     nodes_per_chassis = doc["fleet"]["nodes"] / doc["fleet"]["chassis"]
@@ -102,6 +105,11 @@ def test_bench_reports_every_figure_for_a_tiny_fleet(
     assert power["maas_on"]["pxe_boots"] == 1
     assert power["maas_on"]["logins"] == power["maas_on"]["commands"]
     assert power["maas_on"]["commands_by_kind"]["power_off_force"] == 1
-    assert {t["name"] for t in doc["targets"]} >= {"first full sweep", "agent peak RSS"}
+    assert {t["name"] for t in doc["targets"]} >= {
+        "first full sweep",
+        "agent peak RSS",
+        "agent CPU per steady poll",
+        "reconcile CPU after one chassis changed",
+    }
     table = render(result)
     assert "MAAS enlist" in table and "power-on of a running node" in table
