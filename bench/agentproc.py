@@ -37,6 +37,7 @@ class MetricsSnapshot:
     polls: Counter[str] = field(default_factory=Counter)  # result → n
     poll_seconds: float = 0.0  # chassisd_poll_duration_seconds_sum
     poll_count: float = 0.0  # chassisd_poll_duration_seconds_count
+    workers: int = 0  # chassisd_poll_workers: chassis polled at once now
 
     @property
     def total_writes(self) -> int:
@@ -57,6 +58,7 @@ class MetricsSnapshot:
             +polls,
             self.poll_seconds - earlier.poll_seconds,
             self.poll_count - earlier.poll_count,
+            self.workers,
         )
 
 
@@ -65,6 +67,7 @@ def parse_metrics(text: str) -> MetricsSnapshot:
     writes: Counter[tuple[str, str]] = Counter()
     polls: Counter[str] = Counter()
     seconds = count = 0.0
+    workers = 0
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == "chassisd_api_writes_total":
@@ -75,7 +78,9 @@ def parse_metrics(text: str) -> MetricsSnapshot:
                 seconds += sample.value
             elif sample.name == "chassisd_poll_duration_seconds_count":
                 count += sample.value
-    return MetricsSnapshot(writes, polls, seconds, count)
+            elif sample.name == "chassisd_poll_workers":
+                workers = int(sample.value)
+    return MetricsSnapshot(writes, polls, seconds, count, workers)
 
 
 class AgentProcess:
@@ -86,7 +91,7 @@ class AgentProcess:
         *,
         kubeconfig: Path,
         namespace: str,
-        workers: int,
+        workers: int | None,
         log_path: Path,
         profile: tuple[Path, str] | None = None,
     ) -> None:
@@ -100,7 +105,7 @@ class AgentProcess:
             "127.0.0.1:0",
             "--no-leader-election",
             "--workers",
-            str(workers),
+            "auto" if workers is None else str(workers),
             "--identity",
             "bench",
         ]

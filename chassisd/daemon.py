@@ -29,7 +29,7 @@ from importlib.metadata import version
 from pathlib import Path
 from types import FrameType
 
-from chassisd.config import DEFAULT_POLL_INTERVAL, DEFAULT_POLL_WORKERS, load_config
+from chassisd.config import DEFAULT_POLL_INTERVAL, load_config
 from chassisd.errors import ConfigError, TransientError
 from chassisd.exitcodes import HELP as EXIT_HELP
 from chassisd.exitcodes import sync_exit
@@ -41,6 +41,7 @@ from chassisd.poller import PollResult
 from chassisd.reconcile import free_addresses
 from chassisd.registry import Registry
 from chassisd.standalone import OutputOptions, add_output_arguments, output_options, sync
+from chassisd.workers import MAX_WORKERS, MIN_WORKERS, parse_workers
 
 log = logging.getLogger("chassisd")
 
@@ -166,10 +167,24 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument(
         "--no-leader-election", action="store_true", help="act without a Lease (one replica only)"
     )
-    cluster.add_argument(
-        "--workers", type=int, default=DEFAULT_POLL_WORKERS, help="chassis polled at once"
+    run.add_argument(
+        "--workers",
+        type=_workers_arg,
+        default=None,
+        metavar="N|auto",
+        help="chassis polled at once, in both modes (default auto: enough that every chassis "
+        "is polled once per min(pollInterval, 60 s) with half the workers idle, from the "
+        "number of Chassis, their pollInterval and how long polls take; "
+        f"{MIN_WORKERS}-{MAX_WORKERS}, raised as the fleet grows)",
     )
     return parser
+
+
+def _workers_arg(text: str) -> int | None:
+    try:
+        return parse_workers(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -187,6 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             once=args.once,
             health=args.health_address,
             options=output_options(args),
+            workers=args.workers,
         )
     try:
         return _cluster(args)
@@ -220,14 +236,20 @@ def limit_malloc_arenas() -> bool:
 
 
 def _standalone(
-    config_path: Path, output_dir: Path, *, once: bool, health: str, options: OutputOptions
+    config_path: Path,
+    output_dir: Path,
+    *,
+    once: bool,
+    health: str,
+    options: OutputOptions,
+    workers: int | None = None,
 ) -> int:
     try:
         config = load_config(config_path)
     except ConfigError as exc:
         log.error("config error: %s", exc)
         return 2
-    farm = Farm(config, Registry())
+    farm = Farm(config, Registry(), concurrency=workers)
     metrics = Metrics()
     synced = threading.Event()
 
@@ -323,7 +345,10 @@ def _cluster(args: argparse.Namespace) -> int:
     )
     # Every poll worker, writer, power worker, watch and the lease may hold a connection.
     connections = (
-        settings.poll.workers + settings.reconcile.write_concurrency + settings.power.workers + 4
+        (settings.poll.workers or MAX_WORKERS)
+        + settings.reconcile.write_concurrency
+        + settings.power.workers
+        + 4
     )
     api = load_api_client(args.kubeconfig, connections=connections)
     metrics = Metrics()

@@ -29,6 +29,7 @@ from chassisd.metrics import Metrics
 from chassisd.power import PowerService
 from chassisd.registry import Registry
 from chassisd.scheduler import JobScheduler
+from chassisd.workers import MIN_WORKERS
 
 
 class Manager:
@@ -55,7 +56,7 @@ class Manager:
         self.writer = Writer(gateway, self.cache, self._may_write)
         secrets = SecretCache(gateway, settings.poll.secret_ttl)
         specs = NamespaceSpecs(self.cache, secrets)
-        self._scheduler = JobScheduler(workers=settings.poll.workers)
+        self._scheduler = JobScheduler(workers=settings.poll.workers or MIN_WORKERS)
         self.pools = PoolReconciler(
             self.cache,
             specs,
@@ -113,6 +114,11 @@ class Manager:
     def synced(self) -> bool:
         """True once every followed kind has been listed."""
         return all(i.synced for i in self._informers.values())
+
+    @property
+    def poll_workers(self) -> int:
+        """Chassis polled at once now (``--workers``, or what ``auto`` derived so far)."""
+        return self._scheduler.workers
 
     @property
     def leading(self) -> bool:
