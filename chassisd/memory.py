@@ -63,10 +63,14 @@ def remember(
     dropped: list[str] = []
     for nodes in polled.values():
         for node in nodes:
-            before = known.get(node.ref)
+            ref = node.ref
+            before = known.get(ref)
             if before is not None and not node.record.macs_known and not node.record.macs:
                 node = replace(node, record=replace(node.record, macs=before.node.record.macs))
-            result[node.ref] = KnownNode(node, before.first_seen if before else now, None)
+            if before is not None and before.absent_since is None and before.node == node:
+                result[ref] = before  # unchanged: the same value, so callers can tell by identity
+            else:
+                result[ref] = KnownNode(node, before.first_seen if before else now, None)
     for ref, entry in sorted(known.items()):
         if ref in result:
             continue

@@ -222,6 +222,7 @@ class ChassisController:
         if forget:
             self._metrics.forget_chassis(key[1], namespace=key[0])
             self._memory.forget(key)
+            self._status.forget(key)
 
     # --- one poll ---------------------------------------------------------------------------
 
@@ -286,7 +287,7 @@ class ChassisController:
             self._memory.replace(key, updated)
             for ref in dropped:
                 log.info("chassis=%s node=%s removed after its grace period", label, ref)
-            if _reservable(updated) != _reservable(known):
+            if updated != known and _reservable(updated) != _reservable(known):
                 self._nodes_changed(namespace)
             known = updated
             with self._lock:

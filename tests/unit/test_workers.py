@@ -6,6 +6,9 @@ import math
 
 import pytest
 
+from chassisd.config.documents import parse_documents
+from chassisd.farm import Farm
+from chassisd.registry import Registry
 from chassisd.workers import (
     EXPECTED_POLL_SECONDS,
     MAX_WORKERS,
@@ -64,3 +67,35 @@ def test_poll_durations_follow_the_polls_gradually() -> None:
     for _ in range(100):
         durations.observe(0.5)
     assert durations.average == pytest.approx(0.5, abs=0.01)
+
+
+def test_the_standalone_farm_uses_the_rule_unless_given_a_number() -> None:
+    """``chassisd run --config`` polls as many chassis at once as the rule gives for the
+    configured chassis and intervals (paused ones left out); ``--workers N`` wins."""
+    documents = [
+        {
+            "apiVersion": "chassisd.io/v1alpha1",
+            "kind": "Chassis",
+            "metadata": {"name": f"m{i}"},
+            "spec": {
+                "driver": "moonshot",
+                "address": f"10.0.0.{i + 1}",
+                "credentialsSecretRef": {"name": "creds"},
+                "insecureSkipVerify": True,
+                "pollInterval": "20s",
+                "paused": i >= 60,
+            },
+        }
+        for i in range(70)
+    ]
+    documents.append(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "creds"},
+            "stringData": {"username": "admin", "password": "password"},
+        }
+    )
+    config = parse_documents(documents)
+    assert Farm(config, Registry()).concurrency == poll_workers(60 / 20) == 6
+    assert Farm(config, Registry(), concurrency=2).concurrency == 2
