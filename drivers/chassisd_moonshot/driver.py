@@ -11,6 +11,7 @@ sleeps or retries: a ``cycle`` is composed by the power service (off, confirmed,
 from __future__ import annotations
 
 import hashlib
+import sys
 import threading
 from collections import OrderedDict
 from datetime import UTC, datetime
@@ -156,7 +157,8 @@ class MoonshotDriver(Driver):
         macs, warnings, asked = self._macs([row.node_id for row in rows], macs_text)
         nodes = tuple(
             NodeRecord(
-                id=str(row.node_id),
+                # Interned: every chassis has the same few hundred ids (c1n1 … c45n8).
+                id=sys.intern(str(row.node_id)),
                 macs=macs.get(row.node_id, ()),
                 power=row.power,
                 health=row.health,
