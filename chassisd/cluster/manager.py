@@ -102,8 +102,10 @@ class Manager:
             )
             for kind in (CHASSIS, NODEPOOL, POWERACTION)
         }
-        self._informers[CHASSIS].add_handler(self.chassis.on_change)
+        # The pools' handler first: it drops the namespace's parsed specs, so a Chassis the
+        # chassis controller schedules is in the specs its first poll reads.
         self._informers[CHASSIS].add_handler(self.pools.on_change)
+        self._informers[CHASSIS].add_handler(self.chassis.on_change)
         self._informers[NODEPOOL].add_handler(self.pools.on_change)
         self._informers[POWERACTION].add_handler(self.power.on_change)
 
