@@ -109,7 +109,11 @@ class ChassisStatus:
         status["lastPollTime"] = stamp(now)
         if result.ok:
             status["lastSuccessTime"] = stamp(now)
-        self._write(obj, status)
+        if self._write(obj, status):
+            # The next poll starts from this status (its stamps): remember it as written.
+            rest = digest({k: v for k, v in status.items() if k != "nodes"})
+            with self._last_lock:
+                self._last[key] = (ordered, rest, digest(status))
 
     def _report_transition(
         self, obj: dict[str, Any], old: dict[str, Any], conditions: list[dict[str, Any]]
@@ -181,11 +185,14 @@ class ChassisStatus:
         if self._cache.status_digest(CHASSIS, key) != digest(status):
             self._write(obj, status)
 
-    def _write(self, obj: dict[str, Any], status: dict[str, Any]) -> None:
+    def _write(self, obj: dict[str, Any], status: dict[str, Any]) -> bool:
+        """Write a status; returns whether it was written."""
         try:
             self._writer.status(obj, status)
         except ChassisdError as exc:  # an API failure, or this replica stopped leading
             log.error("status of Chassis %s/%s not written: %s", *key_of(obj), exc)
+            return False
+        return True
 
 
 def _failing(conditions: list[dict[str, Any]]) -> dict[str, Any] | None:
