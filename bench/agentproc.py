@@ -42,6 +42,7 @@ class MetricsSnapshot:
     reconcile_cpu_s: float = 0.0
     reconciles: float = 0.0
     reconcile_buckets: dict[float, float] = field(default_factory=dict)
+    workers: int = 0  # chassisd_poll_workers: chassis polled at once now
 
     @property
     def total_writes(self) -> int:
@@ -66,6 +67,7 @@ class MetricsSnapshot:
             self.reconciles - earlier.reconciles,
             {le: n - earlier.reconcile_buckets.get(le, 0.0)
              for le, n in self.reconcile_buckets.items()},
+            self.workers,
         )  # fmt: skip
 
     def reconcile_cpu_bound(self) -> float:
@@ -83,6 +85,7 @@ def parse_metrics(text: str) -> MetricsSnapshot:
     polls: Counter[str] = Counter()
     seconds = count = reconcile_cpu = reconciles = 0.0
     buckets: dict[float, float] = {}
+    workers = 0
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name.startswith("chassisd_reconcile_cpu_seconds"):
@@ -103,7 +106,11 @@ def parse_metrics(text: str) -> MetricsSnapshot:
                 seconds += sample.value
             elif sample.name == "chassisd_poll_duration_seconds_count":
                 count += sample.value
-    return MetricsSnapshot(writes, polls, seconds, count, reconcile_cpu, reconciles, buckets)
+            elif sample.name == "chassisd_poll_workers":
+                workers = int(sample.value)
+    return MetricsSnapshot(
+        writes, polls, seconds, count, reconcile_cpu, reconciles, buckets, workers
+    )
 
 
 class AgentProcess:
@@ -114,7 +121,7 @@ class AgentProcess:
         *,
         kubeconfig: Path,
         namespace: str,
-        workers: int,
+        workers: int | None,
         log_path: Path,
         profile: tuple[Path, str] | None = None,
         identity: str = "bench",
@@ -129,7 +136,7 @@ class AgentProcess:
             "--health-address",
             "127.0.0.1:0",
             "--workers",
-            str(workers),
+            "auto" if workers is None else str(workers),
             "--identity",
             identity,
         ]

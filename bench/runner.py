@@ -193,6 +193,7 @@ def _measure_chassisd(run: _Run) -> ChassisdFigures:
     run.quiet("first sweep writes", s.settle)
     end_a = time.monotonic()
     metrics_a, cpu_a, counters_a = agent.metrics(), cpu_seconds(agent.pid), fleet.counters()
+    _mark_profile_window(run)  # the steady sweep's cProfile window starts
     sessions_a = sampler.take_peaks()
     run.progress(
         f"first sweep {first.last_end - spawn:.1f} s, all reserved {reserved_at - spawn:.1f} s, "
@@ -213,6 +214,7 @@ def _measure_chassisd(run: _Run) -> ChassisdFigures:
         time.sleep(0.1)
     end_b = time.monotonic()
     metrics_b, cpu_b, counters_b = agent.metrics(), cpu_seconds(agent.pid), fleet.counters()
+    _mark_profile_window(run)  # ... and ends
     sessions_b = sampler.take_peaks()
     gaps = sampler.gaps(1)
     window_b = metrics_b.minus(metrics_a)
@@ -231,6 +233,7 @@ def _measure_chassisd(run: _Run) -> ChassisdFigures:
     sampler.sample()
     sessions_c = sampler.take_peaks()
     peak, rss_end = peak_rss_mb(agent.pid), rss_mb(agent.pid)
+    workers = agent.metrics().workers  # --workers auto: what the agent derived
     if s.profile_memory is not None:
         report = s.profile_memory / "agent-memory.txt"
         report.unlink(missing_ok=True)
@@ -241,7 +244,9 @@ def _measure_chassisd(run: _Run) -> ChassisdFigures:
     logins_a, commands_a = per_sweep(None, counters_a)
     logins_b, commands_b = per_sweep(counters_a, counters_b)
     return ChassisdFigures(
-        workers=s.workers,
+        workers=workers,
+        workers_auto=s.workers is None,
+        workers_first_sweep=metrics_a.workers,
         poll_interval_s=s.poll_interval,
         startup_s=agent.ready_at - spawn,
         first_sweep_s=first.last_end - spawn,
@@ -290,6 +295,12 @@ def _measure_chassisd(run: _Run) -> ChassisdFigures:
         reconcile_cpu_mean_s=_per(window_c.reconcile_cpu_s, window_c.reconciles),
         reconcile_cpu_bound_s=window_c.reconcile_cpu_bound(),
     )
+
+
+def _mark_profile_window(run: _Run) -> None:
+    """With ``--profile-agent``: tell ``bench.agent_profiled`` to start or end its window."""
+    if run.settings.profile_agent is not None and run.agent is not None:
+        os.kill(run.agent.pid, signal.SIGUSR2)
 
 
 def _spread(candidates: Sequence[int], count: int) -> list[int]:
@@ -384,7 +395,7 @@ def _baseline_request(run: _Run) -> dict[str, Any]:
         "password": "password",
         "known_hosts": info.known_hosts,
         "timeout": BASELINE_COMMAND_TIMEOUT,
-        "workers": s.workers,
+        "workers": s.baseline_workers,
         "chassis": [{"name": c.name, "port": c.port} for c in info.chassis[: s.baseline_count]],
     }
 
@@ -398,7 +409,7 @@ def _measure_baseline(run: _Run, label: str, command: Sequence[str]) -> Baseline
     fleet.reset_counters()
     targets = info.chassis[: s.baseline_count]
     request = _baseline_request(run)
-    run.progress(f"baseline {label}: {len(targets)} chassis, {s.workers} at a time")
+    run.progress(f"baseline {label}: {len(targets)} chassis, {s.baseline_workers} at a time")
     with tempfile.TemporaryDirectory(prefix="chassisd-bench-") as tmp:
         path = Path(tmp) / "request.json"
         path.write_text(json.dumps(request))
@@ -424,7 +435,7 @@ def _measure_baseline(run: _Run, label: str, command: Sequence[str]) -> Baseline
     sweep_fleet = wall * s.chassis / count
     return BaselineFigures(
         chassis=count,
-        workers=s.workers,
+        workers=s.baseline_workers,
         sweep_s=wall,
         polling_s=result["sweep_s"],
         sweep_s_fleet=sweep_fleet if count < s.chassis else wall,
@@ -515,7 +526,7 @@ def run_bench(
             profile=(
                 (settings.profile_agent, "cpu")
                 if settings.profile_agent
-                else (settings.profile_memory, "memory")
+                else (settings.profile_memory, f"memory:{settings.profile_frames}")
                 if settings.profile_memory
                 else None
             ),

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from chassisd.config.defaults import DEFAULT_POLL_WORKERS
+from chassisd.workers import parse_workers, poll_workers, sweep_rate
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_JSON = RESULTS_DIR / "latest.json"
@@ -46,9 +46,9 @@ class BenchSettings:
     waiting, reboot the node as it means to (with a longer delay the simulator drops the pending
     off when the ``on`` arrives, and the node never reboots: the power table shows that as 0 PXE
     boots)."""
-    workers: int = DEFAULT_POLL_WORKERS
-    """``chassisd run --workers`` (its default): chassis polled at once; the baseline gets the
-    same bound."""
+    workers: int | None = None
+    """``chassisd run --workers`` (None: ``auto``, its default, the agent derives it): chassis
+    polled at once; the baseline gets the same bound (``baseline_workers``)."""
     poll_interval: int = 30
     """Chassis ``pollInterval`` in seconds: a steady sweep is the next round of polls."""
     catch_all_slots: int = 3
@@ -82,19 +82,23 @@ class BenchSettings:
     """Run the agent under per-thread cProfile and write the profile here (slower)."""
     profile_memory: Path | None = None
     """Run the agent under tracemalloc and write its top allocations here (much slower)."""
+    profile_frames: int = 1
+    """Frames kept per allocation with ``--profile-memory`` (more than 1 adds the top call
+    stacks to the report; slow beyond a few hundred chassis)."""
 
     def __post_init__(self) -> None:
         checks = [
             (self.chassis >= 1, "--chassis must be at least 1"),
             (1 <= self.slots <= 45, "--slots must be 1-45"),
             (0 < self.fill <= 1, "--fill must be in (0, 1]"),
-            (self.workers >= 1, "--workers must be at least 1"),
+            (self.workers is None or self.workers >= 1, "--workers must be at least 1"),
             (self.poll_interval >= 2, "--poll-interval must be at least 2 s"),
             (0 <= self.catch_all_slots <= self.slots, "--catch-all-slots must be 0..slots"),
             (self.chassis_per_pool >= 1, "--chassis-per-pool must be at least 1"),
             (self.settle >= 2.5, "--settle must exceed the agent's 2 s reconcile interval"),
             (self.baseline_chassis >= 0, "--baseline-chassis must be >= 0"),
             (self.running_power_samples >= 0, "--running-power-samples must be >= 0"),
+            (1 <= self.profile_frames <= 100, "--profile-frames must be 1-100"),
             (
                 self.profile_agent is None or self.profile_memory is None,
                 "--profile-agent and --profile-memory are separate runs",
@@ -111,6 +115,14 @@ class BenchSettings:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+
+    @property
+    def baseline_workers(self) -> int:
+        """The baseline's bound: ``--workers``, or what ``auto`` gives this fleet before any
+        poll was measured (the agent's own figure may grow with its poll times)."""
+        if self.workers is not None:
+            return self.workers
+        return poll_workers(sweep_rate([float(self.poll_interval)] * self.chassis))
 
     @property
     def baseline_count(self) -> int:
@@ -140,6 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--power-delay", type=float, default=d.power_delay, metavar="S")
     p.add_argument("--force-off-delay", type=float, default=d.force_off_delay, metavar="S")
     p.add_argument("--workers", type=int, default=d.workers, help="agent (and baseline) bound")
+    p.add_argument(
+        "--workers",
+        type=_workers,
+        default=d.workers,
+        metavar="N|auto",
+        help="agent (and baseline) bound (default auto: the agent derives it)",
+    )
     p.add_argument("--poll-interval", type=int, default=d.poll_interval, metavar="S")
     p.add_argument("--catch-all-slots", type=int, default=d.catch_all_slots)
     p.add_argument("--chassis-per-pool", type=int, default=d.chassis_per_pool)
@@ -159,7 +178,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, default=d.json_path, metavar="PATH", dest="json_path")
     p.add_argument("--profile-agent", type=Path, default=None, metavar="DIR", help="cProfile")
     p.add_argument("--profile-memory", type=Path, default=None, metavar="DIR", help="tracemalloc")
+    p.add_argument(
+        "--profile-frames",
+        type=int,
+        default=d.profile_frames,
+        metavar="N",
+        help="frames per allocation with --profile-memory (N > 1: top call stacks too)",
+    )
     return p
+
+
+def _workers(text: str) -> int | None:
+    try:
+        return parse_workers(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_settings(argv: Sequence[str] | None = None) -> BenchSettings:
@@ -192,6 +225,7 @@ def parse_settings(argv: Sequence[str] | None = None) -> BenchSettings:
             json_path=args.json_path,
             profile_agent=args.profile_agent,
             profile_memory=args.profile_memory,
+            profile_frames=args.profile_frames,
         )
     except ValueError as exc:
         parser.error(str(exc))

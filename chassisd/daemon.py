@@ -29,7 +29,7 @@ from importlib.metadata import version
 from pathlib import Path
 from types import FrameType
 
-from chassisd.config import DEFAULT_POLL_INTERVAL, DEFAULT_POLL_WORKERS, load_config
+from chassisd.config import DEFAULT_POLL_INTERVAL, load_config
 from chassisd.errors import ConfigError, TransientError
 from chassisd.exitcodes import HELP as EXIT_HELP
 from chassisd.exitcodes import sync_exit
@@ -41,6 +41,7 @@ from chassisd.poller import PollResult
 from chassisd.reconcile import free_addresses
 from chassisd.registry import Registry
 from chassisd.standalone import OutputOptions, add_output_arguments, output_options, sync
+from chassisd.workers import MAX_WORKERS, MIN_WORKERS, parse_workers
 
 log = logging.getLogger("chassisd")
 
@@ -166,10 +167,24 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument(
         "--no-leader-election", action="store_true", help="act without a Lease (one replica only)"
     )
-    cluster.add_argument(
-        "--workers", type=int, default=DEFAULT_POLL_WORKERS, help="chassis polled at once"
+    run.add_argument(
+        "--workers",
+        type=_workers_arg,
+        default=None,
+        metavar="N|auto",
+        help="chassis polled at once, in both modes (default auto: enough that every chassis "
+        "is polled once per min(pollInterval, 60 s) with half the workers idle, from the "
+        "number of Chassis, their pollInterval and how long polls take; "
+        f"{MIN_WORKERS}-{MAX_WORKERS}, raised as the fleet grows)",
     )
     return parser
+
+
+def _workers_arg(text: str) -> int | None:
+    try:
+        return parse_workers(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -187,6 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             once=args.once,
             health=args.health_address,
             options=output_options(args),
+            workers=args.workers,
         )
     try:
         return _cluster(args)
@@ -195,9 +211,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-#: glibc's mallopt parameter for the number of malloc arenas (malloc.h: M_ARENA_MAX).
+#: glibc's mallopt parameters (malloc.h): M_ARENA_MAX, M_TRIM_THRESHOLD, M_MMAP_THRESHOLD.
 _M_ARENA_MAX = -8
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
 MALLOC_ARENAS = 2
+#: Blocks this large or larger get their own mapping, given back to the system when freed, and
+#: free memory beyond this at the top of a heap is given back. glibc's default threshold starts
+#: at 128 KiB but rises (up to 32 MiB) each time such a block is freed, after which the large
+#: transient buffers of every poll and API answer come from the heaps, and fragment them.
+MALLOC_RELEASE_BYTES = 128 * 1024
+#: Seconds between two ``malloc_trim`` calls (``trim_malloc``) of the long-running agent.
+MALLOC_TRIM_INTERVAL = 30.0
 
 
 def limit_malloc_arenas() -> bool:
@@ -208,26 +233,63 @@ def limit_malloc_arenas() -> bool:
     rarely returned. Measured at 1,000 chassis (``bench/``): peak RSS 598 MB with glibc's
     default (32 workers), 266 MB with two arenas (48 workers), at the same CPU per poll. An
     operator's ``MALLOC_ARENA_MAX`` wins; on a libc without ``mallopt`` (musl) nothing happens.
-    Returns whether the cap was set.
+    Also fixes the mmap and trim thresholds at ``MALLOC_RELEASE_BYTES`` (unless the operator
+    set ``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_``). Returns whether the arena
+    cap was set.
     """
-    if os.environ.get("MALLOC_ARENA_MAX"):
-        return False
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
+    if not any(os.environ.get(v) for v in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")):
+        mallopt(_M_MMAP_THRESHOLD, MALLOC_RELEASE_BYTES)
+        mallopt(_M_TRIM_THRESHOLD, MALLOC_RELEASE_BYTES)
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return False
     return bool(mallopt(_M_ARENA_MAX, MALLOC_ARENAS))
 
 
+def trim_malloc() -> bool:
+    """Give the free memory inside glibc's heaps back to the system (``malloc_trim(0)``: free
+    pages anywhere in the heaps, not only at their top); False where there is no such call.
+
+    The agent's work comes in bursts (a round of polls, a reconcile of 45,000 nodes) that
+    leave free holes between live blocks; without this the resident size only ratchets up
+    to the largest burst so far and stays there."""
+    try:
+        malloc_trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return False
+    malloc_trim(0)
+    return True
+
+
+def _trim_malloc_every(interval: float, stop: threading.Event) -> None:
+    """Call ``trim_malloc`` every ``interval`` seconds until ``stop`` (a daemon thread)."""
+
+    def run() -> None:
+        while not stop.wait(interval):
+            if not trim_malloc():
+                return
+
+    threading.Thread(target=run, daemon=True, name="malloc-trim").start()
+
+
 def _standalone(
-    config_path: Path, output_dir: Path, *, once: bool, health: str, options: OutputOptions
+    config_path: Path,
+    output_dir: Path,
+    *,
+    once: bool,
+    health: str,
+    options: OutputOptions,
+    workers: int | None = None,
 ) -> int:
     try:
         config = load_config(config_path)
     except ConfigError as exc:
         log.error("config error: %s", exc)
         return 2
-    farm = Farm(config, Registry())
+    farm = Farm(config, Registry(), concurrency=workers)
     metrics = Metrics()
     synced = threading.Event()
 
@@ -323,7 +385,10 @@ def _cluster(args: argparse.Namespace) -> int:
     )
     # Every poll worker, writer, power worker, watch and the lease may hold a connection.
     connections = (
-        settings.poll.workers + settings.reconcile.write_concurrency + settings.power.workers + 4
+        (settings.poll.workers or MAX_WORKERS)
+        + settings.reconcile.write_concurrency
+        + settings.power.workers
+        + 4
     )
     api = load_api_client(args.kubeconfig, connections=connections)
     metrics = Metrics()
@@ -362,6 +427,7 @@ def _cluster(args: argparse.Namespace) -> int:
                   exc.strerror or exc)  # fmt: skip
         return 2
     log.info("chassisd running: identity=%s health=%s:%d", args.identity, host, health.port)
+    _trim_malloc_every(MALLOC_TRIM_INTERVAL, stop)
     manager.start(leading=elector is None)
     try:
         if elector is None:

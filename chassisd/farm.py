@@ -12,11 +12,12 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from chassisd.config import DEFAULT_POLL_WORKERS, ChassisResource, Config
+from chassisd.config import ChassisResource, Config
 from chassisd.errors import ChassisdError
 from chassisd.noderef import NamedNode, node_name, resolve
 from chassisd.poller import DetailsDue, PollResult, RetryPolicy, contain, poll_chassis
 from chassisd.registry import Registry
+from chassisd.workers import poll_workers, sweep_rate
 
 
 @dataclass(frozen=True)
@@ -41,12 +42,18 @@ class Farm:
         registry: Registry,
         *,
         retry: RetryPolicy = RetryPolicy(),
-        concurrency: int = DEFAULT_POLL_WORKERS,
+        concurrency: int | None = None,
     ) -> None:
+        """``concurrency``: chassis polled at once (None: ``chassisd.workers``' rule for the
+        configured chassis and their poll intervals)."""
         self.config = config
         self.registry = registry
         self._retry = retry
-        self._concurrency = max(1, concurrency)
+        self.concurrency = (
+            max(1, concurrency)
+            if concurrency is not None
+            else poll_workers(sweep_rate(c.poll_interval for c in config.chassis if not c.paused))
+        )
 
     def poll(
         self,
@@ -66,7 +73,7 @@ class Farm:
             due = details_due(spec.name) if details_due is not None else None
             return self._poll_one(spec, had.get(spec.name, ()), due)
 
-        with ThreadPoolExecutor(max_workers=min(self._concurrency, max(1, len(chosen)))) as pool:
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, max(1, len(chosen)))) as pool:
             results = tuple(pool.map(poll_one, chosen))
         return FarmView(results, name_nodes(self.config, results))
 

@@ -96,12 +96,21 @@ def remember(
     dropped: list[str] = []
     for nodes in polled.values():
         for node in nodes:
-            before = known.get(node.ref)
+            ref = node.ref
+            before = known.get(ref)
             if before is not None and not node.record.macs_known and not node.record.macs:
                 node = replace(node, record=replace(node.record, macs=before.node.record.macs))
             node, details_at = _with_details(node, before, now)
-            result[node.ref] = KnownNode(node, before.first_seen if before else now, None,
-                                         details_at)  # fmt: skip
+            if (
+                before is not None
+                and before.absent_since is None
+                and before.node == node
+                and before.details_at == details_at
+            ):
+                result[ref] = before  # unchanged: the same value, so callers can tell by identity
+            else:
+                first_seen = before.first_seen if before else now
+                result[ref] = KnownNode(node, first_seen, None, details_at)
     for ref, entry in sorted(known.items()):
         if ref in result:
             continue

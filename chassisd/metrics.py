@@ -35,6 +35,7 @@ failures): the poll duration histogram is per driver and result, not per chassis
                                                mode: full | incremental
     chassisd_power_actions_total    counter    {action, outcome, driver}
     chassisd_leader                 gauge                    1 while this replica leads
+    chassisd_poll_workers           gauge                    chassis polled at once (--workers)
     chassisd_build_info             gauge      {version}     always 1
     process_*                       the process's CPU, memory, file descriptors, start time
 """
@@ -179,6 +180,11 @@ class Metrics:
             "1 while this replica holds the leader lease, else 0.",
             registry=registry,
         )
+        self._poll_workers = Gauge(
+            "chassisd_poll_workers",
+            "Chassis polled at once: --workers, or what --workers auto derived from the fleet.",
+            registry=registry,
+        )
         build_info = Gauge(
             "chassisd_build_info",
             "Always 1; the version label says which chassisd is running.",
@@ -267,6 +273,10 @@ class Metrics:
         """Count one power request: ``action`` as requested (on, off, cycle …), ``outcome``
         succeeded, failed or unknown (sent, no answer)."""
         self._power_actions.labels(action, outcome, driver).inc()
+
+    def set_poll_workers(self, workers: int) -> None:
+        """Record how many chassis may be polled at once now."""
+        self._poll_workers.set(workers)
 
     def set_leader(self, leading: bool) -> None:
         """Record whether this replica leads (call from the leader-election callbacks)."""

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import difflib
 import re
+import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from chassisd.errors import NodeRefError
@@ -21,16 +22,20 @@ from chassisd.names import render
 
 @dataclass(frozen=True, slots=True)
 class NamedNode:
-    """A node with the name its chassis's template gives it."""
+    """A node with the name its chassis's template gives it.
+
+    ``ref`` is the unambiguous ``chassis/native-id`` form, made once and interned: it keys the
+    node memory, the reconcile plans and the pool allocations, which then share one string
+    instead of holding a copy each (four per node, measured at 200 chassis).
+    """
 
     name: str
     chassis: str
     record: NodeRecord
+    ref: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def ref(self) -> str:
-        """The unambiguous ``chassis/native-id`` form."""
-        return f"{self.chassis}/{self.record.id}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ref", sys.intern(f"{self.chassis}/{self.record.id}"))
 
 
 def node_name(template: str, chassis: str, record: NodeRecord) -> str:

@@ -379,5 +379,12 @@ def node_status_bytes(record: NodeRecord) -> int:
         NODE_STATUS_OVERHEAD
         + (DETAILS_STATUS_BYTES if record.details is not Details.CURRENT else 0)
         + MAC_STATUS_BYTES * len(record.macs)
-        + sum(len(json.dumps(s)) + 14 for s in strings)
+        + sum(_json_length(s) + 14 for s in strings)
     )
+
+
+def _json_length(text: str) -> int:
+    """``len(json.dumps(text))``, without encoding the usual plain ASCII text."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return len(text) + 2
+    return len(json.dumps(text))

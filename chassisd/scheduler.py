@@ -4,18 +4,19 @@ Owns the APScheduler objects; the only module that imports ``apscheduler``. Ever
 most once at a time (``max_instances=1``), missed runs are coalesced into one, and runs can be
 jittered so a fleet is not polled in lockstep. A job can be pushed back (back-off after a
 failure, or the next poll timed from when this one really started) without changing its
-interval.
+interval. The number of poll workers can be raised while it runs (``--workers auto``).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import signal
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.executors.pool import BasePoolExecutor, ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -40,6 +41,32 @@ def run_every(job: Callable[[], None], *, seconds: float, jitter: float, name: s
         log.info("scheduler stopped")
 
 
+class _GrowingThreadPool(concurrent.futures.ThreadPoolExecutor):
+    """A thread pool whose bound can be raised while it runs; threads still start only when
+    work is waiting, and are never stopped (an idle one costs little)."""
+
+    def grow(self, workers: int) -> None:
+        with self._shutdown_lock:
+            if workers <= self._max_workers:
+                return
+            self._max_workers = workers
+            # Work already queued gets its threads now, not only at the next submit.
+            for _ in range(min(self._work_queue.qsize(), workers - len(self._threads))):
+                self._adjust_thread_count()
+
+    @property
+    def bound(self) -> int:
+        return self._max_workers
+
+
+class _GrowingExecutor(BasePoolExecutor):  # type: ignore[misc]  # APScheduler has no types
+    """APScheduler's thread-pool executor over a ``_GrowingThreadPool``."""
+
+    def __init__(self, workers: int) -> None:
+        self.pool = _GrowingThreadPool(workers, thread_name_prefix="poll")
+        super().__init__(self.pool)
+
+
 class JobScheduler:
     """Interval jobs on a bounded thread pool, in the background.
 
@@ -50,10 +77,11 @@ class JobScheduler:
     """
 
     def __init__(self, *, workers: int) -> None:
+        self._polls = _GrowingExecutor(workers)
         self._scheduler = BackgroundScheduler(
             timezone="UTC",
             executors={
-                "default": ThreadPoolExecutor(max_workers=workers),
+                "default": self._polls,
                 HOUSEKEEPING: ThreadPoolExecutor(max_workers=2),
             },
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
@@ -79,6 +107,15 @@ class JobScheduler:
                     self._state.notify_all()
 
         return run
+
+    @property
+    def workers(self) -> int:
+        """How many jobs may run at once (housekeeping aside)."""
+        return self._polls.pool.bound
+
+    def grow(self, workers: int) -> None:
+        """Let up to ``workers`` jobs run at once from now on (never fewer than before)."""
+        self._polls.pool.grow(workers)
 
     def start(self, *, paused: bool = False) -> None:
         """Start the scheduler (optionally with every job held until ``resume``)."""

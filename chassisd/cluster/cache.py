@@ -10,6 +10,7 @@ compared with what is about to be written. Thread-safe; does no I/O.
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any
 
@@ -106,6 +107,11 @@ def _slim(kind: Kind, obj: dict[str, Any]) -> tuple[dict[str, Any], bytes | None
     if heavy is None or status is None:
         return slim, None if status is None else digest(status)
     slim["status"] = {k: v for k, v in status.items() if k != heavy}
+    allocations = status.get("allocations")
+    if kind == NODEPOOL and isinstance(allocations, dict):
+        # Keyed by node ref (``chassis/id``): the interned ref every NamedNode holds, not one
+        # more copy of it per pool member (``chassisd.noderef.NamedNode.ref``).
+        slim["status"]["allocations"] = {sys.intern(str(k)): v for k, v in allocations.items()}
     return slim, digest(status)
 
 

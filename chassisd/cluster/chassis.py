@@ -7,7 +7,9 @@ node memory update (``chassisd.memory``'s grace period rules: a failed poll chan
 What the poll means for the Chassis status is ``chassis_status``'s to write. A Chassis whose
 spec is invalid is not polled. When the nodes a reservation depends on change, it tells the pool
 reconciler (``nodes_changed``). A poll that loses many nodes at once is confirmed by the poller
-with a second session before anything is believed (``PollResult.loss``).
+with a second session before anything is believed (``PollResult.loss``). With ``--workers auto``
+it also keeps the number of poll workers up with the fleet (``chassisd.workers``: the Chassis
+scheduled, their intervals and how long polls take), re-evaluated as the fleet grows.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from chassisd.poller import PollResult, contain, poll_chassis
 from chassisd.registry import Registry
 from chassisd.retry import Backoff
 from chassisd.scheduler import JobScheduler
+from chassisd.workers import PollDurations, poll_workers, sweep_rate
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +96,9 @@ class ChassisController:
         # Chassis refused on credentials, trust or config: a digest of the material used and
         # when its back-off ends (they keep their normal interval to notice a fixed Secret).
         self._refused: dict[Key, tuple[bytes, float]] = {}
+        self._durations = PollDurations()  # of successful polls, for --workers auto
+        self._rate = 0.0  # polls per second the scheduled chassis need (chassisd.workers)
+        self._metrics.set_poll_workers(scheduler.workers)
 
     # --- events -----------------------------------------------------------------------------
 
@@ -100,6 +106,7 @@ class ChassisController:
         """Informer handler: load remembered nodes on first sight, (re)schedule on spec change."""
         if change.key is None:
             self._schedule_all()
+            self._fit_workers(rescheduled=True)
             return
         if change.new is None:
             self._unschedule(change.key, forget=True)
@@ -108,6 +115,7 @@ class ChassisController:
         self._memory.load(change.key, nodes)
         if change.spec_changed:
             self._schedule(change.key)
+            self._fit_workers(rescheduled=True)
         requested = poll_requested(change.new)
         if requested and requested != poll_requested(change.old):
             self.poll_soon(change.key)
@@ -145,6 +153,23 @@ class ChassisController:
             keys = list(self._scheduled)
         for key in keys:
             self._scheduler.delay(_job_id(key), random.uniform(0, 2))  # noqa: S311 - jitter
+
+    def _fit_workers(self, *, rescheduled: bool = False) -> None:
+        """With ``--workers auto``: as many poll workers as ``chassisd.workers`` says the
+        scheduled chassis need, given how long polls take (grows only). ``rescheduled``: the
+        schedules changed, so the polls per second they need are summed again."""
+        if self._settings.workers is not None:
+            return
+        with self._lock:
+            if rescheduled:
+                self._rate = sweep_rate(s.interval for s in self._scheduled.values() if s.valid)
+            rate = self._rate
+        wanted = poll_workers(rate, self._durations.average)
+        if wanted > self._scheduler.workers:
+            self._scheduler.grow(wanted)
+            self._metrics.set_poll_workers(wanted)
+            log.debug("poll workers: %d (%.2f polls/s of %.2f s)", wanted, rate,
+                      self._durations.average)  # fmt: skip
 
     # --- scheduling -------------------------------------------------------------------------
 
@@ -197,6 +222,7 @@ class ChassisController:
         if forget:
             self._metrics.forget_chassis(key[1], namespace=key[0])
             self._memory.forget(key)
+            self._status.forget(key)
 
     # --- one poll ---------------------------------------------------------------------------
 
@@ -266,12 +292,14 @@ class ChassisController:
             self._memory.replace(key, updated)
             for ref in dropped:
                 log.info("chassis=%s node=%s removed after its grace period", label, ref)
-            if _reservable(updated) != _reservable(known):
+            if updated != known and _reservable(updated) != _reservable(known):
                 self._nodes_changed(namespace)
             known = updated
             with self._lock:
                 self._confirmed.add(key)
                 self._failures[key] = failures = 0
+            self._durations.observe(result.seconds)
+            self._fit_workers()
         else:
             with self._lock:
                 self._failures[key] = failures = self._failures.get(key, 0) + 1

@@ -10,6 +10,7 @@ Polling and scheduling are the chassis controller's; this module decides nothing
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +39,17 @@ class ChassisStatus:
         self._memory = memory
         self._writer = writer
         self._heartbeat = heartbeat
+        # Per chassis: the nodes last put into a status (sorted), a digest of the rest of that
+        # status, and the digest of the whole. A steady poll finds the same node objects
+        # (``chassisd.memory.remember`` keeps unchanged ones) and need not encode 45 nodes to
+        # learn that its status is what is stored.
+        self._last: dict[Key, tuple[tuple[KnownNode, ...], bytes, bytes]] = {}
+        self._last_lock = threading.Lock()
+
+    def forget(self, key: Key) -> None:
+        """A Chassis went: drop what was remembered of its status."""
+        with self._last_lock:
+            self._last.pop(key, None)
 
     def after_poll(
         self,
@@ -68,7 +80,6 @@ class ChassisStatus:
             "conditions": conditions,
             "consecutiveFailures": failures,
             "nodeCount": len(nodes),
-            "nodes": [known_to_dict(k) for k in sorted(nodes, key=known_order)],
         }
         if result.inventory is not None:
             if result.inventory.model:
@@ -78,13 +89,31 @@ class ChassisStatus:
         for name in ("lastPollTime", "lastSuccessTime"):
             if name in old:
                 status[name] = old[name]
+        key = key_of(obj)
+        ordered = tuple(sorted(nodes, key=known_order))
+        rest = digest(status)
+        with self._last_lock:
+            last = self._last.get(key)
+        if last is not None and last[0] == ordered and last[1] == rest:
+            whole = last[2]
+        else:
+            status["nodes"] = [known_to_dict(k) for k in ordered]
+            whole = digest(status)
+            with self._last_lock:
+                self._last[key] = (ordered, rest, whole)
         stale = older_than(old.get("lastPollTime"), now, self._heartbeat)
-        if self._cache.status_digest(CHASSIS, key_of(obj)) == digest(status) and not stale:
+        if self._cache.status_digest(CHASSIS, key) == whole and not stale:
             return
+        if "nodes" not in status:
+            status["nodes"] = [known_to_dict(k) for k in ordered]
         status["lastPollTime"] = stamp(now)
         if result.ok:
             status["lastSuccessTime"] = stamp(now)
-        self._write(obj, status)
+        if self._write(obj, status):
+            # The next poll starts from this status (its stamps): remember it as written.
+            rest = digest({k: v for k, v in status.items() if k != "nodes"})
+            with self._last_lock:
+                self._last[key] = (ordered, rest, digest(status))
 
     def _report_transition(
         self, obj: dict[str, Any], old: dict[str, Any], conditions: list[dict[str, Any]]
@@ -157,11 +186,14 @@ class ChassisStatus:
         if self._cache.status_digest(CHASSIS, key) != digest(status):
             self._write(obj, status)
 
-    def _write(self, obj: dict[str, Any], status: dict[str, Any]) -> None:
+    def _write(self, obj: dict[str, Any], status: dict[str, Any]) -> bool:
+        """Write a status; returns whether it was written."""
         try:
             self._writer.status(obj, status)
         except ChassisdError as exc:  # an API failure, or this replica stopped leading
             log.error("status of Chassis %s/%s not written: %s", *key_of(obj), exc)
+            return False
+        return True
 
 
 def _failing(conditions: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -115,19 +115,31 @@ class Informer:
                 self._stop.wait(delay)
 
     def _list(self) -> str:
-        items, version = self._gw.list(self.kind, self._namespace)
-        before = self._cache.replace_all(self.kind, items)
+        # Page by page: the cache keeps slim copies, and the handlers see each whole object
+        # while its page is held, so a list of 1,000 Chassis with their node lists is never
+        # held whole (``KubeGateway.list_pages``).
+        before = self._cache.items(self.kind, self._namespace)
+        version = ""
+        for items, page_version in self._gw.list_pages(self.kind, self._namespace):
+            version = page_version or version  # the list's, given with its last page
+            for obj in items:
+                key = key_of(obj)
+                old = before.pop(key, None)
+                stored, held = self._cache.put(self.kind, obj)
+                if self._stop.is_set():
+                    continue
+                if stored and (
+                    old is None
+                    or old["metadata"].get("resourceVersion")
+                    != obj["metadata"].get("resourceVersion")
+                ):
+                    self._notify(Change(self.kind, key, held, obj))
+        for key in before:  # gone since the last list
+            old = self._cache.remove(self.kind, key)
+            if not self._stop.is_set():
+                self._notify(Change(self.kind, key, old, None))
         if self._stop.is_set():
             return version
-        for obj in items:
-            key = key_of(obj)
-            old = before.pop(key, None)
-            if old is None or old["metadata"].get("resourceVersion") != obj["metadata"].get(
-                "resourceVersion"
-            ):
-                self._notify(Change(self.kind, key, old, obj))
-        for key, old in before.items():
-            self._notify(Change(self.kind, key, old, None))
         self._synced.set()
         self._notify(Change(self.kind, None, None, None))
         return version

@@ -29,6 +29,7 @@ from chassisd.metrics import Metrics
 from chassisd.power import PowerService
 from chassisd.registry import Registry
 from chassisd.scheduler import JobScheduler
+from chassisd.workers import MIN_WORKERS
 
 
 class Manager:
@@ -55,7 +56,7 @@ class Manager:
         self.writer = Writer(gateway, self.cache, self._may_write)
         secrets = SecretCache(gateway, settings.poll.secret_ttl)
         specs = NamespaceSpecs(self.cache, secrets)
-        self._scheduler = JobScheduler(workers=settings.poll.workers)
+        self._scheduler = JobScheduler(workers=settings.poll.workers or MIN_WORKERS)
         self.pools = PoolReconciler(
             self.cache,
             specs,
@@ -101,8 +102,10 @@ class Manager:
             )
             for kind in (CHASSIS, NODEPOOL, POWERACTION)
         }
-        self._informers[CHASSIS].add_handler(self.chassis.on_change)
+        # The pools' handler first: it drops the namespace's parsed specs, so a Chassis the
+        # chassis controller schedules is in the specs its first poll reads.
         self._informers[CHASSIS].add_handler(self.pools.on_change)
+        self._informers[CHASSIS].add_handler(self.chassis.on_change)
         self._informers[NODEPOOL].add_handler(self.pools.on_change)
         self._informers[POWERACTION].add_handler(self.power.on_change)
 
@@ -113,6 +116,11 @@ class Manager:
     def synced(self) -> bool:
         """True once every followed kind has been listed."""
         return all(i.synced for i in self._informers.values())
+
+    @property
+    def poll_workers(self) -> int:
+        """Chassis polled at once now (``--workers``, or what ``auto`` derived so far)."""
+        return self._scheduler.workers
 
     @property
     def leading(self) -> bool:

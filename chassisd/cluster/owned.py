@@ -82,9 +82,12 @@ class OwnedObjects:
         selector = f"app.kubernetes.io/managed-by=chassisd,{POOL_NAMESPACE_LABEL}={namespace}"
         listed: dict[OwnedKey, Owned] = {}
         for kind in (DHCPHOSTS, CONFIGMAP):
-            items, _ = self._gw.list(kind, target_ns, selector)
-            for item in items:
-                listed[(kind.kind, target_ns, item["metadata"]["name"])] = Owned.of(item, kind.kind)
+            # Page by page: only a digest of each is kept (a fleet's DhcpHosts, with their
+            # managedFields, are tens of MB as one list).
+            for items, _ in self._gw.list_pages(kind, target_ns, selector):
+                for item in items:
+                    key = (kind.kind, target_ns, item["metadata"]["name"])
+                    listed[key] = Owned.of(item, kind.kind)
         with self._lock:
             self._held[(namespace, target_ns)] = (time.monotonic(), listed)
         return dict(listed)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from chassisd.config import DEFAULT_POLL_WORKERS
 from chassisd.poller import RetryPolicy
 from chassisd.power import PowerSettings
 
@@ -17,9 +16,10 @@ from chassisd.power import PowerSettings
 class PollSettings:
     """The chassis controller: how many polls at once, how failing chassis are retried."""
 
-    #: Chassis polled at once. A poll is one mostly-waiting device session, so workers are
-    #: cheap threads; the reason for the default is in ``chassisd.config.defaults``.
-    workers: int = DEFAULT_POLL_WORKERS
+    #: Chassis polled at once; None (``--workers auto``): derived from the fleet and kept up
+    #: with it by the chassis controller (the rule is ``chassisd.workers``'s). A poll is one
+    #: mostly-waiting device session, so workers are cheap threads.
+    workers: int | None = None
     #: Retries of transient failures inside one poll (the next poll does the rest).
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     #: Longest wait before polling a failing chassis again (back-off doubles from its interval).

@@ -44,23 +44,32 @@ class NamespaceSpecs:
         self._secrets = secrets
         self._lock = threading.Lock()
         self._built: dict[str, tuple[Config, PoolProblems]] = {}
+        # Counts invalidations (all namespaces, then per namespace): a parse that an
+        # invalidation overtook is used once but not kept, or a Chassis added meanwhile would
+        # stay unknown to its own polls ("no chassis named ...") until the next change.
+        self._epoch = 0
+        self._changes: dict[str, int] = {}
 
     def invalidate(self, namespace: str | None = None) -> None:
         """Forget the parsed specs of ``namespace`` (None: of every namespace)."""
         with self._lock:
             if namespace is None:
                 self._built.clear()
+                self._epoch += 1
             else:
                 self._built.pop(namespace, None)
+                self._changes[namespace] = self._changes.get(namespace, 0) + 1
 
     def config(self, namespace: str) -> tuple[Config, PoolProblems]:
         """The valid Chassis and NodePools of ``namespace``, and the problems of its pools."""
         with self._lock:
             built = self._built.get(namespace)
+            seen = (self._epoch, self._changes.get(namespace, 0))
         if built is None:
             built = self._build(namespace)
             with self._lock:
-                self._built[namespace] = built
+                if (self._epoch, self._changes.get(namespace, 0)) == seen:
+                    self._built[namespace] = built
         return built
 
     def _build(self, namespace: str) -> tuple[Config, PoolProblems]:

@@ -27,7 +27,6 @@ from chassisd.config.defaults import (
     DEFAULT_GRACE_PERIOD,
     DEFAULT_NODE_NAME_TEMPLATE,
     DEFAULT_POLL_INTERVAL,
-    DEFAULT_POLL_WORKERS,
 )
 from chassisd.config.dnsmasq import DNSMASQ_OPTION_KEYS
 from chassisd.config.documents import API_VERSION, load_config, parse_documents, parse_object
@@ -55,7 +54,6 @@ __all__ = [
     "DEFAULT_GRACE_PERIOD",
     "DEFAULT_NODE_NAME_TEMPLATE",
     "DEFAULT_POLL_INTERVAL",
-    "DEFAULT_POLL_WORKERS",
     "DNSMASQ_OPTION_KEYS",
     "ChassisResource",
     "Config",

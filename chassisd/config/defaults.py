@@ -65,10 +65,3 @@ DEFAULT_LEASE_TIME: Final = "infinite"
 
 #: Namespace of a resource, and of its DhcpHosts, when none is given: Kubernetes' own default.
 DEFAULT_NAMESPACE: Final = "default"
-
-# --- the daemon -----------------------------------------------------------------------------------
-
-#: Chassis polled at once (``--workers``, and the standalone farm's concurrency). A poll is one
-#: device session that mostly waits on the device (about 1 s), so this serves about
-#: ``16 x pollInterval / 1 s`` chassis; larger farms raise it (the chart's ``workers``).
-DEFAULT_POLL_WORKERS: Final = 16

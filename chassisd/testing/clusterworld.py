@@ -92,14 +92,18 @@ class World:
         *,
         gateway: KubeGateway | None = None,
         identity: str = "test-agent",
+        workers: int | None = None,
     ) -> Manager:
         """A manager with short intervals; it leads at once unless ``fence`` is given (then
         the caller's leader election calls ``lead``/``follow``). ``gateway``: the agent's own
-        (another identity, or a faulty path), else the world's."""
+        (another identity, or a faulty path), else the world's. ``workers``: ``--workers``
+        (None: auto)."""
         settings = AgentSettings(
             namespace=self.namespace,
             identity=identity,
-            poll=PollSettings(retry=RetryPolicy(attempts=1), max_backoff=1.0, secret_ttl=2.0),
+            poll=PollSettings(
+                workers=workers, retry=RetryPolicy(attempts=1), max_backoff=1.0, secret_ttl=2.0
+            ),
             reconcile=ReconcileSettings(interval=0.2, relist_interval=3),
             power=PowerControllerSettings(
                 device=PowerSettings(settle_timeout=10, settle_interval=0.1)

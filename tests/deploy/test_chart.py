@@ -176,7 +176,7 @@ def test_deployment_is_hardened_and_runs_chassisd_with_leader_election(chart: He
         "--lease-namespace=$(POD_NAMESPACE)",
         "--lease-name=chassisd-leader",
         "--log-format=json",
-        "--workers=16",
+        "--workers=auto",
     ]
     assert {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"]} == {
         "POD_NAME": "metadata.name",

@@ -15,10 +15,11 @@ import yaml
 from chassisd.kube.gateway import CHASSIS, DHCPHOSTS, NODEPOOL, POWERACTION
 from chassisd.metrics import Metrics
 from chassisd.reconcile import dhcphosts_name
-from chassisd.sim.moonshot.model import Cartridge, CommandKind, Faults, SimNode
+from chassisd.sim.moonshot.model import Cartridge, CommandKind, Faults, SimNode, Timing
 from chassisd.testing import wait_until
 from chassisd.testing.clusterworld import API, World, all_hosts, open_world, standard_farm
 from chassisd.testing.controlplane import UPSTREAM_CRDS_DIR
+from chassisd.workers import MIN_WORKERS, poll_workers, sweep_rate
 
 pytestmark = pytest.mark.kube
 
@@ -489,3 +490,50 @@ def _polls(metrics: Metrics) -> float:
         for s in f.samples
         if s.name.endswith("_total")
     )
+
+
+def _gauge(metrics: Metrics, name: str) -> float | None:
+    from prometheus_client.exposition import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = generate_latest(metrics.registry).decode()
+    values = [s.value for f in text_string_to_metric_families(text) for s in f.samples
+              if s.name == name]  # fmt: skip
+    return values[0] if values else None
+
+
+def test_the_agent_derives_its_poll_workers_from_the_fleet(world: World) -> None:
+    """``--workers auto``: polls of about 1.2 s, 6 chassis every second need at least 12
+    workers (``chassisd.workers``), and more of them are then polled at once than the minimum
+    of 4; 4 more Chassis raise it to at least 20, as the gauge and the agent say."""
+    slow = Timing(latency={CommandKind.NODE_LIST: 0.6, CommandKind.NODE_MACADDR_ALL: 0.6})
+    for sim in world.sims.values():
+        sim.set_timing(slow)
+    for i in range(6):
+        world.chassis(f"w{i}", world.sims["m1"])
+    metrics = Metrics()
+    agent = world.start_agent(metrics)
+    assert poll_workers(sweep_rate([1.0] * 6), 1.0) == 12
+    assert wait_until(lambda: (_gauge(metrics, "chassisd_poll_workers") or 0) >= 12, timeout=10)
+    most = 0
+    deadline = time.monotonic() + 20
+    while most <= MIN_WORKERS and time.monotonic() < deadline:
+        most = max(most, world.sims["m1"].stats.active_connections)
+        time.sleep(0.02)
+    assert MIN_WORKERS < most <= 6  # more at once than the fewest workers; one per chassis
+    for i in range(6, 10):
+        world.chassis(f"w{i}", world.sims["m2"])
+    assert poll_workers(sweep_rate([1.0] * 10), 1.0) == 20
+    assert wait_until(lambda: (_gauge(metrics, "chassisd_poll_workers") or 0) >= 20, timeout=10)
+    assert agent.poll_workers == _gauge(metrics, "chassisd_poll_workers")
+
+
+def test_an_explicit_worker_count_wins(world: World) -> None:
+    """``--workers 3`` is used as given, whatever the fleet."""
+    for i in range(6):
+        world.chassis(f"w{i}", world.sims["m1"])
+    metrics = Metrics()
+    agent = world.start_agent(metrics, workers=3)
+    assert wait_until(lambda: _polls(metrics) >= 12, timeout=20)
+    assert _gauge(metrics, "chassisd_poll_workers") == 3
+    assert agent.poll_workers == 3

@@ -80,6 +80,27 @@ def test_inventory_matches_the_simulated_chassis(chassis: SimHandle, spec: Chass
     assert elapsed < 5  # generous: the simulator has no latency configured
 
 
+def test_unchanged_answers_are_not_parsed_again(chassis: SimHandle, spec: ChassisSpec) -> None:
+    """A second poll of a chassis that answers the same text returns the very same node values
+    (the parse is reused: a steady poll's CPU), still over one login and two commands; a
+    changed answer is parsed afresh."""
+    with MoonshotDriver(target_for(chassis)) as driver:
+        first = driver.inventory()
+    chassis.reset_stats()
+    with MoonshotDriver(target_for(chassis)) as driver:
+        second = driver.inventory()
+    assert second.nodes is first.nodes
+    assert chassis.stats.logins == 1 and chassis.stats.commands == 2
+    node_id, _ = next(iter(spec.nodes()))
+    chassis.set_node_power(node_id, not chassis.is_powered_on(node_id))
+    with MoonshotDriver(target_for(chassis)) as driver:
+        third = driver.inventory()
+    assert third.nodes is not first.nodes
+    changed = {n.id: n.power for n in third.nodes}
+    before = {n.id: n.power for n in first.nodes}
+    assert {i for i in changed if changed[i] != before[i]} == {str(node_id)}
+
+
 def test_refused_macaddr_all_falls_back_to_per_node(chassis: SimHandle, spec: ChassisSpec) -> None:
     """When `show node macaddr all` is refused, MACs are read node by node, and it says so."""
     chassis.set_faults(Faults(refuse_macaddr_all=True))

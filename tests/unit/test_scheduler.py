@@ -80,3 +80,32 @@ def test_shutdown_waits_for_a_run_that_reschedules_itself() -> None:
     assert not stopper.is_alive(), "shutdown deadlocked"
     assert finished.is_set()
     assert not queued_ran.is_set()
+
+
+def test_grow_lets_more_jobs_run_at_once_including_those_already_queued(
+    scheduler: JobScheduler,
+) -> None:
+    """``--workers auto`` raises the bound while polls queue: the queued ones start at once,
+    up to the new bound and no further; a smaller number never shrinks it."""
+    release = threading.Event()
+    busy = threading.Semaphore(0)
+
+    def poll() -> None:
+        busy.release()
+        release.wait(10)
+
+    try:
+        for i in range(6):
+            scheduler.every(f"poll:{i}", poll, seconds=60)
+        for _ in range(2):
+            assert busy.acquire(timeout=5)
+        assert not busy.acquire(timeout=0.3)  # two run, four queue
+        scheduler.grow(5)
+        assert scheduler.workers == 5
+        for _ in range(3):
+            assert busy.acquire(timeout=5)  # three of the queued ones start without a new submit
+        assert not busy.acquire(timeout=0.3)  # the sixth still waits: the bound is 5
+        scheduler.grow(3)
+        assert scheduler.workers == 5
+    finally:
+        release.set()
