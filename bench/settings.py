@@ -151,7 +151,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--power-delay", type=float, default=d.power_delay, metavar="S")
     p.add_argument("--force-off-delay", type=float, default=d.force_off_delay, metavar="S")
-    p.add_argument("--workers", type=int, default=d.workers, help="agent (and baseline) bound")
     p.add_argument(
         "--workers",
         type=_workers,
