@@ -54,6 +54,7 @@ from chassisd.workers import PollDurations, poll_workers, sweep_rate
 log = logging.getLogger(__name__)
 
 POLL_JITTER = 0.05  # share of a chassis's poll interval taken off at random from each wait
+RATE_RESUM_SECONDS = 1.0  # the polls per second needed are summed again at most this often
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ class ChassisController:
         self._refused: dict[Key, tuple[bytes, float]] = {}
         self._durations = PollDurations()  # of successful polls, for --workers auto
         self._rate = 0.0  # polls per second the scheduled chassis need (chassisd.workers)
+        self._rate_stale, self._rate_at = False, -RATE_RESUM_SECONDS
         self._metrics.set_poll_workers(scheduler.workers)
 
     # --- events -----------------------------------------------------------------------------
@@ -161,8 +163,13 @@ class ChassisController:
         if self._settings.workers is not None:
             return
         with self._lock:
-            if rescheduled:
+            # Summed again at most once a second (a first list of 10,000 Chassis reschedules
+            # each in turn); a change left unsummed is taken by the next call after that.
+            self._rate_stale |= rescheduled
+            now = time.monotonic()
+            if self._rate_stale and now - self._rate_at >= RATE_RESUM_SECONDS:
                 self._rate = sweep_rate(s.interval for s in self._scheduled.values() if s.valid)
+                self._rate_stale, self._rate_at = False, now
             rate = self._rate
         wanted = poll_workers(rate, self._durations.average)
         if wanted > self._scheduler.workers:

@@ -1,9 +1,12 @@
 """The parsed specs of each namespace: its valid Chassis and NodePools as one ``Config``.
 
 Owns parsing the cached Chassis and NodePool objects of a namespace into the same ``Config``
-standalone mode loads from a file, once per change (a namespace is parsed again only after a
-spec in it changed), and the problems found per pool. An invalid Chassis is left out here and
-reported in its own status by the chassis controller. Reads the shared cache; writes nothing.
+standalone mode loads from a file, once per change (a namespace is assembled again only after a
+spec in it changed, and then only the objects whose generation changed are parsed again: while
+10,000 Chassis are first listed, every one is a change, and polls already running must not
+re-parse the whole namespace each time), and the problems found per pool. An invalid Chassis
+is left out here and reported in its own status by the chassis controller. Reads the shared
+cache; writes nothing.
 """
 
 from __future__ import annotations
@@ -49,6 +52,9 @@ class NamespaceSpecs:
         # stay unknown to its own polls ("no chassis named ...") until the next change.
         self._epoch = 0
         self._changes: dict[str, int] = {}
+        # Per namespace, each object's parse by (kind, name) with the (uid, generation) it was
+        # parsed at: a ChassisResource/NodePoolSpec, or the ConfigError it raised.
+        self._parsed: dict[str, dict[tuple[str, str], tuple[tuple[Any, Any], object]]] = {}
 
     def invalidate(self, namespace: str | None = None) -> None:
         """Forget the parsed specs of ``namespace`` (None: of every namespace)."""
@@ -73,23 +79,42 @@ class NamespaceSpecs:
         return built
 
     def _build(self, namespace: str) -> tuple[Config, PoolProblems]:
+        with self._lock:
+            before = self._parsed.get(namespace, {})
+        parsed: dict[tuple[str, str], tuple[tuple[Any, Any], object]] = {}
+
+        def parse(kind: str, obj: dict[str, Any]) -> object:
+            meta = obj["metadata"]
+            key, marker = (kind, meta["name"]), (meta.get("uid"), meta.get("generation"))
+            held = before.get(key)
+            if held is not None and held[0] == marker and marker[1] is not None:
+                result = held[1]
+            else:
+                try:
+                    result = parse_object(obj, label=namespace)
+                except ConfigError as exc:
+                    result = exc
+            parsed[key] = (marker, result)
+            return result
+
         chassis: list[ChassisResource] = []
         for obj in self._cache.items(CHASSIS, namespace).values():
-            try:
-                chassis.append(parse_chassis(obj))
-            except ConfigError:
-                continue  # reported in its own status
+            resource = parse(CHASSIS.kind, obj)
+            if isinstance(resource, ChassisResource):
+                chassis.append(resource)  # an invalid one is reported in its own status
         pools: list[NodePoolSpec] = []
         problems: PoolProblems = {}
         pool_objs = self._cache.items(NODEPOOL, namespace).values()
         for obj in sorted(pool_objs, key=lambda o: o["metadata"]["name"]):
-            try:
-                pool = parse_object(obj, label=namespace)
-            except ConfigError as exc:
-                problems[obj["metadata"]["name"]] = f"InvalidSpec: {exc}"
-                continue
-            assert isinstance(pool, NodePoolSpec)
-            pools.append(pool)
+            pool = parse(NODEPOOL.kind, obj)
+            if isinstance(pool, ConfigError):
+                problems[obj["metadata"]["name"]] = f"InvalidSpec: {pool}"
+            elif isinstance(pool, NodePoolSpec):
+                pools.append(pool)
+            else:
+                problems[obj["metadata"]["name"]] = "InvalidSpec: not a NodePool"
+        with self._lock:
+            self._parsed[namespace] = parsed
         # The same cross-resource checks as standalone mode; here each pool records its own.
         found = check_references(chassis, pools)
         problems.update((p.pool, str(p)) for p in found)

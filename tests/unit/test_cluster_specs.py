@@ -56,3 +56,43 @@ def test_a_parse_overtaken_by_a_change_is_not_kept() -> None:
     second, _ = specs.config("farm")
     assert sorted(c.name for c in second.chassis) == ["m1", "m2"]
     assert specs.config("farm")[0] is second  # kept once nothing overtook it
+
+
+def test_a_namespace_change_parses_again_only_the_objects_whose_generation_changed(
+    monkeypatch: Any,
+) -> None:
+    """While a large namespace is first listed every Chassis is a change, and polls running
+    meanwhile ask for the namespace's specs: each rebuild parses only the new or changed
+    objects (parsing all 10,000 every time made the first sweep quadratic); a new generation
+    or a recreated object (another uid) is parsed again."""
+    import chassisd.cluster.specs as specs_module
+
+    parsed: list[str] = []
+    real = specs_module.parse_object
+
+    def counting(obj: Any, **kwargs: Any) -> Any:
+        parsed.append(obj["metadata"]["name"])
+        return real(obj, **kwargs)
+
+    monkeypatch.setattr(specs_module, "parse_object", counting)
+    cache = ObjectCache()
+    specs = NamespaceSpecs(cache, SecretCache(None, 30.0))  # type: ignore[arg-type]
+    for index in range(1, 51):
+        cache.put(CHASSIS, _chassis(f"m{index}", str(index)))
+        specs.invalidate("farm")
+        assert len(specs.config("farm")[0].chassis) == index
+    assert len(parsed) == 50  # each once, not 1 + 2 + ... + 50
+    changed = _chassis("m7", "60")
+    changed["metadata"]["generation"] = 2
+    changed["spec"]["address"] = "elsewhere"
+    cache.put(CHASSIS, changed)
+    specs.invalidate("farm")
+    config, _ = specs.config("farm")
+    assert parsed[50:] == ["m7"]
+    assert config.chassis_named("m7").address == "elsewhere"
+    recreated = _chassis("m8", "61")
+    recreated["metadata"]["uid"] = "another"
+    cache.put(CHASSIS, recreated)
+    specs.invalidate("farm")
+    specs.config("farm")
+    assert parsed[51:] == ["m8"]
