@@ -422,16 +422,19 @@ class PoolPlanner:
             self._change.reservations = True
             removed += old_hosts
             added += segment.hosts
+        # Only a reservation that really changed is pending (a re-planned segment lists every
+        # host again; marking all its MACs made the next update recheck the whole segment, and
+        # after a first sweep the whole namespace).
+        now_held = {mac: host.key for host in added for mac in host.macs}
         for host in removed:
             for mac in host.macs:
-                if self._reserved.get(mac) == host.key:
+                if mac not in now_held and self._reserved.get(mac) == host.key:
                     del self._reserved[mac]
                     self._pending.add(mac)
-        for host in added:
-            for mac in host.macs:
-                if self._reserved.get(mac) != host.key:
-                    self._reserved[mac] = host.key
-                    self._pending.add(mac)
+        for mac, key in now_held.items():
+            if self._reserved.get(mac) != key:
+                self._reserved[mac] = key
+                self._pending.add(mac)
         self._touched = {}
 
     # --- one segment ------------------------------------------------------------------------
