@@ -275,10 +275,19 @@ class PoolPlanner:
         polled = frozenset(polled)
         recount = set(changed) | (polled ^ self._polled)
         self._polled = polled
+        # A MAC the last plan newly reserved for a node of a chassis that has not changed
+        # since holds as established: that node is still claimed and still reports it (after a
+        # first sweep these are most MACs of the farm, and looking each up was most of the
+        # first update's work).
+        unchanged = {
+            mac for mac in init_moved
+            if (ref := self._reserved.get(mac)) is not None
+            and ref.partition("/")[0] not in changed
+        }  # fmt: skip
         for chassis in sorted(changed):
             self._claim(chassis, changed[chassis], init_moved)
         # The last plan's reservations are this plan's established MACs.
-        self._init_update(init_moved, self._reserved)
+        self._init_update(init_moved, self._reserved, unchanged)
         if recount:
             names = {p.name for c in recount for p in self._pools_of.get(c, ())}
             for pool in (p for p in self._explicit if p.name in names):
@@ -325,13 +334,15 @@ class PoolPlanner:
             self._push(segment)
         init_moved.update(str(m) for n in (*old, *ordered) for m in n.record.macs)
 
-    def _init_update(self, macs: Set[str], established: Mapping[str, str]) -> None:
+    def _init_update(
+        self, macs: Set[str], established: Mapping[str, str], holding: Set[str] = frozenset()
+    ) -> None:
         """Recompute which established MACs hold (``plan_pools``' ``used_macs``): their node
-        is still claimed and reports them."""
+        is still claimed and reports them (known for those in ``holding``)."""
         found: dict[str, dict[str, tuple[NamedNode, str | None]]] = {}  # chassis → ref → …
         for mac in macs:
             ref = established.get(mac)
-            holds = ref is not None and self._claimed_reporting(ref, mac, found)
+            holds = ref is not None and (mac in holding or self._claimed_reporting(ref, mac, found))
             before = self._init.get(mac)
             if holds:
                 self._init[mac] = str(ref)
@@ -422,16 +433,19 @@ class PoolPlanner:
             self._change.reservations = True
             removed += old_hosts
             added += segment.hosts
+        # Only a reservation that really changed is pending (a re-planned segment lists every
+        # host again; marking all its MACs made the next update recheck the whole segment, and
+        # after a first sweep the whole namespace).
+        now_held = {mac: host.key for host in added for mac in host.macs}
         for host in removed:
             for mac in host.macs:
-                if self._reserved.get(mac) == host.key:
+                if mac not in now_held and self._reserved.get(mac) == host.key:
                     del self._reserved[mac]
                     self._pending.add(mac)
-        for host in added:
-            for mac in host.macs:
-                if self._reserved.get(mac) != host.key:
-                    self._reserved[mac] = host.key
-                    self._pending.add(mac)
+        for mac, key in now_held.items():
+            if self._reserved.get(mac) != key:
+                self._reserved[mac] = key
+                self._pending.add(mac)
         self._touched = {}
 
     # --- one segment ------------------------------------------------------------------------

@@ -14,6 +14,7 @@ simulated chassis's cartridges); the two shared a name until this module's type 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -33,6 +34,12 @@ from chassisd.config.defaults import (
 from chassisd.config.driver_targets import PowerRoute
 from chassisd.driver import ChassisTarget
 from chassisd.errors import ConfigError
+
+#: A dotted quad as ``IPv4Address`` reads one: four ASCII decimal octets, no leading zeros (the
+#: range 0-255 is checked after).
+_DOTTED_QUAD = re.compile(
+    r"(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})", re.ASCII
+)
 
 
 @dataclass(frozen=True)
@@ -101,14 +108,14 @@ class IpRange:
         """Whether dotted-quad ``text`` is an address in the range (False if it is not one).
         Reconcile asks this for every remembered allocation of a farm, so it skips building
         ``IPv4Address`` objects."""
-        parts = text.split(".")
-        if len(parts) != 4 or not all(p.isascii() and p.isdigit() and len(p) <= 3 for p in parts):
+        match = _DOTTED_QUAD.fullmatch(text)
+        if match is None:
             return False
         value = 0
-        for part in parts:
+        for part in match.groups():
             octet = int(part)
-            if octet > 255 or (len(part) > 1 and part[0] == "0"):
-                return False  # as IPv4Address: no leading zeros
+            if octet > 255:
+                return False
             value = value << 8 | octet
         return int(self.start) <= value <= int(self.end)
 

@@ -235,3 +235,38 @@ def test_an_address_freed_by_an_earlier_pool_goes_to_a_later_pool_that_ran_out()
     full = plan_pools(config, [*farm["m2"]], previous, Established(reserved_macs((a, b))))
     assert_same(planner.plans(), full)
     assert sorted(str(h.ip) for h in planner.plans()[1].hosts) == ["10.0.0.1", "10.0.0.2"]
+
+
+def test_only_reservations_that_changed_are_rechecked_by_the_next_update() -> None:
+    """A re-planned pool lists every host again; only the MACs whose reservation changed are
+    looked at again by the next update (all of them were: after a first sweep the first
+    update rechecked every MAC of the farm)."""
+    pool = NodePoolSpec(
+        name="rack",
+        members=(MemberSelector("m1", all=True), MemberSelector("m2", all=True)),
+        ip_range=IpRange(_ip("10.0.0.1"), _ip("10.0.0.99")),
+    )
+    config = Config(chassis=(), pools=(pool,), secrets={})
+
+    def node(chassis: str, cartridge: int) -> NamedNode:
+        mac = MacAddress(f"02:00:00:00:{int(chassis[1]):02x}:{cartridge:02x}")
+        record = NodeRecord(id=f"c{cartridge}n1", macs=(mac,), cartridge=cartridge, node=1)
+        return NamedNode(f"{chassis}c{cartridge}", chassis, record)
+
+    farm = {c: [node(c, i) for i in range(1, 11)] for c in ("m1", "m2")}
+    planner = PoolPlanner(config, farm, {}, polled={"m1", "m2"})
+    previous = {"rack": dict(planner.plan_of("rack").allocations)}
+    planner.update({}, previous, polled={"m1", "m2"})
+    farm["m1"].append(node("m1", 11))
+    change = planner.update({"m1": farm["m1"]}, previous, polled={"m1", "m2"})
+    assert change.chassis == {"rack": {"m1"}}
+    assert planner._pending == {"02:00:00:00:01:0b"}  # the new node's MAC, nothing else
+    full = plan_pools(
+        config,
+        [*farm["m1"], *farm["m2"]],
+        previous,
+        Established(reserved_macs(planner.plans())),
+        {"m1", "m2"},
+    )
+    planner.update({}, previous, polled={"m1", "m2"})
+    assert_same(planner.plans(), full)
