@@ -27,7 +27,6 @@ from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 
 from chassisd.config import Config, NodePoolSpec
-from chassisd.names import label_problem
 from chassisd.noderef import NamedNode
 from chassisd.reconcile import (
     Established,
@@ -38,6 +37,8 @@ from chassisd.reconcile import (
     _order,
     _unmatched,
     hostname_of,
+    invalid_name,
+    usable_macs,
 )
 
 #: A segment's place in the plan: (0, explicit pool) in name order, then (1, chassis) of the
@@ -650,24 +651,16 @@ def _plan_hosts(
     for node in members:
         ref = node.ref
         hostname = hostname_of(pool, node)
-        bad = [(what, text, why) for what, text in (("node name", node.name),
-               ("hostname", hostname)) if (why := label_problem(text))]  # fmt: skip
-        if bad:
-            what, text, why = bad[0]
-            conflicts.append(f"{ref}: invalid {what} {text!r}, not reserved: {why}")
+        invalid = invalid_name(node, hostname)
+        if invalid:
+            conflicts.append(invalid)
             continue
         clash = _name_clash(node, ref, hostname, view, elsewhere)
         if clash:
             conflicts.append(f"{ref}: {clash}")
             continue
-        macs: list[str] = []
-        for reported in node.record.macs:
-            if reported.unusable:
-                skipped.append(f"{ref}: MAC {reported} is {reported.unusable}, never reserved")
-            else:
-                macs.append(str(reported))
+        macs = usable_macs(node, ref, skipped)
         if not macs:
-            skipped.append(f"{ref}: no usable MAC address known, nothing to reserve")
             continue
         holders = [(m, view.mac(m)) for m in macs]
         taken = [(m, h) for m, h in holders if h is not None and h != ref]

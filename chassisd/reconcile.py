@@ -209,24 +209,16 @@ def _hosts(
     usable: dict[str, tuple[str, ...]] = {}  # node key → the MACs it may have reserved
     for node in members:
         hostname = hostname_of(pool, node)
-        bad = [(what, text, why) for what, text in (("node name", node.name),
-               ("hostname", hostname)) if (why := label_problem(text))]  # fmt: skip
-        if bad:
-            what, text, why = bad[0]
-            conflicts.append(f"{node.ref}: invalid {what} {text!r}, not reserved: {why}")
+        invalid = invalid_name(node, hostname)
+        if invalid:
+            conflicts.append(invalid)
             continue
         clash = _name_clash(pool, node, hostname, claims)
         if clash:
             conflicts.append(f"{node.ref}: {clash}")
             continue
-        macs: list[str] = []
-        for reported in node.record.macs:
-            if reported.unusable:
-                skipped.append(f"{node.ref}: MAC {reported} is {reported.unusable}, never reserved")
-            else:
-                macs.append(str(reported))
+        macs = usable_macs(node, node.ref, skipped)
         if not macs:
-            skipped.append(f"{node.ref}: no usable MAC address known, nothing to reserve")
             continue
         taken = [m for m in macs if claims.macs.get(m, node.ref) != node.ref]
         if taken:
@@ -282,6 +274,30 @@ def _hosts(
                 continue  # its wanted IP was in conflict (reported above)
         hosts.append(Host(node.ref, node.chassis, hostnames[node.ref], usable[node.ref], ip))
     return sorted(hosts, key=lambda h: _natural(h.hostname)), allocations
+
+
+def invalid_name(node: NamedNode, hostname: str) -> str:
+    """Why ``node`` cannot be reserved under its node name or ``hostname`` (not a DNS label
+    dnsmasq reads as a name), as a conflict line; "" when both are valid."""
+    for what, text in (("node name", node.name), ("hostname", hostname)):
+        why = label_problem(text)
+        if why:
+            return f"{node.ref}: invalid {what} {text!r}, not reserved: {why}"
+    return ""
+
+
+def usable_macs(node: NamedNode, ref: str, skipped: list[str]) -> list[str]:
+    """The MACs ``node`` (key ``ref``) may have reserved; each unusable one (zero, broadcast,
+    multicast), or having none at all, is recorded in ``skipped``."""
+    macs: list[str] = []
+    for reported in node.record.macs:
+        if reported.unusable:
+            skipped.append(f"{ref}: MAC {reported} is {reported.unusable}, never reserved")
+        else:
+            macs.append(str(reported))
+    if not macs:
+        skipped.append(f"{ref}: no usable MAC address known, nothing to reserve")
+    return macs
 
 
 def _name_clash(pool: NodePoolSpec, node: NamedNode, hostname: str, claims: _Claims) -> str:
